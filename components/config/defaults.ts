@@ -1,0 +1,51 @@
+/**
+ * Defaults of the stack configuration, in one place. `Pulumi.yaml` repeats the scalar ones
+ * (a unit test keeps the two equal) so that `pulumi config` shows them.
+ */
+export const ENVOY_VERSION = "1.40.0";
+
+export const defaults = {
+    basePort: 10002,
+    clusterDomain: "cluster.local",
+    observer: {
+        namespace: "envoy",
+        createNamespace: true,
+    },
+    envoy: {
+        image: `envoyproxy/envoy:v${ENVOY_VERSION}`,
+        replicas: 2,
+        logLevel: "info",
+        adminPort: 9901,
+        metricsPort: 9902,
+        connectTimeout: "5s",
+        streamIdleTimeout: "5m",
+        http2Keepalive: { interval: "30s", timeout: "10s" },
+        // A querier fans a query out as one HTTP/2 stream per Series/LabelValues call per store;
+        // Envoy's default of 1024 concurrent requests per cluster is reachable by a busy querier.
+        circuitBreakers: { maxConnections: 1024, maxPendingRequests: 4096, maxRequests: 8192, maxRetries: 3 },
+        maxDownstreamConnections: 10000,
+        resources: {
+            requests: { cpu: "100m", memory: "128Mi" },
+            limits: { cpu: "1", memory: "512Mi" },
+        },
+    },
+    sidecar: {
+        namespace: "monitoring",
+        service: "prom-kube-prometheus-prometheus-thanos",
+        port: "grpc" as string | number,
+    },
+    ingress: {
+        className: "nginx",
+        streamTimeoutSeconds: 3600,
+    },
+    networkPolicy: {
+        enabled: false,
+        querierPodSelector: { "app.kubernetes.io/name": "thanos-query" } as Record<string, string>,
+    },
+    tls: {
+        mode: "generate" as const,
+        validityHours: 24 * 365,
+        earlyRenewalHours: 24 * 30,
+        caValidityHours: 24 * 365 * 10,
+    },
+} as const;

@@ -1,0 +1,399 @@
+import { z } from "zod";
+import { checkCaBundle, checkKeyPair } from "../pki/material";
+import { defaultPortName, serviceName } from "../names";
+import { MANAGED_ANNOTATIONS } from "../observed/ingress";
+import { defaults } from "./defaults";
+import { ClusterInput, KeyPairInput, StackConfigInput, stackConfigSchema } from "./schema";
+
+export const CONFIG_NAMESPACE = "envoy-thanos";
+
+/** How the program reaches a cluster's API server. `none` only in render mode, where no cluster is contacted. */
+export type Connection = { kind: "context"; context: string } | { kind: "kubeconfig"; kubeconfig: string } | { kind: "none" };
+
+export interface HostPort {
+    host: string;
+    port: number;
+}
+
+export interface ObservedClusterModel {
+    name: string;
+    host: string;
+    /** Envoy listener port on the observer, also the Service port. */
+    port: number;
+    portName: string;
+    serviceName: string;
+    /** Where Envoy connects; SNI and :authority are always `host`. */
+    address: HostPort;
+    connection: Connection;
+    sidecar: { namespace: string; service: string; port: string | number };
+    ingress: { className: string; annotations: Record<string, string>; streamTimeoutSeconds: number };
+}
+
+export interface EnvoyModel {
+    image: string;
+    replicas: number;
+    logLevel: string;
+    adminPort: number;
+    metricsPort: number;
+    /** Durations in Envoy's protobuf JSON form (`5s`, `0.5s`). */
+    connectTimeout: string;
+    streamIdleTimeout: string;
+    http2Keepalive: { interval: string; timeout: string };
+    circuitBreakers: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
+    maxDownstreamConnections: number;
+    resources: { requests: { cpu?: string; memory?: string }; limits: { cpu?: string; memory?: string } };
+}
+
+export interface KeyPair {
+    certificate: string;
+    privateKey: string;
+}
+
+export type TlsModel =
+    | { mode: "generate"; validityHours: number; earlyRenewalHours: number; caValidityHours: number }
+    | { mode: "provided"; caBundle: string; client: KeyPair; servers: Record<string, KeyPair> };
+
+export interface Model {
+    renderDirectory?: string;
+    clusterDomain: string;
+    observer: { namespace: string; createNamespace: boolean; connection: Connection };
+    envoy: EnvoyModel;
+    networkPolicy: { enabled: boolean; querierPodSelector: Record<string, string>; querierNamespaceSelector?: Record<string, string> };
+    tls: TlsModel;
+    clusters: ObservedClusterModel[];
+}
+
+export interface ConfigProblem {
+    /** Config key as a user types it with `pulumi config set --path`, e.g. `clusters[1].host`. */
+    key: string;
+    message: string;
+}
+
+/** A configuration the program cannot deploy. Its message lists every problem, one per line, with the full key. */
+export class ConfigError extends Error {
+    readonly problems: ConfigProblem[];
+
+    constructor(problems: ConfigProblem[]) {
+        // One certificate can be checked for several uses (tls.shared); say each problem once.
+        const unique = problems.filter((p, i) => problems.findIndex((q) => q.key === p.key && q.message === p.message) === i);
+        super(
+            `Invalid ${CONFIG_NAMESPACE} stack configuration:\n` +
+                unique.map((p) => `  - ${CONFIG_NAMESPACE}:${p.key}: ${p.message}`).join("\n"),
+        );
+        this.problems = unique;
+        this.name = "ConfigError";
+    }
+}
+
+export interface BuildOptions {
+    /** Check provided PEM material (off where secrets cannot be decrypted, e.g. `npm run envoy-config`). */
+    checkSecretMaterial: boolean;
+    now: Date;
+}
+
+/** Validates the raw `envoy-thanos:*` config object and resolves every default. Throws ConfigError. */
+export function buildModel(raw: Record<string, unknown>, options: BuildOptions): Model {
+    const parsed = stackConfigSchema.safeParse(raw);
+    if (!parsed.success) {
+        throw new ConfigError(parsed.error.issues.map(describeIssue));
+    }
+    const input = parsed.data;
+    const problems: ConfigProblem[] = [];
+    const renderDirectory = input.renderDirectory;
+    const renderMode = renderDirectory !== undefined;
+
+    const envoy = resolveEnvoy(input);
+    const basePort = input.basePort ?? defaults.basePort;
+    const clusters = input.clusters.map((c, i) => resolveCluster(c, i, input, basePort, renderMode, problems));
+    checkUnique(clusters, "name", problems);
+    checkUnique(clusters, "host", problems);
+    checkPorts(clusters, envoy, problems);
+    if (envoy.adminPort === envoy.metricsPort) {
+        problems.push({ key: "envoy.metricsPort", message: `equals envoy.adminPort (${envoy.adminPort}); choose two different ports` });
+    }
+
+    const observer = {
+        namespace: input.observer?.namespace ?? defaults.observer.namespace,
+        createNamespace: input.observer?.createNamespace ?? defaults.observer.createNamespace,
+        connection: resolveConnection(input.observer ?? {}, "observer", renderMode, problems),
+    };
+    const tls = resolveTls(input, clusters, options, problems);
+    if (problems.length > 0) {
+        throw new ConfigError(problems);
+    }
+    return {
+        renderDirectory,
+        clusterDomain: input.clusterDomain ?? defaults.clusterDomain,
+        observer,
+        envoy,
+        networkPolicy: {
+            enabled: input.networkPolicy?.enabled ?? defaults.networkPolicy.enabled,
+            querierPodSelector: input.networkPolicy?.querierPodSelector ?? { ...defaults.networkPolicy.querierPodSelector },
+            querierNamespaceSelector: input.networkPolicy?.querierNamespaceSelector,
+        },
+        tls,
+        clusters,
+    };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): ConfigProblem {
+    const key = formatPath(issue.path);
+    if (issue.code === "unrecognized_keys") {
+        const where = key === "" ? "" : `${key}.`;
+        return {
+            key: key === "" ? issue.keys.join(", ") : key,
+            message: `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${where}${k}'`).join(", ")}; check the spelling against the README's configuration reference`,
+        };
+    }
+    if (issue.code === "invalid_type" && issue.input === undefined) {
+        return { key, message: "is required" };
+    }
+    return { key, message: issue.message };
+}
+
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+    let out = "";
+    for (const part of path) {
+        if (typeof part === "number") {
+            out += `[${part}]`;
+        } else {
+            out += out === "" ? String(part) : `.${String(part)}`;
+        }
+    }
+    return out;
+}
+
+/** `500ms` → `0.5s`, `2m` → `120s`: the form Envoy's protobuf Duration accepts. */
+export function toEnvoyDuration(value: string): string {
+    const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value);
+    if (match === null) {
+        throw new Error(`not a duration: ${value}`);
+    }
+    const factor = { ms: 0.001, s: 1, m: 60, h: 3600 }[match[2] as "ms" | "s" | "m" | "h"];
+    const seconds = Number(match[1]) * factor;
+    return `${Number(seconds.toFixed(3))}s`;
+}
+
+function resolveEnvoy(input: StackConfigInput): EnvoyModel {
+    const e = input.envoy ?? {};
+    const d = defaults.envoy;
+    return {
+        image: e.image ?? d.image,
+        replicas: e.replicas ?? d.replicas,
+        logLevel: e.logLevel ?? d.logLevel,
+        adminPort: e.adminPort ?? d.adminPort,
+        metricsPort: e.metricsPort ?? d.metricsPort,
+        connectTimeout: toEnvoyDuration(e.connectTimeout ?? d.connectTimeout),
+        streamIdleTimeout: toEnvoyDuration(e.streamIdleTimeout ?? d.streamIdleTimeout),
+        http2Keepalive: {
+            interval: toEnvoyDuration(e.http2Keepalive?.interval ?? d.http2Keepalive.interval),
+            timeout: toEnvoyDuration(e.http2Keepalive?.timeout ?? d.http2Keepalive.timeout),
+        },
+        circuitBreakers: { ...d.circuitBreakers, ...e.circuitBreakers },
+        maxDownstreamConnections: e.maxDownstreamConnections ?? d.maxDownstreamConnections,
+        resources: {
+            requests: { ...d.resources.requests, ...e.resources?.requests },
+            limits: { ...d.resources.limits, ...e.resources?.limits },
+        },
+    };
+}
+
+/** IANA service name rules that Kubernetes applies to port names. */
+function portNameProblem(portName: string): string | undefined {
+    if (portName.length > 15) {
+        return `is ${portName.length} characters; Kubernetes allows at most 15 for a port name`;
+    }
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(portName) || portName.includes("--") || !/[a-z]/.test(portName)) {
+        return "must be lowercase letters, digits and single '-' (at least one letter), as Kubernetes requires for port names";
+    }
+    return undefined;
+}
+
+function resolveCluster(
+    c: ClusterInput,
+    index: number,
+    input: StackConfigInput,
+    basePort: number,
+    renderMode: boolean,
+    problems: ConfigProblem[],
+): ObservedClusterModel {
+    const key = `clusters[${index}]`;
+    const portName = c.portName ?? defaultPortName(c.name);
+    const portNameIssue = portNameProblem(portName);
+    if (portNameIssue !== undefined) {
+        problems.push(
+            c.portName === undefined
+                ? { key: `${key}.name`, message: `gives the Service port name '${portName}', which ${portNameIssue}; use a name of at most 9 characters or set ${key}.portName` }
+                : { key: `${key}.portName`, message: portNameIssue },
+        );
+    }
+    for (const annotation of Object.keys(c.ingress?.annotations ?? {})) {
+        if (MANAGED_ANNOTATIONS.includes(annotation)) {
+            problems.push({
+                key: `${key}.ingress.annotations`,
+                message: `'${annotation}' is set by the program (mTLS and gRPC settings); remove it, or use ${key}.ingress.streamTimeoutSeconds for the timeouts`,
+            });
+        }
+    }
+    const address = c.address === undefined ? { host: c.host, port: 443 } : parseAddress(c.address, `${key}.address`, problems);
+    const port = c.port ?? basePort + index;
+    if (c.port === undefined && port > 65535) {
+        problems.push({ key: `${key}.port`, message: `basePort + ${index} = ${port} is above 65535; lower basePort or set ${key}.port` });
+    }
+    return {
+        name: c.name,
+        host: c.host,
+        port,
+        portName,
+        serviceName: serviceName(c.name),
+        address,
+        connection: resolveConnection(c, key, renderMode, problems),
+        sidecar: {
+            namespace: c.sidecar?.namespace ?? input.sidecar?.namespace ?? defaults.sidecar.namespace,
+            service: c.sidecar?.service ?? input.sidecar?.service ?? defaults.sidecar.service,
+            port: c.sidecar?.port ?? input.sidecar?.port ?? defaults.sidecar.port,
+        },
+        ingress: {
+            className: c.ingress?.className ?? defaults.ingress.className,
+            annotations: c.ingress?.annotations ?? {},
+            streamTimeoutSeconds: c.ingress?.streamTimeoutSeconds ?? defaults.ingress.streamTimeoutSeconds,
+        },
+    };
+}
+
+function parseAddress(value: string, key: string, problems: ConfigProblem[]): HostPort {
+    const match = /^([a-z0-9.-]+)(?::(\d{1,5}))?$/.exec(value);
+    const port = match?.[2] === undefined ? 443 : Number(match[2]);
+    if (match === null || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(match[1]) || port < 1 || port > 65535) {
+        problems.push({ key, message: "must be host or host:port (lowercase hostname or IPv4 address, port 1-65535), e.g. lb.example.net:8443" });
+        return { host: value, port: 443 };
+    }
+    return { host: match[1], port };
+}
+
+function resolveConnection(
+    c: { context?: string; kubeconfig?: string },
+    key: string,
+    renderMode: boolean,
+    problems: ConfigProblem[],
+): Connection {
+    if (c.context !== undefined && c.kubeconfig !== undefined) {
+        problems.push({ key, message: "sets both context and kubeconfig; keep one" });
+    }
+    if (c.kubeconfig !== undefined) {
+        return { kind: "kubeconfig", kubeconfig: c.kubeconfig };
+    }
+    if (c.context !== undefined) {
+        return { kind: "context", context: c.context };
+    }
+    if (!renderMode) {
+        problems.push({
+            key,
+            message: `has neither context nor kubeconfig; set ${key}.context to a kubeconfig context, or ${key}.kubeconfig (secret) to kubeconfig content, or set renderDirectory to render manifests without a cluster`,
+        });
+    }
+    return { kind: "none" };
+}
+
+function checkUnique(clusters: ObservedClusterModel[], field: "name" | "host", problems: ConfigProblem[]): void {
+    const seen = new Map<string, number>();
+    clusters.forEach((c, i) => {
+        const first = seen.get(c[field]);
+        if (first !== undefined) {
+            problems.push({ key: `clusters[${i}].${field}`, message: `'${c[field]}' is already used by clusters[${first}]; each cluster needs its own ${field}` });
+        } else {
+            seen.set(c[field], i);
+        }
+    });
+}
+
+function checkPorts(clusters: ObservedClusterModel[], envoy: EnvoyModel, problems: ConfigProblem[]): void {
+    const seen = new Map<number, string>([
+        [envoy.adminPort, "envoy.adminPort"],
+        [envoy.metricsPort, "envoy.metricsPort"],
+    ]);
+    clusters.forEach((c, i) => {
+        const owner = seen.get(c.port);
+        if (owner !== undefined) {
+            problems.push({ key: `clusters[${i}].port`, message: `${c.port} is already used by ${owner}; give this cluster another port (explicitly, or by moving basePort)` });
+        } else {
+            seen.set(c.port, `clusters[${i}]`);
+        }
+    });
+}
+
+function resolveTls(input: StackConfigInput, clusters: ObservedClusterModel[], options: BuildOptions, problems: ConfigProblem[]): TlsModel {
+    const t = input.tls ?? {};
+    const mode = t.mode ?? defaults.tls.mode;
+    if (mode === "generate") {
+        for (const field of ["caBundle", "client", "servers", "shared"] as const) {
+            if (t[field] !== undefined) {
+                problems.push({ key: `tls.${field}`, message: "is only used with tls.mode: provided; remove it or set tls.mode to provided" });
+            }
+        }
+        const model = {
+            mode,
+            validityHours: t.validityHours ?? defaults.tls.validityHours,
+            earlyRenewalHours: t.earlyRenewalHours ?? defaults.tls.earlyRenewalHours,
+            caValidityHours: t.caValidityHours ?? defaults.tls.caValidityHours,
+        };
+        if (model.earlyRenewalHours >= model.validityHours) {
+            problems.push({ key: "tls.earlyRenewalHours", message: `(${model.earlyRenewalHours}) must be less than tls.validityHours (${model.validityHours})` });
+        }
+        if (model.validityHours > model.caValidityHours) {
+            problems.push({ key: "tls.validityHours", message: `(${model.validityHours}) must not exceed tls.caValidityHours (${model.caValidityHours})` });
+        }
+        return model;
+    }
+
+    for (const field of ["validityHours", "earlyRenewalHours", "caValidityHours"] as const) {
+        if (t[field] !== undefined) {
+            problems.push({ key: `tls.${field}`, message: "is only used with tls.mode: generate; remove it" });
+        }
+    }
+    const missing = (key: string, what: string) => problems.push({ key, message: `is missing: tls.mode is provided, so set ${what}` });
+    if (t.caBundle === undefined) {
+        missing("tls.caBundle", "tls.caBundle to the CA certificate(s) that issued the server and client certificates");
+    }
+    const client: KeyPairInput | undefined = t.client ?? t.shared;
+    if (client === undefined) {
+        missing("tls.client", "tls.client.certificate and tls.client.privateKey, or tls.shared for one certificate on every side");
+    }
+    const names = new Set(clusters.map((c) => c.name));
+    for (const name of Object.keys(t.servers ?? {})) {
+        if (!names.has(name)) {
+            problems.push({ key: `tls.servers.${name}`, message: `names no cluster in clusters; rename it to one of: ${[...names].join(", ")}` });
+        }
+    }
+    const servers: Record<string, KeyPair> = {};
+    for (const c of clusters) {
+        const pair = t.servers?.[c.name] ?? t.shared;
+        if (pair === undefined) {
+            missing(`tls.servers.${c.name}`, `tls.servers.${c.name}.certificate and .privateKey, or tls.shared`);
+        } else {
+            servers[c.name] = pair;
+        }
+    }
+    const caBundle = t.caBundle ?? "";
+    if (options.checkSecretMaterial && t.caBundle !== undefined) {
+        for (const p of checkCaBundle(caBundle, options.now)) {
+            problems.push({ key: "tls.caBundle", message: p });
+        }
+        if (client !== undefined) {
+            const key = t.client !== undefined ? "tls.client" : "tls.shared";
+            for (const p of checkKeyPair(client.certificate, client.privateKey, caBundle, { purpose: "client", hosts: [], now: options.now })) {
+                problems.push({ key, message: p });
+            }
+        }
+        for (const c of clusters) {
+            const pair = servers[c.name];
+            if (pair !== undefined) {
+                const key = t.servers?.[c.name] !== undefined ? `tls.servers.${c.name}` : "tls.shared";
+                for (const p of checkKeyPair(pair.certificate, pair.privateKey, caBundle, { purpose: "server", hosts: [c.host], now: options.now })) {
+                    problems.push({ key, message: p });
+                }
+            }
+        }
+    }
+    return { mode: "provided", caBundle, client: client ?? { certificate: "", privateKey: "" }, servers };
+}

@@ -1,0 +1,167 @@
+import { z } from "zod";
+
+/**
+ * The stack configuration under the `envoy-thanos` namespace, as a zod schema.
+ * Every object is strict so that a typo (`clusters[0].hots`) is an error, not a silently ignored key.
+ * Cross-field rules (uniqueness, port collisions, TLS material per cluster) live in `model.ts`.
+ */
+
+/** DNS-1123 label: what Kubernetes accepts as a namespace or Service name segment. */
+const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** RFC 1123 hostname, lowercase, at least one dot-free label, no wildcard. */
+const hostnamePattern = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
+/** A duration as users write it (`5s`, `500ms`, `2m`, `1h`); converted to Envoy's seconds form in the model. */
+const durationPattern = /^\d+(\.\d+)?(ms|s|m|h)$/;
+/** Kubernetes label keys/values are validated by the API server; here only their shape as a string map. */
+const labelMap = z.record(z.string().min(1), z.string());
+
+export const dnsLabelSchema = z
+    .string()
+    .max(63, "must be at most 63 characters (a DNS-1123 label)")
+    .regex(dnsLabel, "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit");
+
+export const hostnameSchema = z
+    .string()
+    .regex(hostnamePattern, "must be a lowercase DNS hostname such as cl1m.example.com (no scheme, port, wildcard or uppercase)");
+
+export const durationSchema = z.string().regex(durationPattern, "must be a duration such as 500ms, 5s, 2m or 1h");
+
+const portNumber = z.int("must be a whole number").min(1, "must be between 1 and 65535").max(65535, "must be between 1 and 65535");
+
+/** Envoy runs without capabilities, so it cannot bind privileged ports. */
+const listenPort = z
+    .int("must be a whole number")
+    .min(1024, "must be between 1024 and 65535 (Envoy runs as non-root without NET_BIND_SERVICE)")
+    .max(65535, "must be between 1024 and 65535");
+
+const pemSecret = z.string().min(1, "must be PEM text (set it with `pulumi config set --secret --path ...`)");
+
+export const sidecarSchema = z.strictObject({
+    /** Namespace of the Thanos sidecar Service; the TLS Secrets and the Ingress go there too. */
+    namespace: dnsLabelSchema.optional(),
+    /** Name of the Service that exposes the sidecar's gRPC port. */
+    service: dnsLabelSchema.optional(),
+    /** Port of that Service: its name (`grpc`) or its number. */
+    port: z.union([dnsLabelSchema.max(15, "a port name has at most 15 characters"), portNumber]).optional(),
+});
+
+const ingressSchema = z.strictObject({
+    /** IngressClass of the observed cluster's ingress-nginx. */
+    className: dnsLabelSchema.optional(),
+    /** Extra annotations, merged over ours (a user value wins). */
+    annotations: z.record(z.string().min(1), z.string()).optional(),
+    /** Seconds nginx waits between two reads/writes of a gRPC stream. */
+    streamTimeoutSeconds: z.int().min(61, "must be more than 60 seconds, or idle Series streams are cut").optional(),
+});
+
+export const clusterSchema = z.strictObject({
+    /** Short name of the observed cluster; becomes the Envoy listener, the Service `envoy-<name>` and its port name. */
+    name: dnsLabelSchema,
+    /** Public hostname of the observed cluster's ingress for the sidecar: SNI, :authority and the certificate's SAN. */
+    host: hostnameSchema,
+    /** Envoy listener port for this cluster; default: basePort + the cluster's position in the list. */
+    port: listenPort.optional(),
+    /** Where Envoy connects (`lb.example.net:8443`); default `<host>:443`. SNI and :authority stay `host`. */
+    address: z.string().min(1).optional(),
+    /** Name of the Service port; default `envoy-<name>` (Kubernetes allows 15 characters). */
+    portName: z.string().optional(),
+    /** kubeconfig context of this observed cluster. */
+    context: z.string().min(1).optional(),
+    /** kubeconfig content (secret) for this observed cluster. */
+    kubeconfig: z.string().min(1).optional(),
+    sidecar: sidecarSchema.optional(),
+    ingress: ingressSchema.optional(),
+});
+
+const resourceListSchema = z.strictObject({
+    cpu: z.string().min(1).optional(),
+    memory: z.string().min(1).optional(),
+});
+
+export const envoySchema = z.strictObject({
+    /** Container image; its tag must be a version the test suite runs (see README). */
+    image: z.string().regex(/^[^\s:@]+(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/, "must be an image reference such as envoyproxy/envoy:v1.40.0").optional(),
+    replicas: z.int().min(1, "must be at least 1").max(50).optional(),
+    logLevel: z.enum(["trace", "debug", "info", "warning", "error", "critical", "off"]).optional(),
+    /** Envoy's admin interface; bound to 127.0.0.1 inside the pod, never exposed. */
+    adminPort: listenPort.optional(),
+    /** The only port that exposes admin data: `/stats/prometheus` and `/ready`. */
+    metricsPort: listenPort.optional(),
+    connectTimeout: durationSchema.optional(),
+    /** How long a stream may be silent before Envoy resets it (HCM `stream_idle_timeout`); `0s` disables. */
+    streamIdleTimeout: durationSchema.optional(),
+    http2Keepalive: z
+        .strictObject({
+            interval: durationSchema.optional(),
+            timeout: durationSchema.optional(),
+        })
+        .optional(),
+    circuitBreakers: z
+        .strictObject({
+            maxConnections: z.int().min(1).optional(),
+            maxPendingRequests: z.int().min(1).optional(),
+            maxRequests: z.int().min(1).optional(),
+            maxRetries: z.int().min(0).optional(),
+        })
+        .optional(),
+    maxDownstreamConnections: z.int().min(1).optional(),
+    resources: z
+        .strictObject({
+            requests: resourceListSchema.optional(),
+            limits: resourceListSchema.optional(),
+        })
+        .optional(),
+});
+
+export const observerSchema = z.strictObject({
+    context: z.string().min(1).optional(),
+    kubeconfig: z.string().min(1).optional(),
+    namespace: dnsLabelSchema.optional(),
+    /** Create the namespace, or expect it to exist. */
+    createNamespace: z.boolean().optional(),
+});
+
+export const networkPolicySchema = z.strictObject({
+    enabled: z.boolean().optional(),
+    /** Pods of the Thanos querier allowed to reach the listener ports. */
+    querierPodSelector: labelMap.optional(),
+    /** Namespaces of the querier (labels); default: the Envoy namespace only. */
+    querierNamespaceSelector: labelMap.optional(),
+});
+
+const keyPair = z.strictObject({
+    certificate: pemSecret,
+    privateKey: pemSecret,
+});
+
+export const tlsSchema = z.strictObject({
+    mode: z.enum(["generate", "provided"]).optional(),
+    /** generate: lifetime of the issued certificates, and how long before expiry `pulumi up` renews them. */
+    validityHours: z.int().min(1).optional(),
+    earlyRenewalHours: z.int().min(0).optional(),
+    caValidityHours: z.int().min(1).optional(),
+    /** provided: CA certificates that verify the servers (in Envoy) and the client (in nginx). */
+    caBundle: pemSecret.optional(),
+    /** provided: Envoy's client certificate. */
+    client: keyPair.optional(),
+    /** provided: server certificate per cluster name. */
+    servers: z.record(z.string(), keyPair).optional(),
+    /** provided: one certificate used on every side, as in the manual recipe's fullchain.pem/privkey.pem. */
+    shared: keyPair.optional(),
+});
+
+export const stackConfigSchema = z.strictObject({
+    renderDirectory: z.string().min(1).optional(),
+    basePort: listenPort.optional(),
+    clusterDomain: hostnameSchema.optional(),
+    observer: observerSchema.optional(),
+    envoy: envoySchema.optional(),
+    sidecar: sidecarSchema.optional(),
+    networkPolicy: networkPolicySchema.optional(),
+    tls: tlsSchema.optional(),
+    clusters: z.array(clusterSchema).min(1, "list at least one observed cluster"),
+});
+
+export type StackConfigInput = z.infer<typeof stackConfigSchema>;
+export type ClusterInput = z.infer<typeof clusterSchema>;
+export type KeyPairInput = z.infer<typeof keyPair>;

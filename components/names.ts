@@ -1,0 +1,53 @@
+/**
+ * Every name the program gives to a Kubernetes object or an Envoy resource, derived from the cluster name.
+ * Kept here so that the gateway, the observed clusters, the outputs and the tests agree by construction.
+ */
+
+export const APP_NAME = "envoy-thanos";
+
+/** Labels on the Envoy pods; the per-cluster Services select them. */
+export const gatewaySelector = {
+    "app.kubernetes.io/name": APP_NAME,
+    "app.kubernetes.io/component": "gateway",
+} as const;
+
+export const commonLabels = {
+    "app.kubernetes.io/part-of": APP_NAME,
+    "app.kubernetes.io/managed-by": "pulumi",
+} as const;
+
+/** The Service and its port carry the same name, so the querier's SRV record is `_envoy-<name>._tcp.envoy-<name>.<ns>.svc`. */
+export function serviceName(cluster: string): string {
+    return `envoy-${cluster}`;
+}
+
+export function defaultPortName(cluster: string): string {
+    return `envoy-${cluster}`;
+}
+
+export function srvRecord(portName: string, service: string, namespace: string, clusterDomain: string): string {
+    return `_${portName}._tcp.${service}.${namespace}.svc.${clusterDomain}`;
+}
+
+/** Envoy listener, route, stat prefix and upstream cluster for one observed cluster. */
+export function envoyName(cluster: string): string {
+    return `thanos_${cluster}`;
+}
+
+export const observerNames = {
+    bootstrapConfigMap: "envoy-thanos-bootstrap",
+    tlsSecret: "envoy-thanos-client-tls",
+    deployment: "envoy-thanos",
+    disruptionBudget: "envoy-thanos",
+    metricsService: "envoy-thanos-metrics",
+    networkPolicy: "envoy-thanos",
+} as const;
+
+/** Per observed cluster; suffixed with the cluster name so two entries may share one physical cluster. */
+export function observedNames(cluster: string) {
+    return {
+        serverTlsSecret: `envoy-thanos-${cluster}-server-tls`,
+        clientCaSecret: `envoy-thanos-${cluster}-client-ca`,
+        ingress: `envoy-thanos-${cluster}`,
+    };
+}

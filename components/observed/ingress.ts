@@ -1,0 +1,53 @@
+import type * as k8s from "@pulumi/kubernetes";
+import type { ObservedClusterModel } from "../config/model";
+import { observedNames } from "../names";
+
+/** ingress-nginx annotations, by the name of the setting they control. */
+export const ANNOTATION = {
+    backendProtocol: "nginx.ingress.kubernetes.io/backend-protocol",
+    authTlsSecret: "nginx.ingress.kubernetes.io/auth-tls-secret",
+    authTlsVerifyClient: "nginx.ingress.kubernetes.io/auth-tls-verify-client",
+    authTlsVerifyDepth: "nginx.ingress.kubernetes.io/auth-tls-verify-depth",
+    proxyReadTimeout: "nginx.ingress.kubernetes.io/proxy-read-timeout",
+    proxySendTimeout: "nginx.ingress.kubernetes.io/proxy-send-timeout",
+} as const;
+
+/** Annotations the program owns; user-supplied extras may not override them (that would silently undo mTLS). */
+export const MANAGED_ANNOTATIONS: readonly string[] = Object.values(ANNOTATION);
+
+export interface AnnotationInput {
+    cluster: Pick<ObservedClusterModel, "name" | "sidecar" | "ingress">;
+    /** How many CA levels may stand between Envoy's client certificate and the trusted CA (1: issued directly). */
+    verifyDepth: number;
+}
+
+export function ingressAnnotations({ cluster, verifyDepth }: AnnotationInput): Record<string, string> {
+    const timeout = String(cluster.ingress.streamTimeoutSeconds);
+    return {
+        ...cluster.ingress.annotations,
+        [ANNOTATION.backendProtocol]: "GRPC",
+        [ANNOTATION.authTlsSecret]: `${cluster.sidecar.namespace}/${observedNames(cluster.name).clientCaSecret}`,
+        [ANNOTATION.authTlsVerifyClient]: "on",
+        [ANNOTATION.authTlsVerifyDepth]: String(verifyDepth),
+        // ingress-nginx renders these as grpc_read_timeout / grpc_send_timeout for GRPC backends; the 60 s default
+        // would close a Series stream that is silent for a minute.
+        [ANNOTATION.proxyReadTimeout]: timeout,
+        [ANNOTATION.proxySendTimeout]: timeout,
+    };
+}
+
+export function ingressSpec(cluster: Pick<ObservedClusterModel, "name" | "host" | "sidecar" | "ingress">): k8s.types.input.networking.v1.IngressSpec {
+    const port = typeof cluster.sidecar.port === "number" ? { number: cluster.sidecar.port } : { name: cluster.sidecar.port };
+    return {
+        ingressClassName: cluster.ingress.className,
+        tls: [{ hosts: [cluster.host], secretName: observedNames(cluster.name).serverTlsSecret }],
+        rules: [
+            {
+                host: cluster.host,
+                http: {
+                    paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: cluster.sidecar.service, port } } }],
+                },
+            },
+        ],
+    };
+}

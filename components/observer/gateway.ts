@@ -1,0 +1,104 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { Model } from "../config/model";
+import { observerNames } from "../names";
+import { TLS_KEYS, renderEnvoyFiles } from "./bootstrap";
+import {
+    clusterServiceSpec,
+    deploymentSpec,
+    disruptionBudgetSpec,
+    labels,
+    metricsServiceSpec,
+    networkPolicySpec,
+    podChecksum,
+} from "./manifests";
+
+export interface ObserverGatewayArgs {
+    model: Pick<Model, "observer" | "envoy" | "clusters" | "networkPolicy">;
+    /** Provider of the observer cluster; every child uses it. */
+    provider: k8s.Provider;
+    /** Envoy's client certificate (public) and key (secret). */
+    clientCertificate: pulumi.Input<string>;
+    clientPrivateKey: pulumi.Input<string>;
+    /** CA certificate(s) Envoy trusts for the remote servers. */
+    caCertificate: pulumi.Input<string>;
+}
+
+/** Envoy on the observer cluster: one listener and one ClusterIP Service per observed cluster. */
+export class ObserverGateway extends pulumi.ComponentResource {
+    public readonly namespace: string;
+    /** Service name per observed cluster name. */
+    public readonly serviceNames: Record<string, pulumi.Output<string>>;
+
+    constructor(name: string, args: ObserverGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("envoy-thanos:observer:ObserverGateway", name, {}, opts);
+        const { model, provider } = args;
+        const namespace = model.observer.namespace;
+        const child = (dependsOn: pulumi.Resource[] = []): pulumi.CustomResourceOptions => ({ parent: this, provider, dependsOn });
+        const meta = (objectName: string, component: string) => ({ name: objectName, namespace, labels: labels(component) });
+
+        const namespaceDeps: pulumi.Resource[] = [];
+        if (model.observer.createNamespace) {
+            namespaceDeps.push(new k8s.core.v1.Namespace("namespace", { metadata: { name: namespace, labels: labels("namespace") } }, child()));
+        }
+
+        const files = renderEnvoyFiles({ envoy: model.envoy, clusters: model.clusters });
+        const configMap = new k8s.core.v1.ConfigMap(
+            "bootstrap",
+            { metadata: meta(observerNames.bootstrapConfigMap, "gateway"), data: files },
+            child(namespaceDeps),
+        );
+        const tlsSecret = new k8s.core.v1.Secret(
+            "client-tls",
+            {
+                metadata: meta(observerNames.tlsSecret, "gateway"),
+                type: "kubernetes.io/tls",
+                stringData: {
+                    [TLS_KEYS.certificate]: args.clientCertificate,
+                    [TLS_KEYS.privateKey]: pulumi.secret(args.clientPrivateKey),
+                    [TLS_KEYS.ca]: args.caCertificate,
+                },
+            },
+            child(namespaceDeps),
+        );
+        const checksum = pulumi
+            .all([args.clientCertificate, args.caCertificate])
+            .apply(([clientCertificate, ca]) => podChecksum(files, [clientCertificate, ca]));
+        new k8s.apps.v1.Deployment(
+            "envoy",
+            {
+                metadata: meta(observerNames.deployment, "gateway"),
+                spec: deploymentSpec(model.envoy, model.clusters, checksum),
+            },
+            child([configMap, tlsSecret]),
+        );
+        new k8s.policy.v1.PodDisruptionBudget(
+            "envoy",
+            { metadata: meta(observerNames.disruptionBudget, "gateway"), spec: disruptionBudgetSpec() },
+            child(namespaceDeps),
+        );
+        this.serviceNames = {};
+        for (const c of model.clusters) {
+            const service = new k8s.core.v1.Service(
+                `service-${c.name}`,
+                { metadata: meta(c.serviceName, "gateway"), spec: clusterServiceSpec(c) },
+                child(namespaceDeps),
+            );
+            this.serviceNames[c.name] = service.metadata.name;
+        }
+        new k8s.core.v1.Service(
+            "metrics",
+            { metadata: meta(observerNames.metricsService, "metrics"), spec: metricsServiceSpec(model.envoy) },
+            child(namespaceDeps),
+        );
+        if (model.networkPolicy.enabled) {
+            new k8s.networking.v1.NetworkPolicy(
+                "envoy",
+                { metadata: meta(observerNames.networkPolicy, "gateway"), spec: networkPolicySpec(model) },
+                child(namespaceDeps),
+            );
+        }
+        this.namespace = namespace;
+        this.registerOutputs({ serviceNames: this.serviceNames });
+    }
+}

@@ -1,0 +1,87 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import * as tls from "@pulumi/tls";
+import type { TlsModel } from "../config/model";
+import { caSpec, CertificateSpec, clientSpec, KEY_SPEC, serverSpec } from "./spec";
+
+export interface CertificateAndKey {
+    /** PEM chain, public. */
+    certificate: pulumi.Output<string>;
+    /** PEM private key, always a Pulumi secret. */
+    privateKey: pulumi.Output<string>;
+}
+
+export interface PkiArgs {
+    tls: TlsModel;
+    /** Observed clusters the PKI issues a server certificate for. */
+    clusters: { name: string; host: string }[];
+}
+
+/**
+ * The certificates of the data path: a CA, one server certificate per observed cluster, one client certificate for Envoy.
+ * `generate` issues them with `@pulumi/tls`; `provided` passes through operator PEM material (already checked in the model).
+ */
+export class Pki extends pulumi.ComponentResource {
+    /** CA certificate(s) that verify both the servers (in Envoy) and the client (in nginx). Public. */
+    public readonly caCertificate: pulumi.Output<string>;
+    public readonly client: CertificateAndKey;
+    public readonly servers: Record<string, CertificateAndKey>;
+
+    constructor(name: string, args: PkiArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("envoy-thanos:pki:Pki", name, {}, opts);
+        if (args.tls.mode === "provided") {
+            const provided = args.tls;
+            const pass = (pair: { certificate: string; privateKey: string }): CertificateAndKey => ({
+                certificate: pulumi.output(pair.certificate),
+                privateKey: pulumi.secret(pair.privateKey),
+            });
+            this.caCertificate = pulumi.output(provided.caBundle);
+            this.client = pass(provided.client);
+            this.servers = Object.fromEntries(args.clusters.map((c) => [c.name, pass(provided.servers[c.name])]));
+        } else {
+            const lifetime = { validityPeriodHours: args.tls.validityHours, earlyRenewalHours: args.tls.earlyRenewalHours };
+            const caId = new random.RandomId("ca-id", { byteLength: 4 }, { parent: this });
+            const caKey = new tls.PrivateKey("ca", KEY_SPEC, { parent: this });
+            const ca = new tls.SelfSignedCert(
+                "ca",
+                {
+                    privateKeyPem: caKey.privateKeyPem,
+                    subject: caId.hex.apply((id) => subjectOf(caSpec(id))),
+                    isCaCertificate: true,
+                    allowedUses: caSpec("").allowedUses,
+                    validityPeriodHours: args.tls.caValidityHours,
+                    earlyRenewalHours: args.tls.earlyRenewalHours,
+                },
+                { parent: this },
+            );
+            const issue = (resourceName: string, spec: CertificateSpec): CertificateAndKey => {
+                const key = new tls.PrivateKey(resourceName, KEY_SPEC, { parent: this });
+                const request = new tls.CertRequest(
+                    resourceName,
+                    { privateKeyPem: key.privateKeyPem, subject: subjectOf(spec), dnsNames: spec.dnsNames },
+                    { parent: this },
+                );
+                const cert = new tls.LocallySignedCert(
+                    resourceName,
+                    {
+                        certRequestPem: request.certRequestPem,
+                        caPrivateKeyPem: caKey.privateKeyPem,
+                        caCertPem: ca.certPem,
+                        allowedUses: spec.allowedUses,
+                        ...lifetime,
+                    },
+                    { parent: this },
+                );
+                return { certificate: cert.certPem, privateKey: pulumi.secret(key.privateKeyPem) };
+            };
+            this.caCertificate = ca.certPem;
+            this.client = issue("client", clientSpec());
+            this.servers = Object.fromEntries(args.clusters.map((c) => [c.name, issue(`server-${c.name}`, serverSpec(c.host))]));
+        }
+        this.registerOutputs({ caCertificate: this.caCertificate });
+    }
+}
+
+function subjectOf(spec: CertificateSpec) {
+    return { commonName: spec.commonName, organization: spec.organization };
+}

@@ -1,0 +1,75 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { buildModel, ConfigError, Model } from "./config/model";
+import { rawConfigFromRuntime } from "./config/sources";
+import { ObservedCluster } from "./observed/cluster";
+import { ObserverGateway } from "./observer/gateway";
+import { clusterSummaries, ClusterSummary, endpointSdFile, querierFlags } from "./outputs";
+import { Pki } from "./pki/pki";
+import { providerArgs } from "./providers";
+
+/**
+ * Reads and validates the stack configuration before any resource is registered.
+ * A user error becomes a RunError: Pulumi prints its message without a stack trace.
+ */
+export function loadModel(now: Date = new Date()): Model {
+    try {
+        return buildModel(rawConfigFromRuntime(pulumi.runtime.allConfig()), { checkSecretMaterial: true, now });
+    } catch (err) {
+        if (err instanceof ConfigError) {
+            throw new pulumi.RunError(err.message);
+        }
+        throw err;
+    }
+}
+
+export interface ProgramOutputs {
+    /** `--endpoint=dnssrv+...` per observed cluster, in config order. */
+    querierFlags: string[];
+    /** Body of the file for `thanos query --endpoint.sd-config-file`. */
+    endpointSdFile: string;
+    clusters: ClusterSummary[];
+    /** Public CA certificate that signs the server and client certificates. */
+    caCertificate: pulumi.Output<string>;
+    renderDirectory?: string;
+}
+
+/** Declares everything for a validated model: providers, PKI, the observer gateway, each observed cluster. */
+export function deploy(model: Model): ProgramOutputs {
+    if (model.renderDirectory !== undefined) {
+        pulumi.log.warn(
+            `Render mode: manifests are written under ${model.renderDirectory}/ instead of applied. ` +
+                "Rendered Secrets contain private keys in plaintext; do not commit that directory.",
+        );
+    }
+    const observerProvider = new k8s.Provider("observer", providerArgs(model.observer.connection, model.renderDirectory, "observer"));
+    const pki = new Pki("pki", { tls: model.tls, clusters: model.clusters });
+    new ObserverGateway("observer", {
+        model,
+        provider: observerProvider,
+        clientCertificate: pki.client.certificate,
+        clientPrivateKey: pki.client.privateKey,
+        caCertificate: pki.caCertificate,
+    });
+    // One CA level for the generated CA; provided chains may carry one intermediate.
+    const verifyDepth = model.tls.mode === "generate" ? 1 : 2;
+    for (const cluster of model.clusters) {
+        const provider = new k8s.Provider(`observed-${cluster.name}`, providerArgs(cluster.connection, model.renderDirectory, cluster.name));
+        const server = pki.servers[cluster.name];
+        new ObservedCluster(`cluster-${cluster.name}`, {
+            cluster,
+            provider,
+            serverCertificate: server.certificate,
+            serverPrivateKey: server.privateKey,
+            clientCaCertificate: pki.caCertificate,
+            verifyDepth,
+        });
+    }
+    return {
+        querierFlags: querierFlags(model),
+        endpointSdFile: endpointSdFile(model),
+        clusters: clusterSummaries(model),
+        caCertificate: pki.caCertificate,
+        renderDirectory: model.renderDirectory,
+    };
+}

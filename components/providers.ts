@@ -1,0 +1,18 @@
+import * as path from "node:path";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { Connection } from "./config/model";
+
+/** Provider arguments for one cluster: its connection, or a directory to render manifests into. */
+export function providerArgs(connection: Connection, renderDirectory: string | undefined, subdirectory: string): k8s.ProviderArgs {
+    const args: k8s.ProviderArgs = {};
+    if (connection.kind === "context") {
+        args.context = connection.context;
+    } else if (connection.kind === "kubeconfig") {
+        args.kubeconfig = pulumi.secret(connection.kubeconfig);
+    }
+    if (renderDirectory !== undefined) {
+        args.renderYamlToDirectory = path.join(renderDirectory, subdirectory);
+    }
+    return args;
+}
