@@ -1,0 +1,179 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import * as YAML from "yaml";
+import { buildModel, Model } from "../../components/config/model";
+import { rawConfigFromStackFiles } from "../../components/config/sources";
+import { buildBootstrap, buildSdsResources, FILES, POD_PATHS, renderEnvoyFiles } from "../../components/observer/bootstrap";
+
+const ROOT = path.resolve(__dirname, "../..");
+
+function model(raw: Record<string, unknown>): Model {
+    return buildModel(raw, { checkSecretMaterial: false, now: new Date() });
+}
+
+const dev = model(rawConfigFromStackFiles(ROOT, "dev").raw);
+const bootstrap = buildBootstrap({ envoy: dev.envoy, clusters: dev.clusters }) as any;
+const listener = (name: string) => bootstrap.static_resources.listeners.find((l: any) => l.name === name);
+const upstream = (name: string) => bootstrap.static_resources.clusters.find((c: any) => c.name === name);
+const hcmOf = (l: any) => l.filter_chains[0].filters[0].typed_config;
+
+/** Every object in the document that has a `name` and a `typed_config` sibling, or should have one. */
+function filtersWithoutTypedConfig(doc: unknown, where = "$"): string[] {
+    const missing: string[] = [];
+    if (Array.isArray(doc)) {
+        doc.forEach((d, i) => missing.push(...filtersWithoutTypedConfig(d, `${where}[${i}]`)));
+    } else if (doc !== null && typeof doc === "object") {
+        const o = doc as Record<string, unknown>;
+        if (typeof o.name === "string" && o.name.startsWith("envoy.") && !("typed_config" in o)) {
+            missing.push(`${where} (${o.name})`);
+        }
+        for (const [k, v] of Object.entries(o)) {
+            missing.push(...filtersWithoutTypedConfig(v, `${where}.${k}`));
+        }
+    }
+    return missing;
+}
+
+describe("Envoy bootstrap", () => {
+    it("has one listener and one upstream cluster per observed cluster, on the configured ports", () => {
+        assert.deepEqual(
+            bootstrap.static_resources.listeners.map((l: any) => [l.name, l.address.socket_address.port_value]),
+            [["thanos_cl1", 10002], ["thanos_cl2", 10003], ["metrics", dev.envoy.metricsPort]],
+        );
+        for (const name of ["cl1", "cl2"]) {
+            const c = upstream(`thanos_${name}`);
+            assert.equal(c.load_assignment.cluster_name, `thanos_${name}`, "load_assignment must name its own cluster");
+            assert.equal(hcmOf(listener(`thanos_${name}`)).route_config.virtual_hosts[0].routes[0].route.cluster, `thanos_${name}`);
+        }
+    });
+
+    it("rewrites :authority to the cluster's host, never times a stream out, and has its own stat prefix", () => {
+        for (const c of dev.clusters) {
+            const hcm = hcmOf(listener(`thanos_${c.name}`));
+            const route = hcm.route_config.virtual_hosts[0].routes[0];
+            assert.deepEqual(route.match, { prefix: "/" });
+            assert.equal(route.route.host_rewrite_literal, c.host);
+            assert.equal(route.route.timeout, "0s");
+            assert.equal(hcm.stat_prefix, `thanos_${c.name}`);
+            assert.equal(hcm.stream_idle_timeout, "300s");
+        }
+    });
+
+    it("connects to the host on 443 by default, or to the address override, with SNI always the host", () => {
+        const overridden = model({ renderDirectory: "x", clusters: [{ name: "a", host: "a.example.com", address: "lb.example.net:8443" }] });
+        const c = (buildBootstrap({ envoy: overridden.envoy, clusters: overridden.clusters }) as any).static_resources.clusters[0];
+        assert.deepEqual(c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: "lb.example.net", port_value: 8443 });
+        assert.equal(c.transport_socket.typed_config.sni, "a.example.com");
+        assert.deepEqual(upstream("thanos_cl1").load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, {
+            address: "cl1m.example.com",
+            port_value: 443,
+        });
+        assert.equal(upstream("thanos_cl1").type, "LOGICAL_DNS");
+        assert.equal(upstream("thanos_cl1").connect_timeout, "5s");
+    });
+
+    it("speaks HTTP/2 upstream through HttpProtocolOptions with keepalive pings, not the deprecated cluster field", () => {
+        const c = upstream("thanos_cl1");
+        assert.equal(c.http2_protocol_options, undefined);
+        const options = c.typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+        assert.equal(options["@type"], "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions");
+        assert.deepEqual(options.explicit_http_config.http2_protocol_options.connection_keepalive, { interval: "30s", timeout: "10s" });
+    });
+
+    it("verifies the remote server: trusted CA, SAN = host, TLS >= 1.2, ALPN h2, client certificate", () => {
+        for (const cl of dev.clusters) {
+            const tls = upstream(`thanos_${cl.name}`).transport_socket.typed_config;
+            assert.equal(tls["@type"], "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext");
+            assert.equal(tls.sni, cl.host);
+            const common = tls.common_tls_context;
+            assert.deepEqual(common.alpn_protocols, ["h2"]);
+            assert.equal(common.tls_params.tls_minimum_protocol_version, "TLSv1_2");
+            assert.equal(common.tls_certificate_sds_secret_configs[0].name, "client_certificate");
+            const validation = common.combined_validation_context;
+            assert.deepEqual(validation.default_validation_context.match_typed_subject_alt_names, [{ san_type: "DNS", matcher: { exact: cl.host } }]);
+            assert.equal(validation.validation_context_sds_secret_config.name, "trusted_ca");
+        }
+        const sds = buildSdsResources() as any;
+        const trusted = sds[FILES.trustedCaSds].resources[0];
+        assert.equal(trusted.validation_context.trusted_ca.filename, `${POD_PATHS.tlsDir}/ca.crt`);
+        const clientCert = sds[FILES.clientCertificateSds].resources[0];
+        assert.equal(clientCert.tls_certificate.certificate_chain.filename, `${POD_PATHS.tlsDir}/tls.crt`);
+        assert.equal(clientCert.tls_certificate.private_key.filename, `${POD_PATHS.tlsDir}/tls.key`);
+    });
+
+    it("reads certificates through SDS files watched for Kubernetes' atomic Secret swap", () => {
+        const sdsConfig = upstream("thanos_cl1").transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs[0].sds_config;
+        assert.deepEqual(sdsConfig.path_config_source, {
+            path: `${POD_PATHS.configDir}/${FILES.clientCertificateSds}`,
+            watched_directory: { path: POD_PATHS.configDir },
+        });
+        const sds = buildSdsResources() as any;
+        for (const file of [FILES.clientCertificateSds, FILES.trustedCaSds]) {
+            const secret = sds[file].resources[0];
+            const body = secret.tls_certificate ?? secret.validation_context;
+            assert.deepEqual(body.watched_directory, { path: POD_PATHS.tlsDir });
+        }
+    });
+
+    it("has sized circuit breakers and outlier detection on every remote cluster", () => {
+        for (const cl of dev.clusters) {
+            const c = upstream(`thanos_${cl.name}`);
+            const t = c.circuit_breakers.thresholds[0];
+            assert.ok(t.max_requests >= 4096 && t.max_pending_requests >= 1024 && t.max_connections >= 1024, JSON.stringify(t));
+            assert.ok(c.outlier_detection.consecutive_5xx > 0);
+        }
+    });
+
+    it("gives every filter and extension a typed_config (the router too) and uses no deprecated names", () => {
+        assert.deepEqual(filtersWithoutTypedConfig(bootstrap), []);
+        const text = YAML.stringify(bootstrap);
+        assert.doesNotMatch(text, /envoy\.http_connection_manager\b/);
+        assert.doesNotMatch(text, /envoy\.api\.v2|\.v2\./);
+        for (const l of bootstrap.static_resources.listeners) {
+            assert.equal(hcmOf(l).http_filters.at(-1).name, "envoy.filters.http.router");
+            assert.ok(hcmOf(l).http_filters.at(-1).typed_config["@type"].endsWith("router.v3.Router"));
+        }
+    });
+
+    it("binds admin to loopback and exposes only /stats/prometheus and /ready on the metrics port", () => {
+        assert.equal(bootstrap.admin.address.socket_address.address, "127.0.0.1");
+        const routes = hcmOf(listener("metrics")).route_config.virtual_hosts[0].routes;
+        const toAdmin = routes.filter((r: any) => r.route?.cluster === "envoy_admin").map((r: any) => r.match);
+        assert.deepEqual(toAdmin, [{ path: "/stats/prometheus" }, { path: "/ready" }]);
+        assert.deepEqual(routes.at(-1), { match: { prefix: "/" }, direct_response: { status: 404 } });
+        const admin = upstream("envoy_admin");
+        assert.deepEqual(admin.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: "127.0.0.1", port_value: dev.envoy.adminPort });
+    });
+
+    it("limits downstream connections globally", () => {
+        const monitor = bootstrap.overload_manager.resource_monitors[0];
+        assert.equal(monitor.name, "envoy.resource_monitors.global_downstream_max_connections");
+        assert.equal(monitor.typed_config.max_active_downstream_connections, dev.envoy.maxDownstreamConnections);
+    });
+
+    it("contains no certificate or key material, only file paths", () => {
+        const files = renderEnvoyFiles({ envoy: dev.envoy, clusters: dev.clusters });
+        for (const text of Object.values(files)) {
+            assert.doesNotMatch(text, /BEGIN/);
+        }
+    });
+
+    it("is what `npm run envoy-config -- dev` prints", () => {
+        const printed = execFileSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools/envoy-config.ts"), "dev"], { cwd: ROOT }).toString();
+        assert.equal(printed, renderEnvoyFiles({ envoy: dev.envoy, clusters: dev.clusters })[FILES.bootstrap]);
+        assert.deepEqual(YAML.parse(printed), bootstrap);
+    });
+
+    it("`npm run envoy-config` names the bad key and exits non-zero on an invalid stack", () => {
+        let failure: any;
+        try {
+            execFileSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools/envoy-config.ts"), "no-such-stack"], { cwd: ROOT, stdio: "pipe" });
+        } catch (err) {
+            failure = err;
+        }
+        assert.equal(failure?.status, 1);
+        assert.match(String(failure.stderr), /no stack file .*Pulumi\.no-such-stack\.yaml/);
+    });
+});

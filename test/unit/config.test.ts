@@ -1,0 +1,266 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
+import { defaults } from "../../components/config/defaults";
+import { buildModel, ConfigError, Model, toEnvoyDuration } from "../../components/config/model";
+import { ENCRYPTED, rawConfigFromRuntime, rawConfigFromStackFiles } from "../../components/config/sources";
+import { TestCa } from "../support/pki";
+import { runProgram } from "./harness";
+
+const NOW = new Date();
+const build = (raw: Record<string, unknown>): Model => buildModel(raw, { checkSecretMaterial: true, now: NOW });
+const cluster = (i: number, extra: Record<string, unknown> = {}) => ({ name: `c${i}`, host: `c${i}.example.com`, ...extra });
+const rendered = (clusters: unknown[], extra: Record<string, unknown> = {}) => ({ renderDirectory: "out", clusters, ...extra });
+
+/** The ConfigError's problems as "key: message" lines. */
+function problemsOf(raw: Record<string, unknown>): string[] {
+    try {
+        build(raw);
+    } catch (err) {
+        assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+        return err.problems.map((p) => `${p.key}: ${p.message}`);
+    }
+    assert.fail("configuration was accepted");
+}
+
+function assertProblem(raw: Record<string, unknown>, key: string, fragment: RegExp): void {
+    const problems = problemsOf(raw);
+    assert.ok(
+        problems.some((p) => p.startsWith(`${key}: `) && fragment.test(p)),
+        `expected a problem at ${key} matching ${fragment}; got:\n${problems.join("\n")}`,
+    );
+}
+
+describe("configuration model", () => {
+    it("resolves the dev stack's seed topology", () => {
+        const { raw } = rawConfigFromStackFiles(path.resolve(__dirname, "../.."), "dev");
+        const model = build(raw);
+        assert.deepEqual(
+            model.clusters.map((c) => [c.name, c.host, c.port, c.portName, `${c.address.host}:${c.address.port}`, c.sidecar.service, c.sidecar.port, c.sidecar.namespace]),
+            [
+                ["cl1", "cl1m.example.com", 10002, "envoy-cl1", "cl1m.example.com:443", "prom-kube-prometheus-prometheus-thanos", "grpc", "monitoring"],
+                ["cl2", "cl2m.example.com", 10003, "envoy-cl2", "cl2m.example.com:443", "prom-kube-prometheus-prometheus-thanos", "grpc", "monitoring"],
+            ],
+        );
+        assert.equal(model.renderDirectory, "rendered");
+        assert.equal(model.tls.mode, "generate");
+        assert.equal(model.envoy.logLevel, "info");
+        assert.equal(model.observer.namespace, "envoy");
+    });
+
+    it("assigns ports from basePort by position, so appending a cluster renumbers nobody", () => {
+        const two = build(rendered([cluster(1), cluster(2, { port: 12000 }), cluster(3)], { basePort: 11000 }));
+        assert.deepEqual(two.clusters.map((c) => c.port), [11000, 12000, 11002]);
+        const appended = build(rendered([cluster(1), cluster(2, { port: 12000 }), cluster(3), cluster(4)], { basePort: 11000 }));
+        assert.deepEqual(appended.clusters.map((c) => c.port), [11000, 12000, 11002, 11003]);
+    });
+
+    it("keeps SNI and :authority on the host when an address override is set", () => {
+        const model = build(rendered([cluster(1, { address: "haproxy.internal:8443" }), cluster(2, { address: "10.1.2.3" })]));
+        assert.deepEqual(model.clusters[0].address, { host: "haproxy.internal", port: 8443 });
+        assert.deepEqual(model.clusters[1].address, { host: "10.1.2.3", port: 443 });
+        assert.equal(model.clusters[0].host, "c1.example.com");
+    });
+
+    it("converts durations to Envoy's seconds form", () => {
+        assert.equal(toEnvoyDuration("500ms"), "0.5s");
+        assert.equal(toEnvoyDuration("2m"), "120s");
+        assert.equal(toEnvoyDuration("1h"), "3600s");
+        assert.equal(toEnvoyDuration("0s"), "0s");
+    });
+
+    it("merges sidecar defaults: built-in < stack-wide < per cluster", () => {
+        const model = build(rendered([cluster(1), cluster(2, { sidecar: { port: 10901 } })], { sidecar: { namespace: "prom" } }));
+        assert.deepEqual(model.clusters[0].sidecar, { namespace: "prom", service: defaults.sidecar.service, port: "grpc" });
+        assert.deepEqual(model.clusters[1].sidecar, { namespace: "prom", service: defaults.sidecar.service, port: 10901 });
+    });
+
+    it("needs no connection in render mode, and one per cluster otherwise", () => {
+        assert.equal(build(rendered([cluster(1)])).clusters[0].connection.kind, "none");
+        const model = build({ observer: { context: "obs" }, clusters: [cluster(1, { context: "c1" }), cluster(2, { kubeconfig: "apiVersion: v1" })] });
+        assert.deepEqual(model.clusters.map((c) => c.connection.kind), ["context", "kubeconfig"]);
+    });
+
+    it("reads values the way the engine hands them over (JSON for structures, text for scalars)", () => {
+        const raw = rawConfigFromRuntime({
+            "envoy-thanos:renderDirectory": "out",
+            "envoy-thanos:basePort": "12000",
+            "envoy-thanos:clusters": JSON.stringify([cluster(1)]),
+            "aws:region": "ignored",
+        });
+        assert.deepEqual(raw, { renderDirectory: "out", basePort: 12000, clusters: [cluster(1)] });
+    });
+
+    it("keeps Pulumi.yaml's declared defaults equal to the program's defaults", () => {
+        const project = YAML.parse(fs.readFileSync(path.resolve(__dirname, "../../Pulumi.yaml"), "utf8"));
+        assert.equal(project.name, "envoy-thanos");
+        assert.equal(project.config.basePort.default, defaults.basePort);
+        assert.equal(project.config.clusterDomain.default, defaults.clusterDomain);
+        assert.equal(project.config.renderDirectory.default, undefined, "render mode must be opt-in per stack");
+    });
+
+    it("reads encrypted stack values as opaque without failing", () => {
+        const dir = fs.mkdtempSync("/tmp/envoy-thanos-stack-");
+        fs.copyFileSync(path.resolve(__dirname, "../../Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+        fs.writeFileSync(
+            path.join(dir, "Pulumi.prod.yaml"),
+            YAML.stringify({ config: { "envoy-thanos:clusters": [{ ...cluster(1), kubeconfig: { secure: "v1:abc" } }], "envoy-thanos:observer": { context: "obs" } } }),
+        );
+        const { raw, hasSecrets } = rawConfigFromStackFiles(dir, "prod");
+        assert.equal(hasSecrets, true);
+        assert.deepEqual((raw.clusters as Array<Record<string, unknown>>)[0].kubeconfig, ENCRYPTED);
+        assert.equal(raw.basePort, defaults.basePort);
+    });
+});
+
+describe("configuration errors name the key and the fix", () => {
+    const cases: Array<[string, Record<string, unknown>, string, RegExp]> = [
+        ["a typo in a cluster key", rendered([{ name: "c1", hots: "c1.example.com" }]), "clusters[0]", /unknown key 'clusters\[0\]\.hots'/],
+        ["a typo at the top level", { ...rendered([cluster(1)]), cluster: [] }, "cluster", /unknown key 'cluster'.*spelling/],
+        ["a typo in envoy settings", rendered([cluster(1)], { envoy: { replica: 3 } }), "envoy", /unknown key 'envoy\.replica'/],
+        ["a missing cluster list", { renderDirectory: "out" }, "clusters", /is required/],
+        ["an empty cluster list", rendered([]), "clusters", /at least one/],
+        ["a missing host", rendered([{ name: "c1" }]), "clusters[0].host", /is required/],
+        ["duplicate names", rendered([cluster(1), { name: "c1", host: "other.example.com" }]), "clusters[1].name", /'c1' is already used by clusters\[0\]/],
+        ["duplicate hosts", rendered([cluster(1), { name: "c2", host: "c1.example.com" }]), "clusters[1].host", /already used by clusters\[0\]/],
+        ["duplicate explicit ports", rendered([cluster(1, { port: 12000 }), cluster(2, { port: 12000 })]), "clusters[1].port", /12000 is already used by clusters\[0\]/],
+        ["an explicit port colliding with an assigned one", rendered([cluster(1), cluster(2, { port: 10002 })]), "clusters[1].port", /10002 is already used by clusters\[0\]/],
+        ["a port colliding with the metrics port", rendered([cluster(1, { port: 9902 })]), "clusters[0].port", /already used by envoy\.metricsPort/],
+        ["a port colliding with the admin port", rendered([cluster(1, { port: 9901 })]), "clusters[0].port", /already used by envoy\.adminPort/],
+        ["a privileged port", rendered([cluster(1, { port: 443 })]), "clusters[0].port", /between 1024 and 65535.*non-root/],
+        ["a port above 65535", rendered([cluster(1, { port: 70000 })]), "clusters[0].port", /between 1024 and 65535/],
+        ["basePort pushing a cluster past 65535", rendered([cluster(1), cluster(2)], { basePort: 65535 }), "clusters[1].port", /above 65535/],
+        ["a name that is not a DNS-1123 label", rendered([{ name: "Cluster_1", host: "c1.example.com" }]), "clusters[0].name", /DNS-1123 label/],
+        ["a name too long for a port name", rendered([{ name: "production", host: "c1.example.com" }]), "clusters[0].name", /'envoy-production'.*15.*portName/],
+        ["a name with a double hyphen", rendered([{ name: "a--b", host: "c1.example.com" }]), "clusters[0].name", /single '-'/],
+        ["an invalid hostname", rendered([{ name: "c1", host: "https://c1.example.com" }]), "clusters[0].host", /lowercase DNS hostname/],
+        ["a wildcard hostname", rendered([{ name: "c1", host: "*.example.com" }]), "clusters[0].host", /lowercase DNS hostname/],
+        ["an uppercase hostname", rendered([{ name: "c1", host: "C1.Example.com" }]), "clusters[0].host", /lowercase DNS hostname/],
+        ["a malformed address", rendered([cluster(1, { address: "lb:port" })]), "clusters[0].address", /host or host:port/],
+        ["a cluster with neither context nor kubeconfig", { observer: { context: "obs" }, clusters: [cluster(1, { context: "c1" }), cluster(2)] }, "clusters[1]", /neither context nor kubeconfig.*clusters\[1\]\.context/],
+        ["an observer with no connection", { clusters: [cluster(1, { context: "c1" })] }, "observer", /neither context nor kubeconfig/],
+        ["both context and kubeconfig", rendered([cluster(1, { context: "a", kubeconfig: "b" })]), "clusters[0]", /both context and kubeconfig/],
+        ["equal admin and metrics ports", rendered([cluster(1)], { envoy: { adminPort: 9000, metricsPort: 9000 } }), "envoy.metricsPort", /equals envoy\.adminPort/],
+        ["a bad duration", rendered([cluster(1)], { envoy: { connectTimeout: "5 seconds" } }), "envoy.connectTimeout", /duration such as/],
+        ["a bad log level", rendered([cluster(1)], { envoy: { logLevel: "verbose" } }), "envoy.logLevel", /./],
+        ["an ingress stream timeout of 60 s or less", rendered([cluster(1, { ingress: { streamTimeoutSeconds: 60 } })]), "clusters[0].ingress.streamTimeoutSeconds", /more than 60 seconds/],
+        [
+            "an extra annotation that would undo client verification",
+            rendered([cluster(1, { ingress: { annotations: { "nginx.ingress.kubernetes.io/auth-tls-verify-client": "off" } } })]),
+            "clusters[0].ingress.annotations",
+            /set by the program/,
+        ],
+        ["an unknown TLS mode", rendered([cluster(1)], { tls: { mode: "self" } }), "tls.mode", /./],
+        ["renewal window longer than validity", rendered([cluster(1)], { tls: { validityHours: 24, earlyRenewalHours: 48 } }), "tls.earlyRenewalHours", /less than tls\.validityHours/],
+        ["provided material in generate mode", rendered([cluster(1)], { tls: { caBundle: "x" } }), "tls.caBundle", /only used with tls\.mode: provided/],
+        ["provided mode without a CA bundle", rendered([cluster(1)], { tls: { mode: "provided" } }), "tls.caBundle", /is missing/],
+        ["provided mode without a client certificate", rendered([cluster(1)], { tls: { mode: "provided" } }), "tls.client", /is missing.*tls\.shared/],
+        ["provided mode without a server certificate", rendered([cluster(1)], { tls: { mode: "provided" } }), "tls.servers.c1", /is missing/],
+        [
+            "a server certificate for no cluster",
+            rendered([cluster(1)], { tls: { mode: "provided", servers: { c9: { certificate: "x", privateKey: "y" } } } }),
+            "tls.servers.c9",
+            /names no cluster/,
+        ],
+    ];
+    for (const [what, raw, key, message] of cases) {
+        it(`rejects ${what}`, () => assertProblem(raw, key, message));
+    }
+
+    it("reports every problem at once, each with its full key", () => {
+        const problems = problemsOf(rendered([{ name: "A", host: "bad host" }, cluster(2, { port: 1 })]));
+        assert.ok(problems.length >= 3, problems.join("\n"));
+        const message = (() => {
+            try {
+                build(rendered([{ name: "A", host: "c.example.com" }]));
+            } catch (err) {
+                return (err as Error).message;
+            }
+            return "";
+        })();
+        assert.match(message, /^Invalid envoy-thanos stack configuration:\n {2}- envoy-thanos:clusters\[0\]\.name: /);
+    });
+
+    it("registers no resource when the configuration is invalid", async () => {
+        for (const [, raw] of cases) {
+            const result = await runProgram(raw);
+            assert.ok(result.error, "the program must fail");
+            assert.ok(pulumi.RunError.isInstance(result.error), "a user error is a RunError (printed without a stack trace)");
+            assert.equal(result.resources.length, 0, `registered ${result.resources.map((r) => r.name).join(", ")}`);
+        }
+    });
+});
+
+describe("provided TLS material is checked before anything is deployed", () => {
+    const ca = TestCa.create(undefined, "provided");
+    const other = TestCa.create(undefined, "other");
+    const server = ca.server("c1.example.com");
+    const client = ca.client();
+    const pair = (issued: { certificate: string; privateKey: string }) => ({ certificate: issued.certificate, privateKey: issued.privateKey });
+    const provided = (tls: Record<string, unknown>) => rendered([cluster(1)], { tls: { mode: "provided", caBundle: ca.ca.certificate, ...tls } });
+
+    it("accepts a matching CA, client and server", () => {
+        const model = build(provided({ client: pair(client), servers: { c1: pair(server) } }));
+        assert.equal(model.tls.mode, "provided");
+    });
+
+    it("accepts one shared certificate that covers every host and both purposes", () => {
+        const shared = ca.issue("shared", {
+            commonName: "shared",
+            organization: "x",
+            dnsNames: ["c1.example.com", "c2.example.com"],
+            allowedUses: ["digital_signature", "server_auth", "client_auth"],
+            isCa: false,
+        });
+        const model = build(rendered([cluster(1), cluster(2)], { tls: { mode: "provided", caBundle: ca.ca.certificate, shared: pair(shared) } }));
+        assert.ok(model.tls.mode === "provided" && model.tls.servers.c2.certificate === shared.certificate);
+    });
+
+    it("rejects text that is not PEM", () => {
+        assertProblem(provided({ caBundle: "not a certificate", client: pair(client), servers: { c1: pair(server) } }), "tls.caBundle", /no PEM CERTIFICATE/);
+        assertProblem(provided({ client: { certificate: "x", privateKey: client.privateKey }, servers: { c1: pair(server) } }), "tls.client", /no PEM CERTIFICATE/);
+        assertProblem(provided({ client: { certificate: client.certificate, privateKey: "x" }, servers: { c1: pair(server) } }), "tls.client", /not a PEM private key/);
+    });
+
+    it("rejects a key that does not belong to the certificate", () => {
+        assertProblem(provided({ client: pair(client), servers: { c1: { certificate: server.certificate, privateKey: client.privateKey } } }), "tls.servers.c1", /does not belong/);
+    });
+
+    it("rejects a server certificate that does not cover the host", () => {
+        const wrong = ca.server("elsewhere.example.com");
+        assertProblem(provided({ client: pair(client), servers: { c1: pair(wrong) } }), "tls.servers.c1", /does not cover host c1\.example\.com/);
+    });
+
+    it("rejects an expired certificate", () => {
+        const expired = ca.server("c1.example.com", { notBefore: new Date(Date.now() - 3 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
+        assertProblem(provided({ client: pair(client), servers: { c1: pair(expired) } }), "tls.servers.c1", /expired/);
+    });
+
+    it("rejects a certificate from another CA", () => {
+        assertProblem(provided({ client: pair(other.client("other-client")), servers: { c1: pair(server) } }), "tls.client", /not signed by a CA in tls\.caBundle/);
+    });
+
+    it("rejects a client certificate without clientAuth (nginx would refuse it)", () => {
+        assertProblem(provided({ client: pair(server), servers: { c1: pair(server) } }), "tls.client", /lacks clientAuth/);
+    });
+
+    it("rejects a leaf certificate as CA bundle", () => {
+        assertProblem(provided({ caBundle: server.certificate, client: pair(client), servers: { c1: pair(server) } }), "tls.caBundle", /not a CA certificate/);
+    });
+
+    it("never quotes key material in its messages", () => {
+        const message = (() => {
+            try {
+                build(provided({ client: { certificate: client.certificate, privateKey: server.privateKey }, servers: { c1: pair(server) } }));
+            } catch (err) {
+                return (err as Error).message;
+            }
+            return "";
+        })();
+        assert.match(message, /does not belong/);
+        assert.ok(!message.includes("PRIVATE KEY") && !message.includes(server.privateKey.split("\n")[1]));
+    });
+});

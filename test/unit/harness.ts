@@ -1,0 +1,143 @@
+import * as pulumi from "@pulumi/pulumi";
+
+/**
+ * Runs the program under Pulumi's mock runtime and records what it registers.
+ * Each run gets fresh mocks and config, so one test file can run several stacks.
+ */
+
+export interface RecordedResource {
+    type: string;
+    name: string;
+    inputs: Record<string, any>;
+    /** Name of the provider resource this resource uses ("" for components and default providers). */
+    provider: string;
+    custom: boolean;
+}
+
+export interface RunResult {
+    resources: RecordedResource[];
+    /** Resolved stack outputs, when the run succeeded. */
+    outputs?: Record<string, unknown>;
+    error?: Error;
+}
+
+/** Not in the typings, but it is how Pulumi itself waits for a program's registrations to drain before exiting. */
+const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
+
+/** Mocked outputs of the tls provider, recognisable in assertions. */
+export const MOCK_PRIVATE_KEY_MARK = "MOCK PRIVATE KEY";
+export const MOCK_CERT_MARK = "MOCK CERTIFICATE";
+
+function mockState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
+    switch (type) {
+        case "tls:index/privateKey:PrivateKey":
+            return { ...inputs, privateKeyPem: `-----BEGIN PRIVATE KEY-----\n${MOCK_PRIVATE_KEY_MARK} ${name}\n-----END PRIVATE KEY-----\n` };
+        case "tls:index/selfSignedCert:SelfSignedCert":
+        case "tls:index/locallySignedCert:LocallySignedCert":
+            return { ...inputs, certPem: `-----BEGIN CERTIFICATE-----\n${MOCK_CERT_MARK} ${name}\n-----END CERTIFICATE-----\n` };
+        case "tls:index/certRequest:CertRequest":
+            return { ...inputs, certRequestPem: `-----BEGIN CERTIFICATE REQUEST-----\n${name}\n-----END CERTIFICATE REQUEST-----\n` };
+        case "random:index/randomId:RandomId":
+            return { ...inputs, hex: "0a1b2c3d" };
+        default:
+            return inputs;
+    }
+}
+
+function providerName(reference: string | undefined): string {
+    // A provider reference is "<urn>::<id>"; the URN ends with "::<name>".
+    if (!reference) {
+        return "";
+    }
+    const urn = reference.slice(0, reference.lastIndexOf("::"));
+    return urn.slice(urn.lastIndexOf("::") + 2);
+}
+
+/** Values the program would receive from `pulumi config` for the `envoy-thanos` namespace. */
+export function toRuntimeConfig(config: Record<string, unknown>): Record<string, string> {
+    return Object.fromEntries(
+        Object.entries(config).map(([key, value]) => [`envoy-thanos:${key}`, typeof value === "string" ? value : JSON.stringify(value)]),
+    );
+}
+
+async function resolve(value: unknown): Promise<unknown> {
+    if (pulumi.Output.isInstance(value)) {
+        return new Promise((done) => (value as pulumi.Output<unknown>).apply(done));
+    }
+    if (Array.isArray(value)) {
+        return Promise.all(value.map(resolve));
+    }
+    if (value !== null && typeof value === "object") {
+        const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await resolve(v)] as const));
+        return Object.fromEntries(entries);
+    }
+    return value;
+}
+
+/**
+ * Sets mocks and config, then runs `program` (which must import the code under test lazily, after the mocks).
+ * Waits until every registration has been answered.
+ */
+export async function runWithMocks(
+    config: Record<string, unknown>,
+    program: () => Record<string, unknown>,
+    options: { preview?: boolean } = {},
+): Promise<RunResult> {
+    const resources: RecordedResource[] = [];
+    await pulumi.runtime.setMocks(
+        {
+            newResource: (args) => {
+                resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: providerName(args.provider), custom: args.custom ?? true });
+                return { id: `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) };
+            },
+            call: (args) => args.inputs,
+        },
+        "envoy-thanos",
+        "test",
+        options.preview ?? false,
+    );
+    pulumi.runtime.setAllConfig(toRuntimeConfig(config));
+    let outputs: Record<string, unknown> | undefined;
+    let error: Error | undefined;
+    try {
+        outputs = program();
+    } catch (err) {
+        error = err as Error;
+    }
+    const resolved = outputs === undefined ? undefined : ((await resolve(outputs)) as Record<string, unknown>);
+    await waitForRPCs();
+    return { resources, outputs: resolved, error };
+}
+
+/** The program as `index.ts` runs it, imported lazily so the mocks are in place first. */
+export function runProgram(config: Record<string, unknown>, options: { preview?: boolean } = {}): Promise<RunResult> {
+    return runWithMocks(
+        config,
+        () => {
+            const { deploy, loadModel } = require("../../components/program") as typeof import("../../components/program");
+            return deploy(loadModel()) as unknown as Record<string, unknown>;
+        },
+        options,
+    );
+}
+
+export function ofType(result: RunResult, type: string): RecordedResource[] {
+    return result.resources.filter((r) => r.type === type);
+}
+
+export function named(result: RunResult, type: string, name: string): RecordedResource {
+    const found = result.resources.find((r) => r.type === type && r.name === name);
+    if (found === undefined) {
+        throw new Error(`no ${type} named ${name}; have: ${result.resources.map((r) => `${r.type}/${r.name}`).join(", ")}`);
+    }
+    return found;
+}
+
+/** A stack config like the dev stack, with `n` clusters. */
+export function clustersConfig(n: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+    return {
+        renderDirectory: "rendered",
+        clusters: Array.from({ length: n }, (_, i) => ({ name: `c${i + 1}`, host: `c${i + 1}.observed.example.com` })),
+        ...extra,
+    };
+}

@@ -1,0 +1,317 @@
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import * as YAML from "yaml";
+import { rawConfigFromStackFiles } from "../../components/config/sources";
+import { CHECKSUM_ANNOTATION } from "../../components/observer/manifests";
+import { clustersConfig, MOCK_PRIVATE_KEY_MARK, named, ofType, RecordedResource, runProgram, runWithMocks, RunResult } from "./harness";
+
+const ROOT = path.resolve(__dirname, "../..");
+const T = {
+    namespace: "kubernetes:core/v1:Namespace",
+    configMap: "kubernetes:core/v1:ConfigMap",
+    secret: "kubernetes:core/v1:Secret",
+    service: "kubernetes:core/v1:Service",
+    deployment: "kubernetes:apps/v1:Deployment",
+    pdb: "kubernetes:policy/v1:PodDisruptionBudget",
+    ingress: "kubernetes:networking.k8s.io/v1:Ingress",
+    networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+    provider: "pulumi:providers:kubernetes",
+};
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** Pulumi secrets reach the mocks wrapped in a signature object; tests look through the wrapper. */
+function isSecret(value: unknown): boolean {
+    return value !== null && typeof value === "object" && SECRET_SIG in (value as object);
+}
+function plain(value: any): any {
+    if (isSecret(value)) return plain(value.value);
+    if (Array.isArray(value)) return value.map(plain);
+    if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+    return value;
+}
+
+function countBy(resources: RecordedResource[], key: (r: RecordedResource) => string): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const r of resources) counts[key(r)] = (counts[key(r)] ?? 0) + 1;
+    return counts;
+}
+
+function assertInventory(result: RunResult, names: string[]): void {
+    const n = names.length;
+    assert.equal(result.error, undefined, result.error?.message);
+    const k8sResources = result.resources.filter((r) => r.type.startsWith("kubernetes:"));
+    const byProvider = countBy(k8sResources, (r) => `${r.provider} ${r.type}`);
+    const expected: Record<string, number> = {
+        [`observer ${T.namespace}`]: 1,
+        [`observer ${T.configMap}`]: 1,
+        [`observer ${T.secret}`]: 1,
+        [`observer ${T.deployment}`]: 1,
+        [`observer ${T.pdb}`]: 1,
+        [`observer ${T.service}`]: n + 1,
+    };
+    for (const name of names) {
+        expected[`observed-${name} ${T.secret}`] = 2;
+        expected[`observed-${name} ${T.ingress}`] = 1;
+    }
+    assert.deepEqual(byProvider, expected);
+    const others = countBy(result.resources.filter((r) => !r.type.startsWith("kubernetes:")), (r) => r.type);
+    assert.deepEqual(others, {
+        "envoy-thanos:pki:Pki": 1,
+        "envoy-thanos:observer:ObserverGateway": 1,
+        "envoy-thanos:observed:ObservedCluster": n,
+        [T.provider]: n + 1,
+        "random:index/randomId:RandomId": 1,
+        "tls:index/privateKey:PrivateKey": n + 2,
+        "tls:index/certRequest:CertRequest": n + 1,
+        "tls:index/selfSignedCert:SelfSignedCert": 1,
+        "tls:index/locallySignedCert:LocallySignedCert": n + 1,
+    });
+}
+
+describe("program under Pulumi mocks", () => {
+    for (const n of [1, 2, 25]) {
+        it(`declares the expected resources per provider for ${n} cluster(s)`, async () => {
+            assertInventory(await runProgram(clustersConfig(n)), Array.from({ length: n }, (_, i) => `c${i + 1}`));
+        });
+    }
+
+    it("creates every resource of cluster X with X's provider, and names what it creates after X", async () => {
+        const result = await runProgram(clustersConfig(3));
+        for (const r of result.resources.filter((r) => r.type.startsWith("kubernetes:"))) {
+            const match = /^cluster-(c\d+)-/.exec(r.name);
+            if (match) {
+                assert.equal(r.provider, `observed-${match[1]}`, `${r.type} ${r.name}`);
+                assert.match(r.inputs.metadata.name, new RegExp(`-${match[1]}(-|$)`));
+            } else {
+                assert.equal(r.provider, "observer", `${r.type} ${r.name}`);
+            }
+        }
+    });
+
+    it("renders each cluster into its own sub-directory in render mode, and connects by context otherwise", async () => {
+        const rendered = await runProgram(clustersConfig(2));
+        assert.deepEqual(
+            ofType(rendered, T.provider).map((p) => [p.name, p.inputs.renderYamlToDirectory]),
+            [["observer", "rendered/observer"], ["observed-c1", "rendered/c1"], ["observed-c2", "rendered/c2"]],
+        );
+        const live = await runProgram({
+            observer: { context: "obs" },
+            clusters: [
+                { name: "c1", host: "c1.example.com", context: "ctx-1" },
+                { name: "c2", host: "c2.example.com", kubeconfig: "apiVersion: v1\nkind: Config\n" },
+            ],
+        });
+        const providers = Object.fromEntries(ofType(live, T.provider).map((p) => [p.name, p.inputs]));
+        assert.equal(providers.observer.context, "obs");
+        assert.equal(providers["observed-c1"].context, "ctx-1");
+        assert.equal(providers["observed-c1"].renderYamlToDirectory, undefined);
+        assert.ok(isSecret(providers["observed-c2"].kubeconfig), "kubeconfig content must be a secret");
+    });
+
+    it("builds the Ingress for ingress-nginx with client verification, gRPC and long timeouts", async () => {
+        const result = await runProgram(clustersConfig(1, { clusters: [{ name: "c1", host: "c1.example.com", ingress: { annotations: { "example.com/team": "obs" } } }] }));
+        const ingress = named(result, T.ingress, "cluster-c1-ingress").inputs;
+        assert.deepEqual(ingress.metadata.annotations, {
+            "example.com/team": "obs",
+            "nginx.ingress.kubernetes.io/backend-protocol": "GRPC",
+            "nginx.ingress.kubernetes.io/auth-tls-secret": "monitoring/envoy-thanos-c1-client-ca",
+            "nginx.ingress.kubernetes.io/auth-tls-verify-client": "on",
+            "nginx.ingress.kubernetes.io/auth-tls-verify-depth": "1",
+            "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
+            "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
+        });
+        assert.equal(ingress.metadata.namespace, "monitoring");
+        assert.equal(ingress.spec.ingressClassName, "nginx");
+        assert.deepEqual(ingress.spec.tls, [{ hosts: ["c1.example.com"], secretName: "envoy-thanos-c1-server-tls" }]);
+        assert.deepEqual(ingress.spec.rules[0].host, "c1.example.com");
+        assert.deepEqual(ingress.spec.rules[0].http.paths[0].backend, { service: { name: "prom-kube-prometheus-prometheus-thanos", port: { name: "grpc" } } });
+        const numeric = await runProgram(clustersConfig(1, { sidecar: { port: 10901, service: "thanos-sidecar" } }));
+        assert.deepEqual(named(numeric, T.ingress, "cluster-c1-ingress").inputs.spec.rules[0].http.paths[0].backend, {
+            service: { name: "thanos-sidecar", port: { number: 10901 } },
+        });
+    });
+
+    it("writes Secrets of the right type and keys, with the keys as Pulumi secrets", async () => {
+        const result = await runProgram(clustersConfig(1));
+        const serverTls = named(result, T.secret, "cluster-c1-server-tls").inputs;
+        assert.equal(serverTls.type, "kubernetes.io/tls");
+        assert.deepEqual(Object.keys(plain(serverTls.stringData)).sort(), ["tls.crt", "tls.key"]);
+        assert.ok(isSecret(serverTls.stringData), "server key must be a secret");
+        assert.match(plain(serverTls.stringData)["tls.crt"], /MOCK CERTIFICATE server-c1/);
+        assert.match(plain(serverTls.stringData)["tls.key"], /MOCK PRIVATE KEY server-c1/);
+        const clientCa = named(result, T.secret, "cluster-c1-client-ca").inputs;
+        assert.deepEqual(Object.keys(plain(clientCa.stringData)), ["ca.crt"]);
+        assert.match(plain(clientCa.stringData)["ca.crt"], /MOCK CERTIFICATE ca/);
+        const client = named(result, T.secret, "client-tls").inputs;
+        assert.equal(client.type, "kubernetes.io/tls");
+        assert.deepEqual(Object.keys(plain(client.stringData)).sort(), ["ca.crt", "tls.crt", "tls.key"]);
+        assert.ok(isSecret(client.stringData));
+        assert.match(plain(client.stringData)["tls.key"], /MOCK PRIVATE KEY client/);
+    });
+
+    it("issues P-256 ECDSA keys and certificates with the right SANs and usages", async () => {
+        const result = await runProgram(clustersConfig(2));
+        for (const key of ofType(result, "tls:index/privateKey:PrivateKey")) {
+            assert.deepEqual([key.inputs.algorithm, key.inputs.ecdsaCurve], ["ECDSA", "P256"], key.name);
+        }
+        const ca = named(result, "tls:index/selfSignedCert:SelfSignedCert", "ca").inputs;
+        assert.equal(ca.isCaCertificate, true);
+        assert.equal(ca.subject.commonName, "envoy-thanos CA 0a1b2c3d", "the CA name carries the random id");
+        assert.deepEqual(named(result, "tls:index/certRequest:CertRequest", "server-c2").inputs.dnsNames, ["c2.observed.example.com"]);
+        assert.deepEqual(named(result, "tls:index/locallySignedCert:LocallySignedCert", "server-c2").inputs.allowedUses, ["server_auth", "digital_signature", "key_encipherment"]);
+        const client = named(result, "tls:index/locallySignedCert:LocallySignedCert", "client").inputs;
+        assert.deepEqual(client.allowedUses, ["client_auth", "digital_signature", "key_encipherment"]);
+        assert.equal(client.validityPeriodHours, 8760);
+        assert.equal(client.earlyRenewalHours, 720);
+    });
+
+    it("never puts a private key into a ConfigMap, a plain resource input or a stack output", async () => {
+        const result = await runProgram(clustersConfig(3));
+        const configMap = named(result, T.configMap, "bootstrap").inputs;
+        assert.doesNotMatch(JSON.stringify(configMap), /PRIVATE KEY/);
+        assert.doesNotMatch(JSON.stringify(result.outputs), new RegExp(MOCK_PRIVATE_KEY_MARK));
+        // Anywhere a key appears in a Kubernetes object, it is inside a secret.
+        for (const r of result.resources.filter((r) => r.type.startsWith("kubernetes:"))) {
+            const visible = JSON.stringify(r.inputs, (_k, v) => (isSecret(v) ? "<secret>" : v));
+            assert.doesNotMatch(visible, new RegExp(MOCK_PRIVATE_KEY_MARK), `${r.type} ${r.name}`);
+        }
+    });
+
+    it("configures the Envoy Deployment for safe rollouts and a locked-down pod", async () => {
+        const result = await runProgram(clustersConfig(2));
+        const deployment = named(result, T.deployment, "envoy").inputs;
+        const spec = deployment.spec;
+        assert.equal(spec.replicas, 2);
+        assert.deepEqual(spec.strategy, { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+        const pod = spec.template.spec;
+        assert.match(spec.template.metadata.annotations[CHECKSUM_ANNOTATION], /^[0-9a-f]{64}$/);
+        assert.equal(pod.automountServiceAccountToken, false);
+        assert.equal(pod.securityContext.runAsNonRoot, true);
+        assert.equal(pod.securityContext.seccompProfile.type, "RuntimeDefault");
+        assert.equal(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution.length, 1);
+        const container = pod.containers[0];
+        assert.equal(container.image, "envoyproxy/envoy:v1.40.0");
+        assert.deepEqual(container.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
+        assert.equal(container.readinessProbe.httpGet.path, "/ready");
+        assert.equal(container.livenessProbe.httpGet.path, "/ready");
+        assert.equal(container.readinessProbe.httpGet.port, "metrics");
+        assert.ok(container.resources.limits.memory && container.resources.requests.cpu);
+        assert.deepEqual(container.args.slice(0, 4), ["--config-path", "/etc/envoy/envoy.yaml", "--log-level", "info"]);
+        assert.deepEqual(container.ports.map((p: any) => [p.name, p.containerPort]), [["envoy-c1", 10002], ["envoy-c2", 10003], ["metrics", 9902]]);
+        assert.deepEqual(pod.volumes.map((v: any) => v.configMap?.name ?? v.secret?.secretName), ["envoy-thanos-bootstrap", "envoy-thanos-client-tls"]);
+        const pdb = named(result, T.pdb, "envoy").inputs;
+        assert.deepEqual(pdb.spec.selector.matchLabels, spec.selector.matchLabels);
+    });
+
+    it("changes the pod checksum when the Envoy config changes, and not otherwise", async () => {
+        const checksum = async (config: Record<string, unknown>) =>
+            named(await runProgram(config), T.deployment, "envoy").inputs.spec.template.metadata.annotations[CHECKSUM_ANNOTATION];
+        const base = await checksum(clustersConfig(2));
+        assert.equal(await checksum(clustersConfig(2)), base);
+        assert.notEqual(await checksum(clustersConfig(2, { envoy: { connectTimeout: "3s" } })), base);
+        assert.notEqual(await checksum(clustersConfig(3)), base);
+    });
+
+    it("names one Service per cluster `envoy-<name>` with a port of the same name, selecting the Envoy pods", async () => {
+        const result = await runProgram(clustersConfig(2));
+        const deployment = named(result, T.deployment, "envoy").inputs;
+        for (const [i, c] of ["c1", "c2"].entries()) {
+            const service = named(result, T.service, `service-${c}`).inputs;
+            assert.equal(service.metadata.name, `envoy-${c}`);
+            assert.equal(service.metadata.namespace, "envoy");
+            assert.deepEqual(service.spec.ports, [{ name: `envoy-${c}`, port: 10002 + i, targetPort: 10002 + i, protocol: "TCP", appProtocol: "kubernetes.io/h2c" }]);
+            assert.deepEqual(service.spec.selector, deployment.spec.template.metadata.labels && deployment.spec.selector.matchLabels);
+        }
+    });
+
+    it("optionally restricts the listener ports to the querier with a NetworkPolicy", async () => {
+        assert.equal(ofType(await runProgram(clustersConfig(2)), T.networkPolicy).length, 0);
+        const result = await runProgram(
+            clustersConfig(2, {
+                networkPolicy: { enabled: true, querierPodSelector: { app: "thanos-query" }, querierNamespaceSelector: { "kubernetes.io/metadata.name": "monitoring" } },
+            }),
+        );
+        const policy = named(result, T.networkPolicy, "envoy").inputs.spec;
+        assert.deepEqual(policy.policyTypes, ["Ingress"]);
+        assert.deepEqual(policy.ingress[0].from, [{ podSelector: { matchLabels: { app: "thanos-query" } }, namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }]);
+        assert.deepEqual(policy.ingress[0].ports, [{ port: 10002, protocol: "TCP" }, { port: 10003, protocol: "TCP" }]);
+        assert.deepEqual(policy.ingress[1], { ports: [{ port: 9902, protocol: "TCP" }] });
+    });
+
+    it("can leave the namespace to the operator", async () => {
+        const result = await runProgram(clustersConfig(1, { observer: { namespace: "edge", createNamespace: false } }));
+        assert.equal(ofType(result, T.namespace).length, 0);
+        assert.equal(named(result, T.service, "service-c1").inputs.metadata.namespace, "edge");
+        assert.deepEqual(result.outputs?.querierFlags, ["--endpoint=dnssrv+_envoy-c1._tcp.envoy-c1.edge.svc.cluster.local"]);
+    });
+
+    it("appending a cluster leaves every existing cluster's resources unchanged", async () => {
+        const before = await runProgram(clustersConfig(2));
+        const after = await runProgram(clustersConfig(3));
+        const index = (r: RunResult) => new Map(r.resources.map((x) => [`${x.type}::${x.name}`, x]));
+        const a = index(before);
+        const b = index(after);
+        // The shared gateway config changes by design: a new listener, a new port, a new checksum.
+        const changesByDesign = new Set([`${T.configMap}::bootstrap`, `${T.deployment}::envoy`]);
+        for (const [key, resource] of a) {
+            assert.ok(b.has(key), `${key} disappeared`);
+            if (!changesByDesign.has(key)) {
+                assert.deepEqual(plain(b.get(key)!.inputs), plain(resource.inputs), `${key} changed`);
+            }
+        }
+        const added = [...b.keys()].filter((k) => !a.has(k));
+        assert.ok(added.length > 0 && added.every((k) => k.includes("c3")), added.join(", "));
+    });
+
+    it("passes provided certificates through unchanged, keys as secrets", async () => {
+        const { TestCa } = await import("../support/pki");
+        const ca = TestCa.create(undefined, "unit");
+        const server = ca.server("c1.observed.example.com");
+        const client = ca.client();
+        const result = await runProgram(
+            clustersConfig(1, {
+                tls: {
+                    mode: "provided",
+                    caBundle: ca.ca.certificate,
+                    client: { certificate: client.certificate, privateKey: client.privateKey },
+                    servers: { c1: { certificate: server.certificate, privateKey: server.privateKey } },
+                },
+            }),
+        );
+        assert.equal(result.error, undefined, result.error?.message);
+        assert.equal(result.resources.filter((r) => r.type.startsWith("tls:") || r.type.startsWith("random:")).length, 0);
+        const serverTls = named(result, T.secret, "cluster-c1-server-tls").inputs;
+        assert.ok(isSecret(serverTls.stringData));
+        assert.equal(plain(serverTls.stringData)["tls.key"], server.privateKey);
+        assert.equal(plain(named(result, T.secret, "client-tls").inputs.stringData)["ca.crt"], ca.ca.certificate);
+        assert.equal(named(result, T.ingress, "cluster-c1-ingress").inputs.metadata.annotations["nginx.ingress.kubernetes.io/auth-tls-verify-depth"], "2");
+        assert.equal(result.outputs?.caCertificate, ca.ca.certificate);
+    });
+});
+
+describe("index.ts with the dev stack", () => {
+    it("exports the seed's exact querier flags, an endpoint SD file, the cluster summary and the CA", async () => {
+        const { raw } = rawConfigFromStackFiles(ROOT, "dev");
+        const result = await runWithMocks(raw, () => require("../../index"));
+        assert.equal(result.error, undefined, result.error?.message);
+        const outputs = result.outputs!;
+        assert.deepEqual(outputs.querierFlags, [
+            "--endpoint=dnssrv+_envoy-cl1._tcp.envoy-cl1.envoy.svc.cluster.local",
+            "--endpoint=dnssrv+_envoy-cl2._tcp.envoy-cl2.envoy.svc.cluster.local",
+        ]);
+        assert.deepEqual(YAML.parse(outputs.endpointSdFile as string), {
+            endpoints: [
+                { address: "dnssrv+_envoy-cl1._tcp.envoy-cl1.envoy.svc.cluster.local" },
+                { address: "dnssrv+_envoy-cl2._tcp.envoy-cl2.envoy.svc.cluster.local" },
+            ],
+        });
+        assert.deepEqual(outputs.clusters, [
+            { name: "cl1", service: "envoy-cl1.envoy", port: 10002, host: "cl1m.example.com", address: "cl1m.example.com:443", endpoint: "dnssrv+_envoy-cl1._tcp.envoy-cl1.envoy.svc.cluster.local" },
+            { name: "cl2", service: "envoy-cl2.envoy", port: 10003, host: "cl2m.example.com", address: "cl2m.example.com:443", endpoint: "dnssrv+_envoy-cl2._tcp.envoy-cl2.envoy.svc.cluster.local" },
+        ]);
+        assert.match(String(outputs.caCertificate), /BEGIN CERTIFICATE/);
+        assert.equal(outputs.renderDirectory, "rendered");
+        assertInventory(result, ["cl1", "cl2"]);
+    });
+});
