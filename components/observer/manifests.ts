@@ -3,7 +3,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import type { Input } from "@pulumi/pulumi";
 import type { EnvoyModel, Model, ObservedClusterModel } from "../config/model";
 import { commonLabels, gatewaySelector, observerNames } from "../names";
-import { POD_PATHS, FILES } from "./bootstrap";
+import { BootstrapPaths, FILES, POD_PATHS } from "./bootstrap";
 
 /**
  * Plain Kubernetes object specs for the observer side. No Pulumi engine needed: the gateway component
@@ -31,6 +31,18 @@ export function podChecksum(files: Record<string, string>, publicPem: string[]):
         hash.update(pem).update("\0");
     }
     return hash.digest("hex");
+}
+
+/** Envoy's command line in the pod; the end-to-end tests run Envoy with the same arguments. */
+export function envoyArgs(logLevel: string, paths: BootstrapPaths = POD_PATHS): string[] {
+    return [
+        "--config-path",
+        `${paths.configDir}/${FILES.bootstrap}`,
+        "--log-level",
+        logLevel,
+        // Hot restart needs shared memory and a restart wrapper; Kubernetes rolls pods instead.
+        "--disable-hot-restart",
+    ];
 }
 
 export function labels(component: string): Record<string, string> {
@@ -84,14 +96,7 @@ export function deploymentSpec(envoy: EnvoyModel, clusters: ObservedClusterModel
                     {
                         name: "envoy",
                         image: envoy.image,
-                        args: [
-                            "--config-path",
-                            `${POD_PATHS.configDir}/${FILES.bootstrap}`,
-                            "--log-level",
-                            envoy.logLevel,
-                            // Hot restart needs shared memory and a restart wrapper; Kubernetes rolls pods instead.
-                            "--disable-hot-restart",
-                        ],
+                        args: envoyArgs(envoy.logLevel),
                         ports: [
                             ...clusters.map((c) => ({ name: c.portName, containerPort: c.port, protocol: "TCP" })),
                             { name: METRICS_PORT_NAME, containerPort: envoy.metricsPort, protocol: "TCP" },

@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -145,7 +146,9 @@ export class TestCa {
                 "",
             ].join("\n"),
         );
-        fs.writeFileSync(path.join(db, "serial"), (this.serial++).toString(16).padStart(4, "0") + "\n");
+        // Random serials: a rotated certificate must be told apart from the one it replaces.
+        fs.writeFileSync(path.join(db, "serial"), `${crypto.randomBytes(8).toString("hex")}\n`);
+        this.serial++;
         const args = ["ca", "-batch", "-notext", "-config", conf, "-in", csr, "-out", out, "-keyfile", caKey, "-extfile", ext];
         args.push("-startdate", opensslDate(notBefore), "-enddate", opensslDate(notAfter));
         if (selfSign) {

