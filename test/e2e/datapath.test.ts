@@ -34,7 +34,7 @@ describe("data path through Envoy and nginx", { skip }, () => {
             const side = topology.side(name);
             const c = client(topology, name);
             try {
-                const before = side.backend.calls.length;
+                const before = topology.backend(side.name).calls.length;
                 const info = await c.storeInfo();
                 assert.deepEqual(info.labels, [{ name: "cluster", value: name }]);
                 assert.equal((await c.infoInfo()).backend, name);
@@ -42,7 +42,7 @@ describe("data path through Envoy and nginx", { skip }, () => {
                 const stream = await c.series({ frames: 5, frameBytes: 1024 }, 10_000);
                 assert.equal(stream.frames, 5);
                 assert.equal(stream.sha256, expectedSha256(5, 1024));
-                const calls = side.backend.calls.slice(before);
+                const calls = topology.backend(side.name).calls.slice(before);
                 assert.deepEqual(calls.map((call) => call.method), ["Store/Info", "Info/Info", "Health/Check", "Store/Series"]);
                 for (const call of calls) {
                     assert.equal(call.authority, host, "Envoy rewrote :authority to the cluster's host");
@@ -63,14 +63,14 @@ describe("data path through Envoy and nginx", { skip }, () => {
         const c1 = client(topology, "cl1");
         const c2 = client(topology, "cl2");
         try {
-            const before = { cl1: topology.side("cl1").backend.calls.length, cl2: topology.side("cl2").backend.calls.length };
+            const before = { cl1: topology.backend("cl1").calls.length, cl2: topology.backend("cl2").calls.length };
             const results = await Promise.all([
                 ...Array.from({ length: 10 }, () => c1.series({ frames: 3 }, 10_000)),
                 ...Array.from({ length: 10 }, () => c2.series({ frames: 3 }, 10_000)),
             ]);
             assert.deepEqual(results.map((r) => r.backend), [...Array(10).fill("cl1"), ...Array(10).fill("cl2")]);
-            assert.equal(topology.side("cl1").backend.calls.length - before.cl1, 10);
-            assert.equal(topology.side("cl2").backend.calls.length - before.cl2, 10);
+            assert.equal(topology.backend("cl1").calls.length - before.cl1, 10);
+            assert.equal(topology.backend("cl2").calls.length - before.cl2, 10);
         } finally {
             c1.close();
             c2.close();
@@ -116,13 +116,13 @@ describe("data path through Envoy and nginx", { skip }, () => {
         const c1 = client(topology, "cl1");
         const c2 = client(topology, "cl2");
         try {
-            await down.backend.stop();
+            await topology.backend(down.name).stop();
             const started = Date.now();
             await assert.rejects(c2.storeInfo(10_000), (err: any) => err.code !== undefined);
             const failedAfter = Date.now() - started;
             assert.ok(failedAfter < 5000, `failed after ${failedAfter} ms; must fail within the 5 s connect timeout`);
             assert.deepEqual((await c1.storeInfo()).labels, [{ name: "cluster", value: "cl1" }]);
-            await down.backend.start(down.backendPort);
+            await topology.backend(down.name).start(down.backendPort);
             const info = await waitFor("cl2 to answer again", 15_000, async () => (await c2.storeInfo(2000).catch(() => undefined)) ?? undefined, 250);
             assert.deepEqual(info.labels, [{ name: "cluster", value: "cl2" }]);
             assert.equal((topology.envoy as any).process.child.pid, envoyPid);
@@ -136,7 +136,7 @@ describe("data path through Envoy and nginx", { skip }, () => {
     it("presents a rotated client certificate without restarting Envoy, with no failed call during the swap", { timeout: 60_000 }, async () => {
         const side = topology.side("cl1");
         const envoyPid = (topology.envoy as any).process.child.pid;
-        const oldSerial = side.backend.calls.at(-1)!.clientSerial;
+        const oldSerial = topology.backend(side.name).calls.at(-1)!.clientSerial;
         const rotated = topology.ca.client("client-rotated");
         const c = client(topology, "cl1");
         const failures: unknown[] = [];
@@ -159,7 +159,7 @@ describe("data path through Envoy and nginx", { skip }, () => {
             // New connections carry the new certificate; nginx's reload closes the old ones as it would on a config change.
             side.nginx.reload();
             const newSerial = await waitFor("nginx to see the rotated certificate", 20_000, async () => {
-                const serial = side.backend.calls.at(-1)?.clientSerial;
+                const serial = topology.backend(side.name).calls.at(-1)?.clientSerial;
                 return serial !== undefined && serial !== oldSerial ? serial : undefined;
             }, 200);
             await sleep(1000);
@@ -189,7 +189,7 @@ async function refused(options: Omit<TopologyOptions, "clusters">, check: (topol
     try {
         await assert.rejects(c.storeInfo(5000), "the call must fail");
         await assert.rejects(c.series({ frames: 2 }, 5000), "the stream must fail");
-        assert.equal(topology.side("neg").backend.calls.length, 0, "nothing may reach the backend");
+        assert.equal(topology.backend("neg").calls.length, 0, "nothing may reach the backend");
         await check(topology);
     } finally {
         c.close();

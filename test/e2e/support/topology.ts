@@ -18,7 +18,8 @@ import { freePort, ProcessGroup, tempDir } from "./processes";
 export interface ObservedSide {
     name: string;
     host: string;
-    backend: Backend;
+    /** The gRPC test backend, unless the topology was given real sidecars. */
+    backend?: Backend;
     backendPort: number;
     nginx: Nginx;
     /** Envoy's listener for this cluster. */
@@ -37,6 +38,8 @@ export interface TopologyOptions {
     /** Envoy's TLS files override (negative tests), and bootstrap changes. */
     envoyTls?: (ca: TestCa, client: Issued) => TlsFiles;
     mutateBootstrap?: (bootstrap: any) => void;
+    /** Where each cluster's sidecar Service is (real Thanos sidecars); default: a gRPC test backend per cluster. */
+    sidecarAddress?: (cluster: string) => string;
 }
 
 export class Topology {
@@ -56,6 +59,12 @@ export class Topology {
         const side = this.sides.find((s) => s.name === name);
         if (!side) throw new Error(`no cluster ${name}`);
         return side;
+    }
+
+    backend(name: string): Backend {
+        const backend = this.side(name).backend;
+        if (!backend) throw new Error(`cluster ${name} has a real sidecar, not a test backend`);
+        return backend;
     }
 
     async start(): Promise<this> {
@@ -94,12 +103,13 @@ export class Topology {
                 metadata: { name: names.ingress, namespace: ns, annotations: ingressAnnotations({ cluster, verifyDepth: 1 }) },
                 spec: ingressSpec(cluster) as IngressObject["spec"],
             };
-            const backend = new Backend(cluster.name);
-            await backend.start(ports[i].backend);
+            const sidecar = this.options.sidecarAddress?.(cluster.name);
+            const backend = sidecar === undefined ? new Backend(cluster.name) : undefined;
+            await backend?.start(ports[i].backend);
             const workDir = path.join(this.dir, `nginx-${cluster.name}`);
             fs.mkdirSync(workDir, { recursive: true });
             const nginx = new Nginx(workDir, ports[i].nginx, this.group);
-            const backendAddress = `127.0.0.1:${ports[i].backend}`;
+            const backendAddress = sidecar ?? `127.0.0.1:${ports[i].backend}`;
             const config = translateIngress(ingress, secrets, {
                 listenPort: ports[i].nginx,
                 workDir,
@@ -125,6 +135,6 @@ export class Topology {
 
     async stop(): Promise<void> {
         await this.group.stopAll();
-        await Promise.all(this.sides.map((s) => s.backend.stop()));
+        await Promise.all(this.sides.map((s) => s.backend?.stop()));
     }
 }

@@ -1,0 +1,208 @@
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as path from "node:path";
+import * as YAML from "yaml";
+import { ProcessGroup, Started, waitFor } from "./processes";
+
+/**
+ * Real Prometheus (Debian's) and real Thanos (built from its Go module) on loopback, plus a slow HTTP
+ * proxy that stands for an overloaded Prometheus when a test needs a Series stream to last long.
+ */
+
+export function getJson(port: number, pathname: string, timeoutMs = 60_000): Promise<any> {
+    return new Promise((resolve, reject) => {
+        const req = http.get({ host: "127.0.0.1", port, path: pathname, timeout: timeoutMs }, (res) => {
+            let body = "";
+            res.setEncoding("utf8");
+            res.on("data", (d) => (body += d));
+            res.on("end", () => {
+                try {
+                    resolve(JSON.parse(body));
+                } catch {
+                    reject(new Error(`HTTP ${res.statusCode} from :${port}${pathname}: ${body.slice(0, 500)}`));
+                }
+            });
+        });
+        req.on("timeout", () => req.destroy(new Error(`timeout after ${timeoutMs} ms on :${port}${pathname}`)));
+        req.on("error", reject);
+    });
+}
+
+export class Prometheus {
+    private process?: Started;
+
+    constructor(
+        readonly cluster: string,
+        readonly dir: string,
+        readonly port: number,
+        private readonly group: ProcessGroup,
+    ) {}
+
+    get dataDir(): string {
+        return path.join(this.dir, "data");
+    }
+
+    async start(): Promise<void> {
+        fs.mkdirSync(this.dataDir, { recursive: true });
+        const config = {
+            global: { scrape_interval: "2s", evaluation_interval: "2s", external_labels: { cluster: this.cluster } },
+            scrape_configs: [{ job_name: "prometheus", static_configs: [{ targets: [`127.0.0.1:${this.port}`] }] }],
+        };
+        const configFile = path.join(this.dir, "prometheus.yml");
+        fs.writeFileSync(configFile, YAML.stringify(config));
+        this.process = this.group.start(
+            "prometheus",
+            [
+                `--config.file=${configFile}`,
+                `--storage.tsdb.path=${this.dataDir}`,
+                // The sidecar requires equal block durations (no compaction under it).
+                "--storage.tsdb.min-block-duration=2h",
+                "--storage.tsdb.max-block-duration=2h",
+                `--web.listen-address=127.0.0.1:${this.port}`,
+            ],
+            { logFile: path.join(this.dir, "prometheus.log") },
+        );
+        // Two scrapes, so that every self-metric has a sample before the tests query a recent instant.
+        await waitFor(`Prometheus ${this.cluster} to have scraped itself twice`, 30_000, async () => {
+            const res = await getJson(this.port, `/api/v1/query?query=${encodeURIComponent("count_over_time(up[1m])")}`);
+            return Number(res.data?.result?.[0]?.value?.[1] ?? 0) >= 2 ? true : undefined;
+        }, 250);
+    }
+
+    query(pathname: string): Promise<any> {
+        return getJson(this.port, pathname);
+    }
+
+    stop(): Promise<void> {
+        return this.process?.stop() ?? Promise.resolve();
+    }
+}
+
+export class Sidecar {
+    private process?: Started;
+
+    constructor(
+        readonly cluster: string,
+        readonly dir: string,
+        readonly grpcPort: number,
+        readonly httpPort: number,
+        private readonly prometheusUrl: string,
+        private readonly tsdbPath: string,
+        private readonly group: ProcessGroup,
+    ) {}
+
+    async start(): Promise<void> {
+        this.process = this.group.start(
+            "thanos",
+            [
+                "sidecar",
+                `--prometheus.url=${this.prometheusUrl}`,
+                `--tsdb.path=${this.tsdbPath}`,
+                `--grpc-address=127.0.0.1:${this.grpcPort}`,
+                `--http-address=127.0.0.1:${this.httpPort}`,
+                "--prometheus.get_config_interval=2s",
+            ],
+            { logFile: path.join(this.dir, `sidecar-${Date.now()}.log`) },
+        );
+        await waitFor(`sidecar ${this.cluster} ready`, 30_000, async () => {
+            const res = await new Promise<number>((resolve, reject) =>
+                http.get({ host: "127.0.0.1", port: this.httpPort, path: "/-/ready", timeout: 1000 }, (r) => resolve(r.statusCode ?? 0)).on("error", reject),
+            );
+            return res === 200 ? true : undefined;
+        }, 250);
+    }
+
+    stop(): Promise<void> {
+        return this.process?.stop() ?? Promise.resolve();
+    }
+}
+
+export class Querier {
+    private process?: Started;
+
+    constructor(
+        readonly dir: string,
+        readonly httpPort: number,
+        readonly grpcPort: number,
+        private readonly group: ProcessGroup,
+    ) {}
+
+    /** `endpoints` become `--endpoint` flags; `sdFile` is passed as `--endpoint.sd-config-file`. */
+    async start(options: { endpoints?: string[]; sdFile?: string }): Promise<void> {
+        const args = ["query", `--http-address=127.0.0.1:${this.httpPort}`, `--grpc-address=127.0.0.1:${this.grpcPort}`, "--query.replica-label=replica"];
+        for (const endpoint of options.endpoints ?? []) args.push(`--endpoint=${endpoint}`);
+        if (options.sdFile !== undefined) args.push(`--endpoint.sd-config-file=${options.sdFile}`, "--endpoint.sd-config-reload-interval=2s");
+        this.process = this.group.start("thanos", args, { logFile: path.join(this.dir, "query.log") });
+        await waitFor("thanos query ready", 30_000, async () => {
+            const res = await getJson(this.httpPort, "/-/ready").catch(() => undefined);
+            return res !== undefined || (await readyStatus(this.httpPort)) === 200 ? true : undefined;
+        }, 250);
+    }
+
+    get pid(): number | undefined {
+        return this.process?.child.pid;
+    }
+
+    log(): string {
+        return this.process?.log() ?? "";
+    }
+
+    /** The stores the querier knows, with their label sets and last error. */
+    async stores(): Promise<{ name: string; lastError: string | null; labelSets: Record<string, string>[] }[]> {
+        const res = await getJson(this.httpPort, "/api/v1/stores");
+        return Object.values<any[]>(res.data ?? {}).flat();
+    }
+
+    query(pathname: string, timeoutMs?: number): Promise<any> {
+        return getJson(this.httpPort, pathname, timeoutMs);
+    }
+
+    stop(): Promise<void> {
+        return this.process?.stop() ?? Promise.resolve();
+    }
+}
+
+function readyStatus(port: number): Promise<number> {
+    return new Promise((resolve) =>
+        http.get({ host: "127.0.0.1", port, path: "/-/ready", timeout: 1000 }, (r) => resolve(r.statusCode ?? 0)).on("error", () => resolve(0)),
+    );
+}
+
+/**
+ * An HTTP proxy in front of Prometheus that holds back remote-read responses (what the sidecar's Series
+ * call reads) for `delayMs`, as a slow or overloaded Prometheus would. Everything else passes at once.
+ */
+export class SlowRemoteRead {
+    private server?: http.Server;
+    delayMs = 0;
+
+    constructor(
+        readonly port: number,
+        private readonly targetPort: number,
+    ) {}
+
+    async start(): Promise<void> {
+        this.server = http.createServer((req, res) => {
+            const forward = () => {
+                const upstream = http.request(
+                    { host: "127.0.0.1", port: this.targetPort, path: req.url, method: req.method, headers: req.headers },
+                    (up) => {
+                        res.writeHead(up.statusCode ?? 502, up.headers);
+                        up.pipe(res);
+                    },
+                );
+                upstream.on("error", () => res.destroy());
+                req.pipe(upstream);
+            };
+            const slow = req.url?.startsWith("/api/v1/read") && this.delayMs > 0;
+            if (slow) setTimeout(forward, this.delayMs);
+            else forward();
+        });
+        await new Promise<void>((resolve) => this.server!.listen(this.port, "127.0.0.1", resolve));
+    }
+
+    async stop(): Promise<void> {
+        this.server?.closeAllConnections();
+        await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    }
+}

@@ -1,0 +1,3 @@
+module envoy-thanos/pulumi-offline/embedgen
+
+go 1.26
