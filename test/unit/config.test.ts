@@ -108,6 +108,14 @@ describe("configuration model", () => {
         assert.equal(defaults.envoy.image, `envoyproxy/envoy:v${ENVOY_VERSION}`);
     });
 
+    it("recommends in the README the Thanos version the end-to-end tests build", () => {
+        const goMod = fs.readFileSync(path.resolve(__dirname, "../../tools/thanos/go.mod"), "utf8");
+        const pinned = /github\.com\/thanos-io\/thanos (v\d+\.\d+\.\d+)/.exec(goMod)?.[1];
+        assert.ok(pinned);
+        const readme = fs.readFileSync(path.resolve(__dirname, "../../README.md"), "utf8");
+        assert.match(readme, new RegExp(`Thanos ${pinned.replace(/\./g, "\\.")} is the recommended and tested version`));
+    });
+
     it("reads encrypted stack values as opaque without failing", () => {
         const dir = fs.mkdtempSync("/tmp/envoy-thanos-stack-");
         fs.copyFileSync(path.resolve(__dirname, "../../Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
