@@ -63,7 +63,8 @@ export class Backend {
         });
     }
 
-    async start(port: number): Promise<void> {
+    /** Plaintext by default (behind nginx, as a sidecar is); `credentials` for a direct mTLS baseline. */
+    async start(port: number, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<void> {
         const server = new grpc.Server();
         server.addService(StoreService.service, {
             info: (call: grpc.ServerUnaryCall<any, any>, done: grpc.sendUnaryData<any>) => {
@@ -88,7 +89,7 @@ export class Backend {
             },
         });
         await new Promise<void>((resolve, reject) =>
-            server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+            server.bindAsync(`127.0.0.1:${port}`, credentials, (err) => (err ? reject(err) : resolve())),
         );
         this.server = server;
     }
@@ -132,12 +133,18 @@ export class QuerierClient {
     private readonly info: grpc.Client & Record<string, any>;
     private readonly health: grpc.Client & Record<string, any>;
 
-    constructor(readonly target: string) {
+    /** Plaintext h2c to Envoy by default, as the querier dials it; `tls` for the direct mTLS baseline. */
+    constructor(
+        readonly target: string,
+        tls?: { credentials: grpc.ChannelCredentials; serverName: string },
+    ) {
         // Large frames for the throughput test; the proxy chain must carry them, not the client limit.
-        const options = { "grpc.max_receive_message_length": 64 * 1024 * 1024 };
-        this.store = new StoreService(target, grpc.credentials.createInsecure(), options) as any;
-        this.info = new InfoService(target, grpc.credentials.createInsecure(), options) as any;
-        this.health = new HealthService(target, grpc.credentials.createInsecure(), options) as any;
+        const options: grpc.ChannelOptions = { "grpc.max_receive_message_length": 64 * 1024 * 1024 };
+        if (tls) options["grpc.ssl_target_name_override"] = tls.serverName;
+        const credentials = tls?.credentials ?? grpc.credentials.createInsecure();
+        this.store = new StoreService(target, credentials, options) as any;
+        this.info = new InfoService(target, credentials, options) as any;
+        this.health = new HealthService(target, credentials, options) as any;
     }
 
     private unary<T>(client: Record<string, any>, method: string, timeoutMs: number): Promise<T> {
