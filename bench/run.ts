@@ -101,12 +101,20 @@ async function dataPath(lines: string[]): Promise<void> {
         const server = topology.side("cl1").server;
         await direct.start(
             directPort,
-            grpc.ServerCredentials.createSsl(Buffer.from(topology.ca.ca.certificate), [{ cert_chain: Buffer.from(server.certificate), private_key: Buffer.from(server.privateKey) }], true),
+            grpc.ServerCredentials.createSsl(
+                Buffer.from(topology.ca.ca.certificate),
+                [{ cert_chain: Buffer.from(server.certificate), private_key: Buffer.from(server.privateKey) }],
+                true,
+            ),
         );
         const recipe = await startRecipeEnvoy(topology, group);
         const clients = {
             direct: new QuerierClient(`127.0.0.1:${directPort}`, {
-                credentials: grpc.credentials.createSsl(Buffer.from(topology.ca.ca.certificate), Buffer.from(topology.client.privateKey), Buffer.from(topology.client.certificate)),
+                credentials: grpc.credentials.createSsl(
+                    Buffer.from(topology.ca.ca.certificate),
+                    Buffer.from(topology.client.privateKey),
+                    Buffer.from(topology.client.certificate),
+                ),
                 serverName: "cl1m.example.com",
             }),
             program: new QuerierClient(`127.0.0.1:${topology.side("cl1").listenerPort}`),
@@ -171,7 +179,12 @@ function rssKiB(pid: number): number {
 }
 
 async function envoyFootprint(lines: string[]): Promise<void> {
-    lines.push(`### Envoy footprint by number of observed clusters (${REPS} starts each)`, "", "| clusters | start to /ready, ms | resident memory, MiB |", "| --- | --- | --- |");
+    lines.push(
+        `### Envoy footprint by number of observed clusters (${REPS} starts each)`,
+        "",
+        "| clusters | start to /ready, ms | resident memory, MiB |",
+        "| --- | --- | --- |",
+    );
     const ca = (await import("../test/support/pki")).TestCa.create(undefined, "bench");
     const client = ca.client();
     for (const n of ENVOY_SIZES) {
@@ -191,7 +204,12 @@ async function envoyFootprint(lines: string[]): Promise<void> {
                 { checkSecretMaterial: false, now: new Date() },
             );
             const envoy = new Envoy(
-                { envoy: model.envoy, clusters: model.clusters, workDir: tempDir("bench-envoy"), tls: { certificate: client.certificate, privateKey: client.privateKey, ca: ca.ca.certificate } },
+                {
+                    envoy: model.envoy,
+                    clusters: model.clusters,
+                    workDir: tempDir("bench-envoy"),
+                    tls: { certificate: client.certificate, privateKey: client.privateKey, ca: ca.ca.certificate },
+                },
                 group,
             );
             const t0 = performance.now();
@@ -219,7 +237,10 @@ async function programScale(lines: string[]): Promise<void> {
         for (let rep = 0; rep < REPS; rep++) {
             const t0 = performance.now();
             // Live mode (contexts, no render directory), as a real stack evaluates.
-            const config = { observer: { context: "observer" }, clusters: (clustersConfig(n).clusters as { name: string }[]).map((c) => ({ ...c, context: c.name })) };
+            const config = {
+                observer: { context: "observer" },
+                clusters: (clustersConfig(n).clusters as { name: string }[]).map((c) => ({ ...c, context: c.name })),
+            };
             const result = await runProgram(config);
             times.push(performance.now() - t0);
             if (result.error) throw result.error;
@@ -230,7 +251,11 @@ async function programScale(lines: string[]): Promise<void> {
         lines.push(`| ${n} | ${counts[n]} | ${perCluster} | ${fmt(stats(times), 0)} |`);
     }
     const last = PROGRAM_SIZES[PROGRAM_SIZES.length - 1];
-    lines.push("", `t(${last}) / t(30) = ${(medians[last] / medians[30]).toFixed(2)} for ${(last / 30).toFixed(0)}× the clusters (linear growth gives about ${(last / 30).toFixed(0)}).`, "");
+    lines.push(
+        "",
+        `t(${last}) / t(30) = ${(medians[last] / medians[30]).toFixed(2)} for ${(last / 30).toFixed(0)}× the clusters (linear growth gives about ${(last / 30).toFixed(0)}).`,
+        "",
+    );
 }
 
 async function main(): Promise<void> {

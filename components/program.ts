@@ -37,7 +37,7 @@ export interface ProgramOutputs {
 /** Declares everything for a validated model: providers, PKI, the observer gateway, each observed cluster. */
 export function deploy(model: Model): ProgramOutputs {
     if (model.renderDirectory !== undefined) {
-        pulumi.log.warn(
+        void pulumi.log.warn(
             `Render mode: manifests are written under ${model.renderDirectory}/ instead of applied. ` +
                 "Rendered Secrets contain private keys in plaintext; do not commit that directory.",
         );

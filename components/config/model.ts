@@ -76,10 +76,7 @@ export class ConfigError extends Error {
     constructor(problems: ConfigProblem[]) {
         // One certificate can be checked for several uses (tls.shared); say each problem once.
         const unique = problems.filter((p, i) => problems.findIndex((q) => q.key === p.key && q.message === p.message) === i);
-        super(
-            `Invalid ${CONFIG_NAMESPACE} stack configuration:\n` +
-                unique.map((p) => `  - ${CONFIG_NAMESPACE}:${p.key}: ${p.message}`).join("\n"),
-        );
+        super(`Invalid ${CONFIG_NAMESPACE} stack configuration:\n` + unique.map((p) => `  - ${CONFIG_NAMESPACE}:${p.key}: ${p.message}`).join("\n"));
         this.problems = unique;
         this.name = "ConfigError";
     }
@@ -223,7 +220,10 @@ function resolveCluster(
     if (portNameIssue !== undefined) {
         problems.push(
             c.portName === undefined
-                ? { key: `${key}.name`, message: `gives the Service port name '${portName}', which ${portNameIssue}; use a name of at most 9 characters or set ${key}.portName` }
+                ? {
+                      key: `${key}.name`,
+                      message: `gives the Service port name '${portName}', which ${portNameIssue}; use a name of at most 9 characters or set ${key}.portName`,
+                  }
                 : { key: `${key}.portName`, message: portNameIssue },
         );
     }
@@ -271,12 +271,7 @@ function parseAddress(value: string, key: string, problems: ConfigProblem[]): Ho
     return { host: match[1], port };
 }
 
-function resolveConnection(
-    c: { context?: string; kubeconfig?: string },
-    key: string,
-    renderMode: boolean,
-    problems: ConfigProblem[],
-): Connection {
+function resolveConnection(c: { context?: string; kubeconfig?: string }, key: string, renderMode: boolean, problems: ConfigProblem[]): Connection {
     if (c.context !== undefined && c.kubeconfig !== undefined) {
         problems.push({ key, message: "sets both context and kubeconfig; keep one" });
     }
@@ -300,7 +295,10 @@ function checkUnique(clusters: ObservedClusterModel[], field: "name" | "host", p
     clusters.forEach((c, i) => {
         const first = seen.get(c[field]);
         if (first !== undefined) {
-            problems.push({ key: `clusters[${i}].${field}`, message: `'${c[field]}' is already used by clusters[${first}]; each cluster needs its own ${field}` });
+            problems.push({
+                key: `clusters[${i}].${field}`,
+                message: `'${c[field]}' is already used by clusters[${first}]; each cluster needs its own ${field}`,
+            });
         } else {
             seen.set(c[field], i);
         }
@@ -315,7 +313,10 @@ function checkPorts(clusters: ObservedClusterModel[], envoy: EnvoyModel, problem
     clusters.forEach((c, i) => {
         const owner = seen.get(c.port);
         if (owner !== undefined) {
-            problems.push({ key: `clusters[${i}].port`, message: `${c.port} is already used by ${owner}; give this cluster another port (explicitly, or by moving basePort)` });
+            problems.push({
+                key: `clusters[${i}].port`,
+                message: `${c.port} is already used by ${owner}; give this cluster another port (explicitly, or by moving basePort)`,
+            });
         } else {
             seen.set(c.port, `clusters[${i}]`);
         }
@@ -338,7 +339,10 @@ function resolveTls(input: StackConfigInput, clusters: ObservedClusterModel[], o
             caValidityHours: t.caValidityHours ?? defaults.tls.caValidityHours,
         };
         if (model.earlyRenewalHours >= model.validityHours) {
-            problems.push({ key: "tls.earlyRenewalHours", message: `(${model.earlyRenewalHours}) must be less than tls.validityHours (${model.validityHours})` });
+            problems.push({
+                key: "tls.earlyRenewalHours",
+                message: `(${model.earlyRenewalHours}) must be less than tls.validityHours (${model.validityHours})`,
+            });
         }
         if (model.validityHours > model.caValidityHours) {
             problems.push({ key: "tls.validityHours", message: `(${model.validityHours}) must not exceed tls.caValidityHours (${model.caValidityHours})` });

@@ -80,7 +80,10 @@ const resourceListSchema = z.strictObject({
 
 export const envoySchema = z.strictObject({
     /** Container image; its tag must be a version the test suite runs (see README). */
-    image: z.string().regex(/^[^\s:@]+(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/, "must be an image reference such as envoyproxy/envoy:v1.40.0").optional(),
+    image: z
+        .string()
+        .regex(/^[^\s:@]+(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/, "must be an image reference such as envoyproxy/envoy:v1.40.0")
+        .optional(),
     replicas: z.int().min(1, "must be at least 1").max(50).optional(),
     logLevel: z.enum(["trace", "debug", "info", "warning", "error", "critical", "off"]).optional(),
     /** Envoy's admin interface; bound to 127.0.0.1 inside the pod, never exposed. */

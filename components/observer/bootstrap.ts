@@ -159,9 +159,7 @@ function observedCluster(c: ObservedClusterModel, envoy: EnvoyModel, paths: Boot
                     // Envoy's client default maximum is TLS 1.2; allow 1.3 where the ingress offers it.
                     tls_params: { tls_minimum_protocol_version: "TLSv1_2", tls_maximum_protocol_version: "TLSv1_3" },
                     alpn_protocols: ["h2"],
-                    tls_certificate_sds_secret_configs: [
-                        { name: SECRET_NAMES.clientCertificate, sds_config: sdsConfig(paths, FILES.clientCertificateSds) },
-                    ],
+                    tls_certificate_sds_secret_configs: [{ name: SECRET_NAMES.clientCertificate, sds_config: sdsConfig(paths, FILES.clientCertificateSds) }],
                     combined_validation_context: {
                         // Per cluster: the remote certificate must name this cluster's host.
                         default_validation_context: {

@@ -3,15 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Model } from "../config/model";
 import { observerNames } from "../names";
 import { TLS_KEYS, renderEnvoyFiles } from "./bootstrap";
-import {
-    clusterServiceSpec,
-    deploymentSpec,
-    disruptionBudgetSpec,
-    labels,
-    metricsServiceSpec,
-    networkPolicySpec,
-    podChecksum,
-} from "./manifests";
+import { clusterServiceSpec, deploymentSpec, disruptionBudgetSpec, labels, metricsServiceSpec, networkPolicySpec, podChecksum } from "./manifests";
 
 export interface ObserverGatewayArgs {
     model: Pick<Model, "observer" | "envoy" | "clusters" | "networkPolicy">;

@@ -43,7 +43,10 @@ describe("data path through Envoy and nginx", { skip }, () => {
                 assert.equal(stream.frames, 5);
                 assert.equal(stream.sha256, expectedSha256(5, 1024));
                 const calls = topology.backend(side.name).calls.slice(before);
-                assert.deepEqual(calls.map((call) => call.method), ["Store/Info", "Info/Info", "Health/Check", "Store/Series"]);
+                assert.deepEqual(
+                    calls.map((call) => call.method),
+                    ["Store/Info", "Info/Info", "Health/Check", "Store/Series"],
+                );
                 for (const call of calls) {
                     assert.equal(call.authority, host, "Envoy rewrote :authority to the cluster's host");
                     assert.equal(call.sni, host, "nginx saw SNI = the cluster's host");
@@ -68,7 +71,10 @@ describe("data path through Envoy and nginx", { skip }, () => {
                 ...Array.from({ length: 10 }, () => c1.series({ frames: 3 }, 10_000)),
                 ...Array.from({ length: 10 }, () => c2.series({ frames: 3 }, 10_000)),
             ]);
-            assert.deepEqual(results.map((r) => r.backend), [...Array(10).fill("cl1"), ...Array(10).fill("cl2")]);
+            assert.deepEqual(
+                results.map((r) => r.backend),
+                [...Array(10).fill("cl1"), ...Array(10).fill("cl2")],
+            );
             assert.equal(topology.backend("cl1").calls.length - before.cl1, 10);
             assert.equal(topology.backend("cl2").calls.length - before.cl2, 10);
         } finally {
@@ -158,10 +164,15 @@ describe("data path through Envoy and nginx", { skip }, () => {
             await sleep(1000);
             // New connections carry the new certificate; nginx's reload closes the old ones as it would on a config change.
             side.nginx.reload();
-            const newSerial = await waitFor("nginx to see the rotated certificate", 20_000, async () => {
-                const serial = topology.backend(side.name).calls.at(-1)?.clientSerial;
-                return serial !== undefined && serial !== oldSerial ? serial : undefined;
-            }, 200);
+            const newSerial = await waitFor(
+                "nginx to see the rotated certificate",
+                20_000,
+                async () => {
+                    const serial = topology.backend(side.name).calls.at(-1)?.clientSerial;
+                    return serial !== undefined && serial !== oldSerial ? serial : undefined;
+                },
+                200,
+            );
             await sleep(1000);
             running = false;
             await load;
@@ -221,14 +232,14 @@ describe("mTLS rejections, observed where they happen", { skip }, () => {
         ));
 
     it("Envoy refuses a server certificate for another host (SAN mismatch)", () =>
-        refused({ serverCertificate: (_c, ca) => ca.server("other.example.com") }, async (t) => {
+        refused({ serverCertificate: (_cluster, ca) => ca.server("other.example.com") }, async (t) => {
             assert.ok((await t.envoy.stat("cluster.thanos_neg.ssl.fail_verify_san")) > 0);
         }));
 
     it("Envoy refuses a server certificate from an unknown CA", () =>
         refused(
             {
-                serverCertificate: (_c) => {
+                serverCertificate: () => {
                     const { TestCa } = require("../support/pki") as typeof import("../support/pki");
                     return TestCa.create(undefined, "rogue").server("neg.example.com");
                 },
@@ -241,7 +252,10 @@ describe("mTLS rejections, observed where they happen", { skip }, () => {
 
     it("Envoy refuses an expired server certificate", () =>
         refused(
-            { serverCertificate: (_c, ca) => ca.server("neg.example.com", { notBefore: new Date(Date.now() - 3 * 86400_000), notAfter: new Date(Date.now() - 86400_000) }) },
+            {
+                serverCertificate: (_c, ca) =>
+                    ca.server("neg.example.com", { notBefore: new Date(Date.now() - 3 * 86400_000), notAfter: new Date(Date.now() - 86400_000) }),
+            },
             async (t) => assert.ok((await t.envoy.stat("cluster.thanos_neg.ssl.fail_verify_error")) > 0),
         ));
 

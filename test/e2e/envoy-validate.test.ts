@@ -37,7 +37,7 @@ function pick(issued: { certificate: string; privateKey: string }) {
 
 describe("Envoy accepts every configuration the program generates", { skip }, () => {
     const cases: Array<[string, () => Model]> = [
-        ["the dev stack", () => model(rawConfigFromStackFiles(ROOT, "dev").raw)],
+        ...["dev", "staging", "prod"].map((stack): [string, () => Model] => [`the ${stack} stack`, () => model(rawConfigFromStackFiles(ROOT, stack).raw)]),
         ["1 cluster", () => model({ clusters: clusters(1) })],
         ["25 clusters", () => model({ clusters: clusters(25) })],
         ["200 clusters", () => model({ clusters: clusters(200) })],
@@ -53,7 +53,10 @@ describe("Envoy accepts every configuration the program generates", { skip }, ()
                     ],
                 }),
         ],
-        ["address overrides (load balancer, IP, custom port)", () => model({ clusters: clusters(3, (i) => ({ address: ["lb.example.net:8443", "10.0.0.7", "203.0.113.9:9443"][i] })) })],
+        [
+            "address overrides (load balancer, IP, custom port)",
+            () => model({ clusters: clusters(3, (i) => ({ address: ["lb.example.net:8443", "10.0.0.7", "203.0.113.9:9443"][i] })) }),
+        ],
         [
             "non-default Envoy settings",
             () =>

@@ -52,7 +52,15 @@ describe("Thanos querier through the proxy chain", { skip }, () => {
         for (const c of CLUSTERS) {
             const prometheus = new Prometheus(c.name, path.join(dir, c.name), await freePort(), group);
             const slow = new SlowRemoteRead(await freePort(), prometheus.port);
-            const sidecar = new Sidecar(c.name, path.join(dir, c.name), await freePort(), await freePort(), `http://127.0.0.1:${slow.port}`, prometheus.dataDir, group);
+            const sidecar = new Sidecar(
+                c.name,
+                path.join(dir, c.name),
+                await freePort(),
+                await freePort(),
+                `http://127.0.0.1:${slow.port}`,
+                prometheus.dataDir,
+                group,
+            );
             observed[c.name] = { prometheus, slow, sidecar };
         }
         await Promise.all(Object.values(observed).map((o) => o.prometheus.start()));
@@ -80,11 +88,16 @@ describe("Thanos querier through the proxy chain", { skip }, () => {
     });
 
     async function allStoresHealthy(q: Querier): Promise<Record<string, string>[]> {
-        return waitFor("every observed cluster registered as a healthy store", 60_000, async () => {
-            const stores = await q.stores();
-            const healthy = stores.filter((s) => s.lastError === null).flatMap((s) => s.labelSets);
-            return healthy.length === CLUSTERS.length ? healthy : undefined;
-        }, 500);
+        return waitFor(
+            "every observed cluster registered as a healthy store",
+            60_000,
+            async () => {
+                const stores = await q.stores();
+                const healthy = stores.filter((s) => s.lastError === null).flatMap((s) => s.labelSets);
+                return healthy.length === CLUSTERS.length ? healthy : undefined;
+            },
+            500,
+        );
     }
 
     it("registers every observed cluster as a store with that cluster's external labels (flags and SD file)", async () => {
@@ -141,10 +154,15 @@ describe("Thanos querier through the proxy chain", { skip }, () => {
         const pids = { envoy: (topology.envoy as any).process.child.pid, querier: querier.pid };
         await observed.cl2.sidecar.stop();
         try {
-            const partial = await waitFor("a partial response with a warning", 30_000, async () => {
-                const res = await querier.query(`/api/v1/query?query=up`);
-                return res.warnings?.length > 0 ? res : undefined;
-            }, 500);
+            const partial = await waitFor(
+                "a partial response with a warning",
+                30_000,
+                async () => {
+                    const res = await querier.query(`/api/v1/query?query=up`);
+                    return res.warnings?.length > 0 ? res : undefined;
+                },
+                500,
+            );
             assert.equal(partial.status, "success");
             assert.deepEqual(Object.keys(byCluster(partial.data.result)), ["cl1"]);
         } finally {
@@ -152,10 +170,15 @@ describe("Thanos querier through the proxy chain", { skip }, () => {
         }
         const healthy = await allStoresHealthy(querier);
         assert.deepEqual(healthy.map((l) => l.cluster).sort(), ["cl1", "cl2"]);
-        const full = await waitFor("both clusters in the answer again", 30_000, async () => {
-            const res = await querier.query(`/api/v1/query?query=up`);
-            return Object.keys(byCluster(res.data.result)).length === 2 && !res.warnings ? res : undefined;
-        }, 500);
+        const full = await waitFor(
+            "both clusters in the answer again",
+            30_000,
+            async () => {
+                const res = await querier.query(`/api/v1/query?query=up`);
+                return Object.keys(byCluster(res.data.result)).length === 2 && !res.warnings ? res : undefined;
+            },
+            500,
+        );
         assert.deepEqual(Object.keys(byCluster(full.data.result)).sort(), ["cl1", "cl2"]);
         assert.equal((topology.envoy as any).process.child.pid, pids.envoy, "Envoy was not restarted");
         assert.equal(querier.pid, pids.querier, "the querier was not restarted");

@@ -43,11 +43,7 @@ function extensions(spec: CertificateSpec): string {
     if (unknown.length > 0) {
         throw new Error(`test PKI does not know allowed use(s) ${unknown.join(", ")}; add them to USAGE`);
     }
-    const lines = [
-        `basicConstraints = critical, CA:${spec.isCa ? "TRUE" : "FALSE"}`,
-        "subjectKeyIdentifier = hash",
-        "authorityKeyIdentifier = keyid",
-    ];
+    const lines = [`basicConstraints = critical, CA:${spec.isCa ? "TRUE" : "FALSE"}`, "subjectKeyIdentifier = hash", "authorityKeyIdentifier = keyid"];
     if (keyUsage.length > 0) lines.push(`keyUsage = critical, ${keyUsage.join(", ")}`);
     if (eku.length > 0) lines.push(`extendedKeyUsage = ${eku.join(", ")}`);
     if (spec.dnsNames.length > 0) lines.push(`subjectAltName = ${spec.dnsNames.map((d) => `DNS:${d}`).join(", ")}`);
@@ -56,7 +52,10 @@ function extensions(spec: CertificateSpec): string {
 
 function opensslDate(d: Date): string {
     // openssl ca's -startdate/-enddate: YYYYMMDDHHMMSSZ
-    return d.toISOString().replace(/[-:T]/g, "").replace(/\.\d+Z$/, "Z");
+    return d
+        .toISOString()
+        .replace(/[-:T]/g, "")
+        .replace(/\.\d+Z$/, "Z");
 }
 
 function run(args: string[], cwd: string): void {

@@ -40,7 +40,11 @@ describe("Envoy bootstrap", () => {
     it("has one listener and one upstream cluster per observed cluster, on the configured ports", () => {
         assert.deepEqual(
             bootstrap.static_resources.listeners.map((l: any) => [l.name, l.address.socket_address.port_value]),
-            [["thanos_cl1", 10002], ["thanos_cl2", 10003], ["metrics", dev.envoy.metricsPort]],
+            [
+                ["thanos_cl1", 10002],
+                ["thanos_cl2", 10003],
+                ["metrics", dev.envoy.metricsPort],
+            ],
         );
         for (const name of ["cl1", "cl2"]) {
             const c = upstream(`thanos_${name}`);
@@ -144,7 +148,10 @@ describe("Envoy bootstrap", () => {
         assert.deepEqual(toAdmin, [{ path: "/stats/prometheus" }, { path: "/ready" }]);
         assert.deepEqual(routes.at(-1), { match: { prefix: "/" }, direct_response: { status: 404 } });
         const admin = upstream("envoy_admin");
-        assert.deepEqual(admin.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: "127.0.0.1", port_value: dev.envoy.adminPort });
+        assert.deepEqual(admin.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, {
+            address: "127.0.0.1",
+            port_value: dev.envoy.adminPort,
+        });
     });
 
     it("limits downstream connections globally", () => {

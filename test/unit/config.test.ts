@@ -39,7 +39,16 @@ describe("configuration model", () => {
         const { raw } = rawConfigFromStackFiles(path.resolve(__dirname, "../.."), "dev");
         const model = build(raw);
         assert.deepEqual(
-            model.clusters.map((c) => [c.name, c.host, c.port, c.portName, `${c.address.host}:${c.address.port}`, c.sidecar.service, c.sidecar.port, c.sidecar.namespace]),
+            model.clusters.map((c) => [
+                c.name,
+                c.host,
+                c.port,
+                c.portName,
+                `${c.address.host}:${c.address.port}`,
+                c.sidecar.service,
+                c.sidecar.port,
+                c.sidecar.namespace,
+            ]),
             [
                 ["cl1", "cl1m.example.com", 10002, "envoy-cl1", "cl1m.example.com:443", "prom-kube-prometheus-prometheus-thanos", "grpc", "monitoring"],
                 ["cl2", "cl2m.example.com", 10003, "envoy-cl2", "cl2m.example.com:443", "prom-kube-prometheus-prometheus-thanos", "grpc", "monitoring"],
@@ -51,11 +60,28 @@ describe("configuration model", () => {
         assert.equal(model.observer.namespace, "envoy");
     });
 
+    for (const stack of ["staging", "prod"]) {
+        it(`accepts the ${stack} example stack (real contexts, no render directory)`, () => {
+            const { raw } = rawConfigFromStackFiles(path.resolve(__dirname, "../.."), stack);
+            const model = build(raw);
+            assert.equal(model.renderDirectory, undefined);
+            assert.equal(model.observer.connection.kind, "context");
+            assert.ok(model.clusters.every((c) => c.connection.kind === "context"));
+            assert.equal(model.networkPolicy.enabled, true);
+        });
+    }
+
     it("assigns ports from basePort by position, so appending a cluster renumbers nobody", () => {
         const two = build(rendered([cluster(1), cluster(2, { port: 12000 }), cluster(3)], { basePort: 11000 }));
-        assert.deepEqual(two.clusters.map((c) => c.port), [11000, 12000, 11002]);
+        assert.deepEqual(
+            two.clusters.map((c) => c.port),
+            [11000, 12000, 11002],
+        );
         const appended = build(rendered([cluster(1), cluster(2, { port: 12000 }), cluster(3), cluster(4)], { basePort: 11000 }));
-        assert.deepEqual(appended.clusters.map((c) => c.port), [11000, 12000, 11002, 11003]);
+        assert.deepEqual(
+            appended.clusters.map((c) => c.port),
+            [11000, 12000, 11002, 11003],
+        );
     });
 
     it("keeps SNI and :authority on the host when an address override is set", () => {
@@ -81,7 +107,10 @@ describe("configuration model", () => {
     it("needs no connection in render mode, and one per cluster otherwise", () => {
         assert.equal(build(rendered([cluster(1)])).clusters[0].connection.kind, "none");
         const model = build({ observer: { context: "obs" }, clusters: [cluster(1, { context: "c1" }), cluster(2, { kubeconfig: "apiVersion: v1" })] });
-        assert.deepEqual(model.clusters.map((c) => c.connection.kind), ["context", "kubeconfig"]);
+        assert.deepEqual(
+            model.clusters.map((c) => c.connection.kind),
+            ["context", "kubeconfig"],
+        );
     });
 
     it("reads values the way the engine hands them over (JSON for structures, text for scalars)", () => {
@@ -121,7 +150,9 @@ describe("configuration model", () => {
         fs.copyFileSync(path.resolve(__dirname, "../../Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
         fs.writeFileSync(
             path.join(dir, "Pulumi.prod.yaml"),
-            YAML.stringify({ config: { "envoy-thanos:clusters": [{ ...cluster(1), kubeconfig: { secure: "v1:abc" } }], "envoy-thanos:observer": { context: "obs" } } }),
+            YAML.stringify({
+                config: { "envoy-thanos:clusters": [{ ...cluster(1), kubeconfig: { secure: "v1:abc" } }], "envoy-thanos:observer": { context: "obs" } },
+            }),
         );
         const { raw, hasSecrets } = rawConfigFromStackFiles(dir, "prod");
         assert.equal(hasSecrets, true);
@@ -140,8 +171,18 @@ describe("configuration errors name the key and the fix", () => {
         ["a missing host", rendered([{ name: "c1" }]), "clusters[0].host", /is required/],
         ["duplicate names", rendered([cluster(1), { name: "c1", host: "other.example.com" }]), "clusters[1].name", /'c1' is already used by clusters\[0\]/],
         ["duplicate hosts", rendered([cluster(1), { name: "c2", host: "c1.example.com" }]), "clusters[1].host", /already used by clusters\[0\]/],
-        ["duplicate explicit ports", rendered([cluster(1, { port: 12000 }), cluster(2, { port: 12000 })]), "clusters[1].port", /12000 is already used by clusters\[0\]/],
-        ["an explicit port colliding with an assigned one", rendered([cluster(1), cluster(2, { port: 10002 })]), "clusters[1].port", /10002 is already used by clusters\[0\]/],
+        [
+            "duplicate explicit ports",
+            rendered([cluster(1, { port: 12000 }), cluster(2, { port: 12000 })]),
+            "clusters[1].port",
+            /12000 is already used by clusters\[0\]/,
+        ],
+        [
+            "an explicit port colliding with an assigned one",
+            rendered([cluster(1), cluster(2, { port: 10002 })]),
+            "clusters[1].port",
+            /10002 is already used by clusters\[0\]/,
+        ],
         ["a port colliding with the metrics port", rendered([cluster(1, { port: 9902 })]), "clusters[0].port", /already used by envoy\.metricsPort/],
         ["a port colliding with the admin port", rendered([cluster(1, { port: 9901 })]), "clusters[0].port", /already used by envoy\.adminPort/],
         ["a privileged port", rendered([cluster(1, { port: 443 })]), "clusters[0].port", /between 1024 and 65535.*non-root/],
@@ -154,13 +195,28 @@ describe("configuration errors name the key and the fix", () => {
         ["a wildcard hostname", rendered([{ name: "c1", host: "*.example.com" }]), "clusters[0].host", /lowercase DNS hostname/],
         ["an uppercase hostname", rendered([{ name: "c1", host: "C1.Example.com" }]), "clusters[0].host", /lowercase DNS hostname/],
         ["a malformed address", rendered([cluster(1, { address: "lb:port" })]), "clusters[0].address", /host or host:port/],
-        ["a cluster with neither context nor kubeconfig", { observer: { context: "obs" }, clusters: [cluster(1, { context: "c1" }), cluster(2)] }, "clusters[1]", /neither context nor kubeconfig.*clusters\[1\]\.context/],
+        [
+            "a cluster with neither context nor kubeconfig",
+            { observer: { context: "obs" }, clusters: [cluster(1, { context: "c1" }), cluster(2)] },
+            "clusters[1]",
+            /neither context nor kubeconfig.*clusters\[1\]\.context/,
+        ],
         ["an observer with no connection", { clusters: [cluster(1, { context: "c1" })] }, "observer", /neither context nor kubeconfig/],
         ["both context and kubeconfig", rendered([cluster(1, { context: "a", kubeconfig: "b" })]), "clusters[0]", /both context and kubeconfig/],
-        ["equal admin and metrics ports", rendered([cluster(1)], { envoy: { adminPort: 9000, metricsPort: 9000 } }), "envoy.metricsPort", /equals envoy\.adminPort/],
+        [
+            "equal admin and metrics ports",
+            rendered([cluster(1)], { envoy: { adminPort: 9000, metricsPort: 9000 } }),
+            "envoy.metricsPort",
+            /equals envoy\.adminPort/,
+        ],
         ["a bad duration", rendered([cluster(1)], { envoy: { connectTimeout: "5 seconds" } }), "envoy.connectTimeout", /duration such as/],
         ["a bad log level", rendered([cluster(1)], { envoy: { logLevel: "verbose" } }), "envoy.logLevel", /./],
-        ["an ingress stream timeout of 60 s or less", rendered([cluster(1, { ingress: { streamTimeoutSeconds: 60 } })]), "clusters[0].ingress.streamTimeoutSeconds", /more than 60 seconds/],
+        [
+            "an ingress stream timeout of 60 s or less",
+            rendered([cluster(1, { ingress: { streamTimeoutSeconds: 60 } })]),
+            "clusters[0].ingress.streamTimeoutSeconds",
+            /more than 60 seconds/,
+        ],
         [
             "an extra annotation that would undo client verification",
             rendered([cluster(1, { ingress: { annotations: { "nginx.ingress.kubernetes.io/auth-tls-verify-client": "off" } } })]),
@@ -168,7 +224,12 @@ describe("configuration errors name the key and the fix", () => {
             /set by the program/,
         ],
         ["an unknown TLS mode", rendered([cluster(1)], { tls: { mode: "self" } }), "tls.mode", /./],
-        ["renewal window longer than validity", rendered([cluster(1)], { tls: { validityHours: 24, earlyRenewalHours: 48 } }), "tls.earlyRenewalHours", /less than tls\.validityHours/],
+        [
+            "renewal window longer than validity",
+            rendered([cluster(1)], { tls: { validityHours: 24, earlyRenewalHours: 48 } }),
+            "tls.earlyRenewalHours",
+            /less than tls\.validityHours/,
+        ],
         ["provided material in generate mode", rendered([cluster(1)], { tls: { caBundle: "x" } }), "tls.caBundle", /only used with tls\.mode: provided/],
         ["provided mode without a CA bundle", rendered([cluster(1)], { tls: { mode: "provided" } }), "tls.caBundle", /is missing/],
         ["provided mode without a client certificate", rendered([cluster(1)], { tls: { mode: "provided" } }), "tls.client", /is missing.*tls\.shared/],
@@ -235,12 +296,24 @@ describe("provided TLS material is checked before anything is deployed", () => {
 
     it("rejects text that is not PEM", () => {
         assertProblem(provided({ caBundle: "not a certificate", client: pair(client), servers: { c1: pair(server) } }), "tls.caBundle", /no PEM CERTIFICATE/);
-        assertProblem(provided({ client: { certificate: "x", privateKey: client.privateKey }, servers: { c1: pair(server) } }), "tls.client", /no PEM CERTIFICATE/);
-        assertProblem(provided({ client: { certificate: client.certificate, privateKey: "x" }, servers: { c1: pair(server) } }), "tls.client", /not a PEM private key/);
+        assertProblem(
+            provided({ client: { certificate: "x", privateKey: client.privateKey }, servers: { c1: pair(server) } }),
+            "tls.client",
+            /no PEM CERTIFICATE/,
+        );
+        assertProblem(
+            provided({ client: { certificate: client.certificate, privateKey: "x" }, servers: { c1: pair(server) } }),
+            "tls.client",
+            /not a PEM private key/,
+        );
     });
 
     it("rejects a key that does not belong to the certificate", () => {
-        assertProblem(provided({ client: pair(client), servers: { c1: { certificate: server.certificate, privateKey: client.privateKey } } }), "tls.servers.c1", /does not belong/);
+        assertProblem(
+            provided({ client: pair(client), servers: { c1: { certificate: server.certificate, privateKey: client.privateKey } } }),
+            "tls.servers.c1",
+            /does not belong/,
+        );
     });
 
     it("rejects a server certificate that does not cover the host", () => {
@@ -254,7 +327,11 @@ describe("provided TLS material is checked before anything is deployed", () => {
     });
 
     it("rejects a certificate from another CA", () => {
-        assertProblem(provided({ client: pair(other.client("other-client")), servers: { c1: pair(server) } }), "tls.client", /not signed by a CA in tls\.caBundle/);
+        assertProblem(
+            provided({ client: pair(other.client("other-client")), servers: { c1: pair(server) } }),
+            "tls.client",
+            /not signed by a CA in tls\.caBundle/,
+        );
     });
 
     it("rejects a client certificate without clientAuth (nginx would refuse it)", () => {

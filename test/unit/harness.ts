@@ -55,9 +55,7 @@ function providerName(reference: string | undefined): string {
 
 /** Values the program would receive from `pulumi config` for the `envoy-thanos` namespace. */
 export function toRuntimeConfig(config: Record<string, unknown>): Record<string, string> {
-    return Object.fromEntries(
-        Object.entries(config).map(([key, value]) => [`envoy-thanos:${key}`, typeof value === "string" ? value : JSON.stringify(value)]),
-    );
+    return Object.fromEntries(Object.entries(config).map(([key, value]) => [`envoy-thanos:${key}`, typeof value === "string" ? value : JSON.stringify(value)]));
 }
 
 async function resolve(value: unknown): Promise<unknown> {

@@ -55,7 +55,10 @@ function assertInventory(result: RunResult, names: string[]): void {
         expected[`observed-${name} ${T.ingress}`] = 1;
     }
     assert.deepEqual(byProvider, expected);
-    const others = countBy(result.resources.filter((r) => !r.type.startsWith("kubernetes:")), (r) => r.type);
+    const others = countBy(
+        result.resources.filter((r) => !r.type.startsWith("kubernetes:")),
+        (r) => r.type,
+    );
     assert.deepEqual(others, {
         "envoy-thanos:pki:Pki": 1,
         "envoy-thanos:observer:ObserverGateway": 1,
@@ -72,7 +75,10 @@ function assertInventory(result: RunResult, names: string[]): void {
 describe("program under Pulumi mocks", () => {
     for (const n of [1, 2, 25]) {
         it(`declares the expected resources per provider for ${n} cluster(s)`, async () => {
-            assertInventory(await runProgram(clustersConfig(n)), Array.from({ length: n }, (_, i) => `c${i + 1}`));
+            assertInventory(
+                await runProgram(clustersConfig(n)),
+                Array.from({ length: n }, (_, i) => `c${i + 1}`),
+            );
         });
     }
 
@@ -93,7 +99,11 @@ describe("program under Pulumi mocks", () => {
         const rendered = await runProgram(clustersConfig(2));
         assert.deepEqual(
             ofType(rendered, T.provider).map((p) => [p.name, p.inputs.renderYamlToDirectory]),
-            [["observer", "rendered/observer"], ["observed-c1", "rendered/c1"], ["observed-c2", "rendered/c2"]],
+            [
+                ["observer", "rendered/observer"],
+                ["observed-c1", "rendered/c1"],
+                ["observed-c2", "rendered/c2"],
+            ],
         );
         const live = await runProgram({
             observer: { context: "obs" },
@@ -110,7 +120,9 @@ describe("program under Pulumi mocks", () => {
     });
 
     it("builds the Ingress for ingress-nginx with client verification, gRPC and long timeouts", async () => {
-        const result = await runProgram(clustersConfig(1, { clusters: [{ name: "c1", host: "c1.example.com", ingress: { annotations: { "example.com/team": "obs" } } }] }));
+        const result = await runProgram(
+            clustersConfig(1, { clusters: [{ name: "c1", host: "c1.example.com", ingress: { annotations: { "example.com/team": "obs" } } }] }),
+        );
         const ingress = named(result, T.ingress, "cluster-c1-ingress").inputs;
         assert.deepEqual(ingress.metadata.annotations, {
             "example.com/team": "obs",
@@ -159,7 +171,11 @@ describe("program under Pulumi mocks", () => {
         assert.equal(ca.isCaCertificate, true);
         assert.equal(ca.subject.commonName, "envoy-thanos CA 0a1b2c3d", "the CA name carries the random id");
         assert.deepEqual(named(result, "tls:index/certRequest:CertRequest", "server-c2").inputs.dnsNames, ["c2.observed.example.com"]);
-        assert.deepEqual(named(result, "tls:index/locallySignedCert:LocallySignedCert", "server-c2").inputs.allowedUses, ["server_auth", "digital_signature", "key_encipherment"]);
+        assert.deepEqual(named(result, "tls:index/locallySignedCert:LocallySignedCert", "server-c2").inputs.allowedUses, [
+            "server_auth",
+            "digital_signature",
+            "key_encipherment",
+        ]);
         const client = named(result, "tls:index/locallySignedCert:LocallySignedCert", "client").inputs;
         assert.deepEqual(client.allowedUses, ["client_auth", "digital_signature", "key_encipherment"]);
         assert.equal(client.validityPeriodHours, 8760);
@@ -192,14 +208,29 @@ describe("program under Pulumi mocks", () => {
         assert.equal(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution.length, 1);
         const container = pod.containers[0];
         assert.equal(container.image, "envoyproxy/envoy:v1.40.0");
-        assert.deepEqual(container.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
+        assert.deepEqual(container.securityContext, {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            runAsNonRoot: true,
+            capabilities: { drop: ["ALL"] },
+        });
         assert.equal(container.readinessProbe.httpGet.path, "/ready");
         assert.equal(container.livenessProbe.httpGet.path, "/ready");
         assert.equal(container.readinessProbe.httpGet.port, "metrics");
         assert.ok(container.resources.limits.memory && container.resources.requests.cpu);
         assert.deepEqual(container.args.slice(0, 4), ["--config-path", "/etc/envoy/envoy.yaml", "--log-level", "info"]);
-        assert.deepEqual(container.ports.map((p: any) => [p.name, p.containerPort]), [["envoy-c1", 10002], ["envoy-c2", 10003], ["metrics", 9902]]);
-        assert.deepEqual(pod.volumes.map((v: any) => v.configMap?.name ?? v.secret?.secretName), ["envoy-thanos-bootstrap", "envoy-thanos-client-tls"]);
+        assert.deepEqual(
+            container.ports.map((p: any) => [p.name, p.containerPort]),
+            [
+                ["envoy-c1", 10002],
+                ["envoy-c2", 10003],
+                ["metrics", 9902],
+            ],
+        );
+        assert.deepEqual(
+            pod.volumes.map((v: any) => v.configMap?.name ?? v.secret?.secretName),
+            ["envoy-thanos-bootstrap", "envoy-thanos-client-tls"],
+        );
         const pdb = named(result, T.pdb, "envoy").inputs;
         assert.deepEqual(pdb.spec.selector.matchLabels, spec.selector.matchLabels);
     });
@@ -220,7 +251,9 @@ describe("program under Pulumi mocks", () => {
             const service = named(result, T.service, `service-${c}`).inputs;
             assert.equal(service.metadata.name, `envoy-${c}`);
             assert.equal(service.metadata.namespace, "envoy");
-            assert.deepEqual(service.spec.ports, [{ name: `envoy-${c}`, port: 10002 + i, targetPort: 10002 + i, protocol: "TCP", appProtocol: "kubernetes.io/h2c" }]);
+            assert.deepEqual(service.spec.ports, [
+                { name: `envoy-${c}`, port: 10002 + i, targetPort: 10002 + i, protocol: "TCP", appProtocol: "kubernetes.io/h2c" },
+            ]);
             assert.deepEqual(service.spec.selector, deployment.spec.template.metadata.labels && deployment.spec.selector.matchLabels);
         }
     });
@@ -229,13 +262,22 @@ describe("program under Pulumi mocks", () => {
         assert.equal(ofType(await runProgram(clustersConfig(2)), T.networkPolicy).length, 0);
         const result = await runProgram(
             clustersConfig(2, {
-                networkPolicy: { enabled: true, querierPodSelector: { app: "thanos-query" }, querierNamespaceSelector: { "kubernetes.io/metadata.name": "monitoring" } },
+                networkPolicy: {
+                    enabled: true,
+                    querierPodSelector: { app: "thanos-query" },
+                    querierNamespaceSelector: { "kubernetes.io/metadata.name": "monitoring" },
+                },
             }),
         );
         const policy = named(result, T.networkPolicy, "envoy").inputs.spec;
         assert.deepEqual(policy.policyTypes, ["Ingress"]);
-        assert.deepEqual(policy.ingress[0].from, [{ podSelector: { matchLabels: { app: "thanos-query" } }, namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }]);
-        assert.deepEqual(policy.ingress[0].ports, [{ port: 10002, protocol: "TCP" }, { port: 10003, protocol: "TCP" }]);
+        assert.deepEqual(policy.ingress[0].from, [
+            { podSelector: { matchLabels: { app: "thanos-query" } }, namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } },
+        ]);
+        assert.deepEqual(policy.ingress[0].ports, [
+            { port: 10002, protocol: "TCP" },
+            { port: 10003, protocol: "TCP" },
+        ]);
         assert.deepEqual(policy.ingress[1], { ports: [{ port: 9902, protocol: "TCP" }] });
     });
 
@@ -307,8 +349,22 @@ describe("index.ts with the dev stack", () => {
             ],
         });
         assert.deepEqual(outputs.clusters, [
-            { name: "cl1", service: "envoy-cl1.envoy", port: 10002, host: "cl1m.example.com", address: "cl1m.example.com:443", endpoint: "dnssrv+_envoy-cl1._tcp.envoy-cl1.envoy.svc.cluster.local" },
-            { name: "cl2", service: "envoy-cl2.envoy", port: 10003, host: "cl2m.example.com", address: "cl2m.example.com:443", endpoint: "dnssrv+_envoy-cl2._tcp.envoy-cl2.envoy.svc.cluster.local" },
+            {
+                name: "cl1",
+                service: "envoy-cl1.envoy",
+                port: 10002,
+                host: "cl1m.example.com",
+                address: "cl1m.example.com:443",
+                endpoint: "dnssrv+_envoy-cl1._tcp.envoy-cl1.envoy.svc.cluster.local",
+            },
+            {
+                name: "cl2",
+                service: "envoy-cl2.envoy",
+                port: 10003,
+                host: "cl2m.example.com",
+                address: "cl2m.example.com:443",
+                endpoint: "dnssrv+_envoy-cl2._tcp.envoy-cl2.envoy.svc.cluster.local",
+            },
         ]);
         assert.match(String(outputs.caCertificate), /BEGIN CERTIFICATE/);
         assert.equal(outputs.renderDirectory, "rendered");

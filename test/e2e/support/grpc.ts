@@ -88,9 +88,7 @@ export class Backend {
                 done(null, { status: "SERVING" });
             },
         });
-        await new Promise<void>((resolve, reject) =>
-            server.bindAsync(`127.0.0.1:${port}`, credentials, (err) => (err ? reject(err) : resolve())),
-        );
+        await new Promise<void>((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, credentials, (err) => (err ? reject(err) : resolve())));
         this.server = server;
     }
 
@@ -171,7 +169,12 @@ export class QuerierClient {
         const result: StreamResult = { frames: 0, bytes: 0, sha256: "", backend: "", arrivals: [] };
         return new Promise((resolve, reject) => {
             const call = this.store.series(
-                { frames: request.frames, intervalMs: request.intervalMs ?? 0, initialDelayMs: request.initialDelayMs ?? 0, frameBytes: request.frameBytes ?? 16 },
+                {
+                    frames: request.frames,
+                    intervalMs: request.intervalMs ?? 0,
+                    initialDelayMs: request.initialDelayMs ?? 0,
+                    frameBytes: request.frameBytes ?? 16,
+                },
                 { deadline: started + timeoutMs },
             );
             call.on("data", (frame: { index: number; chunk: Buffer; backend: string }) => {

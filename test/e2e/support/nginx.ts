@@ -16,7 +16,10 @@ export interface IngressObject {
     spec: {
         ingressClassName?: string;
         tls: { hosts: string[]; secretName: string }[];
-        rules: { host: string; http: { paths: { path: string; pathType: string; backend: { service: { name: string; port: { name?: string; number?: number } } } }[] } }[];
+        rules: {
+            host: string;
+            http: { paths: { path: string; pathType: string; backend: { service: { name: string; port: { name?: string; number?: number } } } }[] };
+        }[];
     };
 }
 
@@ -98,7 +101,8 @@ export function translateIngress(ingress: IngressObject, secrets: SecretStore, o
     }
     if (!applied.has("proxy-read-timeout")) rendered.location.push(`grpc_read_timeout ${INGRESS_NGINX_DEFAULTS.proxyReadTimeout}s;`);
     if (!applied.has("proxy-send-timeout")) rendered.location.push(`grpc_send_timeout ${INGRESS_NGINX_DEFAULTS.proxySendTimeout}s;`);
-    if (applied.has("auth-tls-secret") && !applied.has("auth-tls-verify-depth")) rendered.server.push(`ssl_verify_depth ${INGRESS_NGINX_DEFAULTS.verifyDepth};`);
+    if (applied.has("auth-tls-secret") && !applied.has("auth-tls-verify-depth"))
+        rendered.server.push(`ssl_verify_depth ${INGRESS_NGINX_DEFAULTS.verifyDepth};`);
     if (!rendered.grpc) throw new Error("the translator only renders GRPC backends");
 
     if (spec.rules.length !== 1 || spec.rules[0].http.paths.length !== 1 || spec.tls.length !== 1) {

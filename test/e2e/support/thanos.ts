@@ -63,10 +63,15 @@ export class Prometheus {
             { logFile: path.join(this.dir, "prometheus.log") },
         );
         // Two scrapes, so that every self-metric has a sample before the tests query a recent instant.
-        await waitFor(`Prometheus ${this.cluster} to have scraped itself twice`, 30_000, async () => {
-            const res = await getJson(this.port, `/api/v1/query?query=${encodeURIComponent("count_over_time(up[1m])")}`);
-            return Number(res.data?.result?.[0]?.value?.[1] ?? 0) >= 2 ? true : undefined;
-        }, 250);
+        await waitFor(
+            `Prometheus ${this.cluster} to have scraped itself twice`,
+            30_000,
+            async () => {
+                const res = await getJson(this.port, `/api/v1/query?query=${encodeURIComponent("count_over_time(up[1m])")}`);
+                return Number(res.data?.result?.[0]?.value?.[1] ?? 0) >= 2 ? true : undefined;
+            },
+            250,
+        );
     }
 
     query(pathname: string): Promise<any> {
@@ -104,12 +109,19 @@ export class Sidecar {
             ],
             { logFile: path.join(this.dir, `sidecar-${Date.now()}.log`) },
         );
-        await waitFor(`sidecar ${this.cluster} ready`, 30_000, async () => {
-            const res = await new Promise<number>((resolve, reject) =>
-                http.get({ host: "127.0.0.1", port: this.httpPort, path: "/-/ready", timeout: 1000 }, (r) => resolve(r.statusCode ?? 0)).on("error", reject),
-            );
-            return res === 200 ? true : undefined;
-        }, 250);
+        await waitFor(
+            `sidecar ${this.cluster} ready`,
+            30_000,
+            async () => {
+                const res = await new Promise<number>((resolve, reject) =>
+                    http
+                        .get({ host: "127.0.0.1", port: this.httpPort, path: "/-/ready", timeout: 1000 }, (r) => resolve(r.statusCode ?? 0))
+                        .on("error", reject),
+                );
+                return res === 200 ? true : undefined;
+            },
+            250,
+        );
     }
 
     stop(): Promise<void> {
@@ -133,10 +145,15 @@ export class Querier {
         for (const endpoint of options.endpoints ?? []) args.push(`--endpoint=${endpoint}`);
         if (options.sdFile !== undefined) args.push(`--endpoint.sd-config-file=${options.sdFile}`, "--endpoint.sd-config-reload-interval=2s");
         this.process = this.group.start("thanos", args, { logFile: path.join(this.dir, "query.log") });
-        await waitFor("thanos query ready", 30_000, async () => {
-            const res = await getJson(this.httpPort, "/-/ready").catch(() => undefined);
-            return res !== undefined || (await readyStatus(this.httpPort)) === 200 ? true : undefined;
-        }, 250);
+        await waitFor(
+            "thanos query ready",
+            30_000,
+            async () => {
+                const res = await getJson(this.httpPort, "/-/ready").catch(() => undefined);
+                return res !== undefined || (await readyStatus(this.httpPort)) === 200 ? true : undefined;
+            },
+            250,
+        );
     }
 
     get pid(): number | undefined {
@@ -184,13 +201,10 @@ export class SlowRemoteRead {
     async start(): Promise<void> {
         this.server = http.createServer((req, res) => {
             const forward = () => {
-                const upstream = http.request(
-                    { host: "127.0.0.1", port: this.targetPort, path: req.url, method: req.method, headers: req.headers },
-                    (up) => {
-                        res.writeHead(up.statusCode ?? 502, up.headers);
-                        up.pipe(res);
-                    },
-                );
+                const upstream = http.request({ host: "127.0.0.1", port: this.targetPort, path: req.url, method: req.method, headers: req.headers }, (up) => {
+                    res.writeHead(up.statusCode ?? 502, up.headers);
+                    up.pipe(res);
+                });
                 upstream.on("error", () => res.destroy());
                 req.pipe(upstream);
             };

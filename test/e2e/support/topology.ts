@@ -78,7 +78,9 @@ export class Topology {
     }
 
     private async startAll(): Promise<void> {
-        const ports = await Promise.all(this.options.clusters.map(async () => ({ listener: await freePort(), nginx: await freePort(), backend: await freePort() })));
+        const ports = await Promise.all(
+            this.options.clusters.map(async () => ({ listener: await freePort(), nginx: await freePort(), backend: await freePort() })),
+        );
         const [adminPort, metricsPort] = [await freePort(), await freePort()];
         this.model = buildModel(
             {
@@ -125,7 +127,11 @@ export class Topology {
             await nginx.start(config);
             this.sides.push({ name: cluster.name, host: cluster.host, backend, backendPort: ports[i].backend, nginx, listenerPort: cluster.port, server });
         }
-        const tls = this.options.envoyTls?.(this.ca, this.client) ?? { certificate: this.client.certificate, privateKey: this.client.privateKey, ca: this.ca.ca.certificate };
+        const tls = this.options.envoyTls?.(this.ca, this.client) ?? {
+            certificate: this.client.certificate,
+            privateKey: this.client.privateKey,
+            ca: this.ca.ca.certificate,
+        };
         this.envoy = new Envoy(
             { envoy: this.model.envoy, clusters: this.model.clusters, workDir: path.join(this.dir, "envoy"), tls, mutate: this.options.mutateBootstrap },
             this.group,
