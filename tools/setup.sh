@@ -30,6 +30,12 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund >/dev/null
 fi
 
+# The policy pack is its own npm package.
+if [ ! -d policy/node_modules ] || [ policy/package-lock.json -nt policy/node_modules/.package-lock.json ]; then
+  say "npm ci (policy pack)"
+  npm --prefix policy ci --no-audit --no-fund >/dev/null
+fi
+
 # 3. Debian packages: nginx (the server ingress-nginx runs), Prometheus, openssl.
 missing=()
 for cmd_pkg in nginx:nginx prometheus:prometheus openssl:openssl; do

@@ -1,0 +1,88 @@
+import * as k8s from "@pulumi/kubernetes";
+import { ReportViolation, ResourceValidation, ResourceValidationPolicy, validateResourceOfType } from "@pulumi/policy";
+import { adminAddressViolations, routeTimeoutViolations, upstreamTlsViolations } from "./rules/envoy";
+import { configMapPrivateKeyViolations, grpcIngressMtlsViolations, imagePinViolations, nonRootViolations, resourceLimitViolations } from "./rules/kubernetes";
+import { at, knownOnly } from "./rules/values";
+
+/**
+ * The policies of the pack: thin wrappers that hand a plain, preview-safe copy of a resource's inputs
+ * to a rule function and report each message it returns. Kept apart from index.ts so tests can load
+ * them without starting the policy server that `new PolicyPack` starts.
+ */
+
+type Rule = (props: unknown) => string[];
+
+function reportAll(rule: Rule) {
+    return (props: unknown, _args: unknown, reportViolation: ReportViolation) => {
+        for (const message of rule(knownOnly(props))) {
+            reportViolation(message);
+        }
+    };
+}
+
+/** The same pod-spec rule on every workload kind that carries one. */
+function onPods(rule: Rule): ResourceValidation[] {
+    const template = reportAll((props) => rule(at(props, "spec", "template", "spec")));
+    return [
+        validateResourceOfType(k8s.apps.v1.Deployment, template),
+        validateResourceOfType(k8s.apps.v1.StatefulSet, template),
+        validateResourceOfType(k8s.apps.v1.DaemonSet, template),
+        validateResourceOfType(
+            k8s.core.v1.Pod,
+            reportAll((props) => rule(at(props, "spec"))),
+        ),
+    ];
+}
+
+const mandatory = "mandatory" as const;
+
+export const policies: ResourceValidationPolicy[] = [
+    {
+        name: "envoy-upstream-tls-verified",
+        description: "Every Envoy upstream TLS cluster verifies the server certificate: a trusted CA and a SAN match.",
+        enforcementLevel: mandatory,
+        validateResource: validateResourceOfType(k8s.core.v1.ConfigMap, reportAll(upstreamTlsViolations)),
+    },
+    {
+        name: "envoy-routes-no-stream-timeout",
+        description: "Envoy routes set timeout: 0s, so long gRPC streams are not cut after 15 s.",
+        enforcementLevel: mandatory,
+        validateResource: validateResourceOfType(k8s.core.v1.ConfigMap, reportAll(routeTimeoutViolations)),
+    },
+    {
+        name: "envoy-admin-loopback-only",
+        description: "Envoy's admin interface listens on loopback only.",
+        enforcementLevel: mandatory,
+        validateResource: validateResourceOfType(k8s.core.v1.ConfigMap, reportAll(adminAddressViolations)),
+    },
+    {
+        name: "grpc-ingress-requires-client-cert",
+        description: "An ingress-nginx Ingress with a gRPC backend requires a client certificate verified against a CA Secret.",
+        enforcementLevel: mandatory,
+        validateResource: validateResourceOfType(k8s.networking.v1.Ingress, reportAll(grpcIngressMtlsViolations)),
+    },
+    {
+        name: "configmap-no-private-key",
+        description: "No PEM private key in a ConfigMap; keys belong in Secrets.",
+        enforcementLevel: mandatory,
+        validateResource: validateResourceOfType(k8s.core.v1.ConfigMap, reportAll(configMapPrivateKeyViolations)),
+    },
+    {
+        name: "containers-have-limits",
+        description: "Every container of a Deployment, StatefulSet, DaemonSet or Pod has CPU and memory limits.",
+        enforcementLevel: mandatory,
+        validateResource: onPods(resourceLimitViolations),
+    },
+    {
+        name: "containers-run-as-non-root",
+        description: "Every container runs with runAsNonRoot: true and not as UID 0.",
+        enforcementLevel: mandatory,
+        validateResource: onPods(nonRootViolations),
+    },
+    {
+        name: "images-pinned",
+        description: "Every container image has a version tag other than latest, or a digest.",
+        enforcementLevel: mandatory,
+        validateResource: onPods(imagePinViolations),
+    },
+];

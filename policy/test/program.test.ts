@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import { buildModel } from "../../components/config/model";
+import { rawConfigFromStackFiles } from "../../components/config/sources";
+import { ingressAnnotations, ingressSpec } from "../../components/observed/ingress";
+import { FILES, renderEnvoyFiles } from "../../components/observer/bootstrap";
+import { deploymentSpec } from "../../components/observer/manifests";
+import { observedNames, observerNames } from "../../components/names";
+import { COMPUTED_STRING, runAll, TYPES } from "./harness";
+
+/** The program's own objects for the dev stack, built by its pure builders, through every policy of the pack. */
+
+const projectDir = path.resolve(__dirname, "../..");
+const model = buildModel(rawConfigFromStackFiles(projectDir, "dev").raw, { checkSecretMaterial: false, now: new Date() });
+const files = renderEnvoyFiles({ envoy: model.envoy, clusters: model.clusters });
+const configMap = { metadata: { name: observerNames.bootstrapConfigMap, namespace: model.observer.namespace }, data: files };
+
+describe("the dev stack's resources pass the envoy-thanos policy pack", () => {
+    it("the Envoy ConfigMap", async () => {
+        assert.ok(files[FILES.bootstrap].includes("UpstreamTlsContext"), "the rules see the real bootstrap");
+        assert.deepEqual(await runAll(TYPES.configMap, configMap), []);
+    });
+
+    it("the Envoy Deployment, with its checksum known and still computed (preview)", async () => {
+        for (const checksum of ["0123abcd", COMPUTED_STRING]) {
+            const deployment = { metadata: { name: observerNames.deployment }, spec: deploymentSpec(model.envoy, model.clusters, checksum) };
+            assert.deepEqual(await runAll(TYPES.deployment, deployment), []);
+        }
+    });
+
+    it("every observed cluster's Ingress", async () => {
+        assert.equal(model.clusters.length, 2);
+        for (const cluster of model.clusters) {
+            const ingress = {
+                metadata: { name: observedNames(cluster.name).ingress, annotations: ingressAnnotations({ cluster, verifyDepth: 1 }) },
+                spec: ingressSpec(cluster),
+            };
+            assert.deepEqual(await runAll(TYPES.ingress, ingress), [], cluster.name);
+        }
+    });
+
+    it("would catch a regression in the real bootstrap (the check is not vacuous)", async () => {
+        const withoutTimeouts = { ...configMap, data: { ...files, [FILES.bootstrap]: files[FILES.bootstrap].replaceAll(/^\s*timeout: 0s\n/gm, "") } };
+        const violations = await runAll(TYPES.configMap, withoutTimeouts);
+        assert.equal(violations.length, model.clusters.length);
+        assert.ok(
+            violations.every((v) => v.startsWith("envoy-routes-no-stream-timeout: ")),
+            violations.join("\n"),
+        );
+    });
+});
