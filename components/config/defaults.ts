@@ -21,8 +21,9 @@ export const defaults = {
         streamIdleTimeout: "5m",
         http2Keepalive: { interval: "30s", timeout: "10s" },
         // A querier fans a query out as one HTTP/2 stream per Series/LabelValues call per store;
-        // Envoy's default of 1024 concurrent requests per cluster is reachable by a busy querier.
-        circuitBreakers: { maxConnections: 1024, maxPendingRequests: 4096, maxRequests: 8192, maxRetries: 3 },
+        // Envoy's default of 1024 concurrent requests per cluster is reachable by a busy querier. Retries (only of
+        // streams nginx refused unprocessed) come in bursts when a connection is closed under load: allow many at once.
+        circuitBreakers: { maxConnections: 1024, maxPendingRequests: 4096, maxRequests: 8192, maxRetries: 256 },
         maxDownstreamConnections: 10000,
         resources: {
             requests: { cpu: "100m", memory: "128Mi" },

@@ -96,6 +96,10 @@ function observedListener(c: ObservedClusterModel, envoy: EnvoyModel, listenAddr
                                                     host_rewrite_literal: c.host,
                                                     // Series streams run as long as a query needs; the default 15 s would cut them.
                                                     timeout: "0s",
+                                                    // nginx ends an HTTP/2 connection after keepalive_requests (1000) streams
+                                                    // and refuses the ones in flight; those never reached the sidecar, so
+                                                    // retrying them is safe.
+                                                    retry_policy: { retry_on: "refused-stream", num_retries: 3 },
                                                 },
                                             },
                                         ],

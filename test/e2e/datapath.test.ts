@@ -83,6 +83,29 @@ describe("data path through Envoy and nginx", { skip }, () => {
         }
     });
 
+    it("loses no call when nginx closes a connection after its 1000 requests (keepalive_requests)", { timeout: 120_000 }, async () => {
+        const c = client(topology, "cl1");
+        try {
+            let failed = 0;
+            const errors = new Set<string>();
+            let next = 0;
+            const worker = async () => {
+                while (next < 5000) {
+                    next++;
+                    await c.storeInfo(10_000).catch((err) => {
+                        failed++;
+                        errors.add(String(err.details ?? err));
+                    });
+                }
+            };
+            await Promise.all(Array.from({ length: 16 }, worker));
+            assert.equal(failed, 0, `${failed} of 5000 calls failed: ${[...errors].join("; ")}`);
+            assert.ok((await topology.envoy.stat("cluster.thanos_cl1.upstream_cx_total")) >= 3, "nginx must have closed connections along the way");
+        } finally {
+            c.close();
+        }
+    });
+
     it("delivers a 64 MiB streamed response intact", async () => {
         const c = client(topology, "cl1");
         try {

@@ -60,6 +60,7 @@ describe("Envoy bootstrap", () => {
             assert.deepEqual(route.match, { prefix: "/" });
             assert.equal(route.route.host_rewrite_literal, c.host);
             assert.equal(route.route.timeout, "0s");
+            assert.deepEqual(route.route.retry_policy, { retry_on: "refused-stream", num_retries: 3 });
             assert.equal(hcm.stat_prefix, `thanos_${c.name}`);
             assert.equal(hcm.stream_idle_timeout, "300s");
         }

@@ -151,6 +151,7 @@ http {
     ${options.sslProtocols?.includes("TLSv1.1") ? "ssl_ciphers DEFAULT:@SECLEVEL=0;" : ""}
     client_body_timeout 60s;
     keepalive_timeout 75s;
+    keepalive_requests 1000;
 
     # ingress-nginx's catch-all server for unknown hosts, with its own certificate.
     server {
