@@ -42,16 +42,21 @@ function percentile(values: number[], p: number): number {
 
 const fmt = (s: Stats, digits = 2) => `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
 
-/** Unary latency at fixed concurrency, then one large stream. */
-async function measurePath(client: QuerierClient): Promise<{ p50: number; p99: number; mibPerSec: number }> {
+/** Unary latency at fixed concurrency (failed calls counted, not timed), then one large stream. */
+async function measurePath(client: QuerierClient): Promise<{ p50: number; p99: number; mibPerSec: number; failed: number }> {
     const latencies: number[] = [];
+    let failed = 0;
     let next = 0;
     const worker = async () => {
         while (next < UNARY_CALLS) {
             next++;
             const t0 = performance.now();
-            await client.storeInfo(10_000);
-            latencies.push(performance.now() - t0);
+            const ok = await client.storeInfo(10_000).then(
+                () => true,
+                () => false,
+            );
+            if (ok) latencies.push(performance.now() - t0);
+            else failed++;
         }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -59,7 +64,7 @@ async function measurePath(client: QuerierClient): Promise<{ p50: number; p99: n
     const result = await client.series({ frames: STREAM_MIB, frameBytes: 1024 * 1024 }, 300_000);
     const seconds = (performance.now() - t0) / 1000;
     if (result.sha256 !== expectedSha256(STREAM_MIB, 1024 * 1024)) throw new Error("stream corrupted");
-    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), mibPerSec: STREAM_MIB / seconds };
+    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), mibPerSec: STREAM_MIB / seconds, failed };
 }
 
 /** The manual recipe's Envoy, ported to load on current Envoy: typed_config on the router, ports and paths for loopback. */
@@ -120,8 +125,8 @@ async function dataPath(lines: string[]): Promise<void> {
             program: new QuerierClient(`127.0.0.1:${topology.side("cl1").listenerPort}`),
             recipe: new QuerierClient(`127.0.0.1:${recipe.port}`),
         };
-        const results: Record<string, { p50: number[]; p99: number[]; mib: number[] }> = {};
-        for (const name of Object.keys(clients)) results[name] = { p50: [], p99: [], mib: [] };
+        const results: Record<string, { p50: number[]; p99: number[]; mib: number[]; failed: number }> = {};
+        for (const name of Object.keys(clients)) results[name] = { p50: [], p99: [], mib: [], failed: 0 };
         // Interleaved repetitions, so drift on the shared machine affects every path alike.
         for (let rep = 0; rep < REPS; rep++) {
             for (const [name, client] of Object.entries(clients)) {
@@ -129,14 +134,15 @@ async function dataPath(lines: string[]): Promise<void> {
                 results[name].p50.push(r.p50);
                 results[name].p99.push(r.p99);
                 results[name].mib.push(r.mibPerSec);
+                results[name].failed += r.failed;
             }
         }
         const base = { p50: stats(results.direct.p50).median, p99: stats(results.direct.p99).median, mib: stats(results.direct.mib).median };
         lines.push(
             `### Data path (loopback, mTLS, ${REPS} repetitions, ${UNARY_CALLS} unary calls at concurrency ${CONCURRENCY}, a ${STREAM_MIB} MiB stream)`,
             "",
-            "| path | unary p50 ms | unary p99 ms | stream MiB/s | p50 / direct | p99 / direct | throughput / direct |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "| path | unary p50 ms | unary p99 ms | stream MiB/s | p50 / direct | p99 / direct | throughput / direct | failed unary calls |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         );
         const label: Record<string, string> = {
             direct: "direct: client → backend (mTLS)",
@@ -148,7 +154,7 @@ async function dataPath(lines: string[]): Promise<void> {
             const p99 = stats(r.p99);
             const mib = stats(r.mib);
             lines.push(
-                `| ${label[name]} | ${fmt(p50)} | ${fmt(p99)} | ${fmt(mib, 1)} | ${(p50.median / base.p50).toFixed(2)} | ${(p99.median / base.p99).toFixed(2)} | ${(mib.median / base.mib).toFixed(2)} |`,
+                `| ${label[name]} | ${fmt(p50)} | ${fmt(p99)} | ${fmt(mib, 1)} | ${(p50.median / base.p50).toFixed(2)} | ${(p99.median / base.p99).toFixed(2)} | ${(mib.median / base.mib).toFixed(2)} | ${r.failed} of ${REPS * UNARY_CALLS} |`,
             );
         }
         lines.push("", "Medians, with min–max over the repetitions in parentheses.", "");
