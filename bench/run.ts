@@ -221,7 +221,7 @@ async function envoyFootprint(lines: string[]): Promise<void> {
             const t0 = performance.now();
             await envoy.start();
             startMs.push(performance.now() - t0);
-            rss.push(rssKiB((envoy as any).process.child.pid) / 1024);
+            rss.push(rssKiB(envoy.pid!) / 1024);
             await group.stopAll();
         }
         lines.push(`| ${n} | ${fmt(stats(startMs), 0)} | ${fmt(stats(rss), 1)} |`);

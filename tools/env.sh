@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Puts the project's tools first on PATH: Node 22 (when the system's is older), the project's
 # virtualenv (envoy), and the cached builds. Source it: `. tools/env.sh`.
 _et_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

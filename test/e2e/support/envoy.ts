@@ -98,6 +98,11 @@ export class Envoy {
         return this.process?.log() ?? "";
     }
 
+    /** The running Envoy's process id (tests check it was never restarted). */
+    get pid(): number | undefined {
+        return this.process?.child.exitCode === null ? this.process.child.pid : undefined;
+    }
+
     /** Counter values from the admin interface (loopback), e.g. `cluster.thanos_cl1.ssl.fail_verify_san`. */
     async stats(): Promise<Record<string, number>> {
         const res = await httpGet(this.options.envoy.adminPort, "/stats?format=json");
