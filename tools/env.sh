@@ -13,5 +13,9 @@ fi
 if [ -d "$_et_root/.venv/bin" ]; then
   PATH="$_et_root/.venv/bin:$PATH"
 fi
+# The offline Pulumi toolchain goes last: a real `pulumi` installed on the machine wins.
+if [ -f "$ENVOY_THANOS_CACHE/pulumi/current" ] && [ -d "$(cat "$ENVOY_THANOS_CACHE/pulumi/current")" ]; then
+  PATH="$PATH:$(cat "$ENVOY_THANOS_CACHE/pulumi/current")"
+fi
 export PATH ENVOY_THANOS_CACHE
 unset _et_root _et_node_bin

@@ -66,4 +66,10 @@ say "envoy $(.venv/bin/envoy --version | grep -o '[0-9.]*/Clean' | cut -d/ -f1)"
 command -v go >/dev/null 2>&1 || { say "go not found: the Thanos build needs Go (apt-get install golang, or the machine's Go)"; exit 1; }
 thanos=$(bash tools/thanos/build.sh | tail -n 1)
 say "thanos $("$thanos" --version 2>&1 | head -n 1)"
+# 6. The Pulumi engine, language host and Kubernetes provider built from Go modules, for machines with no
+# route to Pulumi's download servers (tools/pulumi-offline/README.md says which versions the proxy serves;
+# the tls and random providers are not served at all). env.sh puts it on PATH after any real `pulumi`.
+pulumi_bin=$(PULUMI_OFFLINE_ALLOW_MISSING=1 bash tools/pulumi-offline/build.sh | tail -n 1)
+printf '%s\n' "$pulumi_bin" > "$ENVOY_THANOS_CACHE/pulumi/current"
+say "pulumi $("$pulumi_bin/pulumi" version) (offline toolchain: $pulumi_bin)"
 say "done"

@@ -48,6 +48,8 @@ export interface EnvoyOptions {
     tls: TlsFiles;
     /** Changes to the bootstrap object for negative tests (never to YAML text). */
     mutate?: (bootstrap: any) => void;
+    /** Run these documents (file name → object, for the given paths) instead of the builder's, e.g. a rendered ConfigMap. */
+    documents?: (paths: BootstrapPaths) => Record<string, object>;
 }
 
 export class Envoy {
@@ -64,13 +66,15 @@ export class Envoy {
     /** Writes the bootstrap and SDS files as the ConfigMap would, and the TLS files as the Secret would. */
     writeFiles(): string {
         fs.mkdirSync(this.paths.configDir, { recursive: true });
-        const bootstrap = buildBootstrap({ envoy: this.options.envoy, clusters: this.options.clusters, paths: this.paths, listenAddress: "127.0.0.1" });
-        this.options.mutate?.(bootstrap);
-        const file = path.join(this.paths.configDir, FILES.bootstrap);
-        fs.writeFileSync(file, toYaml(bootstrap));
-        for (const [name, doc] of Object.entries(buildSdsResources(this.paths))) {
+        const documents = this.options.documents?.(this.paths) ?? {
+            [FILES.bootstrap]: buildBootstrap({ envoy: this.options.envoy, clusters: this.options.clusters, paths: this.paths, listenAddress: "127.0.0.1" }),
+            ...buildSdsResources(this.paths),
+        };
+        this.options.mutate?.(documents[FILES.bootstrap]);
+        for (const [name, doc] of Object.entries(documents)) {
             fs.writeFileSync(path.join(this.paths.configDir, name), toYaml(doc));
         }
+        const file = path.join(this.paths.configDir, FILES.bootstrap);
         this.rotateTls(this.options.tls);
         return file;
     }

@@ -1,0 +1,295 @@
+import assert from "node:assert/strict";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as YAML from "yaml";
+import { buildModel, Model } from "../../components/config/model";
+import { BootstrapPaths, FILES, POD_PATHS, renderEnvoyFiles } from "../../components/observer/bootstrap";
+import { Issued, TestCa } from "../support/pki";
+import { Envoy } from "./support/envoy";
+import { Backend, QuerierClient } from "./support/grpc";
+import { IngressObject, Nginx, SecretStore, translateIngress } from "./support/nginx";
+import { freePort, ProcessGroup, requireTool, tempDir } from "./support/processes";
+import { PulumiProject, requirePulumi } from "./support/pulumi";
+
+/**
+ * The program under the real Pulumi engine and the real Kubernetes provider, in render mode, with a local
+ * file backend. Certificates are `tls.mode: provided` (openssl-made from the program's spec): the
+ * `@pulumi/tls` and `@pulumi/random` providers cannot be built offline here (tools/pulumi-offline/README.md),
+ * so generate mode does not run under the real engine on this machine.
+ */
+
+const missingPulumi = requirePulumi();
+const tools = [requireTool("envoy", "bash tools/setup.sh"), requireTool("nginx", "apt-get install nginx")];
+const missingTool = tools.find((t): t is { skip: string } => typeof t === "object");
+const skip = missingPulumi || (missingTool ? missingTool.skip : false);
+
+const STACK = "e2e";
+type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; annotations?: Record<string, string> }; [k: string]: any };
+
+/** Every manifest the Kubernetes provider rendered, per cluster sub-directory. */
+function readRendered(dir: string): Record<string, Manifest[]> {
+    const out: Record<string, Manifest[]> = {};
+    if (!fs.existsSync(dir)) return out;
+    for (const cluster of fs.readdirSync(dir)) {
+        const files: string[] = [];
+        const walk = (d: string) => {
+            for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+                if (e.isDirectory()) walk(path.join(d, e.name));
+                else if (e.name.endsWith(".yaml")) files.push(path.join(d, e.name));
+            }
+        };
+        walk(path.join(dir, cluster));
+        out[cluster] = files.flatMap((f) => YAML.parseAllDocuments(fs.readFileSync(f, "utf8")).map((d) => d.toJS() as Manifest));
+    }
+    return out;
+}
+
+function find(manifests: Manifest[], kind: string, name: string): Manifest {
+    const found = manifests.find((m) => m.kind === kind && m.metadata.name === name);
+    assert.ok(found, `no ${kind} ${name} among ${manifests.map((m) => `${m.kind}/${m.metadata.name}`).join(", ")}`);
+    return found;
+}
+
+/** A Secret's data as text, whether the provider rendered `data` (base64) or `stringData`. */
+function secretData(secret: Manifest): Record<string, string> {
+    if (secret.stringData) return secret.stringData;
+    return Object.fromEntries(Object.entries<string>(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]));
+}
+
+/** Maps the pod's paths and listen address in a rendered Envoy document to the test's (object traversal, no text edits). */
+function mapPaths(doc: unknown, paths: BootstrapPaths): any {
+    if (typeof doc === "string") {
+        if (doc.startsWith(POD_PATHS.tlsDir)) return paths.tlsDir + doc.slice(POD_PATHS.tlsDir.length);
+        if (doc.startsWith(POD_PATHS.configDir)) return paths.configDir + doc.slice(POD_PATHS.configDir.length);
+        return doc === "0.0.0.0" ? "127.0.0.1" : doc;
+    }
+    if (Array.isArray(doc)) return doc.map((d) => mapPaths(d, paths));
+    if (doc !== null && typeof doc === "object") return Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, mapPaths(v, paths)]));
+    return doc;
+}
+
+describe("the real Pulumi engine on this program (render mode)", { skip }, () => {
+    const project = skip ? undefined! : new PulumiProject();
+    const renderDir = tempDir("rendered");
+    const group = new ProcessGroup();
+    const ca = skip ? undefined! : TestCa.create(undefined, "engine");
+    const clusters = [
+        { name: "cl1", host: "cl1m.example.com" },
+        { name: "cl2", host: "cl2m.example.com" },
+    ];
+    let config: Record<string, unknown>;
+    let model: Model;
+    const servers: Record<string, Issued> = {};
+    const nginxPorts: Record<string, number> = {};
+    let client: Issued;
+
+    before(async () => {
+        client = ca.client();
+        const pair = (i: Issued) => ({ certificate: i.certificate, privateKey: i.privateKey });
+        for (const c of [...clusters, { name: "cl3", host: "cl3m.example.com" }]) {
+            servers[c.name] = ca.server(c.host);
+            nginxPorts[c.name] = await freePort();
+        }
+        const withClusters = async (list: { name: string; host: string }[]) => ({
+            renderDirectory: renderDir,
+            envoy: { adminPort: await freePort(), metricsPort: await freePort() },
+            clusters: await Promise.all(list.map(async (c) => ({ ...c, port: await freePort(), address: `localhost:${nginxPorts[c.name]}` }))),
+            tls: {
+                mode: "provided",
+                caBundle: ca.ca.certificate,
+                client: pair(client),
+                servers: Object.fromEntries(list.map((c) => [c.name, pair(servers[c.name])])),
+            },
+        });
+        config = await withClusters(clusters);
+        model = buildModel(config, { checkSecretMaterial: true, now: new Date() });
+        project.writeStack(STACK, config);
+        project.ok(["stack", "init", STACK]);
+    });
+
+    after(async () => {
+        await group.stopAll();
+        project?.run(["destroy", "-s", STACK, "--yes"]);
+        project?.run(["stack", "rm", STACK, "--yes"]);
+    });
+
+    it("stops with one clear message, no stack trace and no resource, on an invalid configuration", () => {
+        project.writeStack("bad", { renderDirectory: renderDir, clusters: [{ name: "cl1", hots: "x" }] });
+        project.ok(["stack", "init", "bad"]);
+        const result = project.run(["preview", "-s", "bad"]);
+        project.run(["stack", "rm", "bad", "--yes", "--force"]);
+        assert.notEqual(result.code, 0);
+        const output = result.stdout + result.stderr;
+        assert.match(output, /envoy-thanos:clusters\[0\]: unknown key 'clusters\[0\]\.hots'/);
+        assert.match(output, /envoy-thanos:clusters\[0\]\.host: is required/);
+        assert.doesNotMatch(output, /\n\s+at .*\.(ts|js):\d+/, "no stack trace");
+        assert.doesNotMatch(output, /kubernetes:|pulumi:providers/, "no resource was planned");
+    });
+
+    it("previews the expected resources per cluster", () => {
+        const steps = project.previewSteps(STACK);
+        assert.ok(
+            steps.every((s) => s.op === "create"),
+            JSON.stringify(steps.filter((s) => s.op !== "create")),
+        );
+        const names = (type: string) =>
+            steps
+                .filter((s) => s.type === type)
+                .map((s) => s.name)
+                .sort();
+        assert.deepEqual(names("pulumi:providers:kubernetes"), ["observed-cl1", "observed-cl2", "observer"]);
+        assert.deepEqual(names("envoy-thanos:observed:ObservedCluster"), ["cluster-cl1", "cluster-cl2"]);
+        assert.deepEqual(names("kubernetes:networking.k8s.io/v1:Ingress"), ["cluster-cl1-ingress", "cluster-cl2-ingress"]);
+        assert.deepEqual(names("kubernetes:core/v1:Service"), ["metrics", "service-cl1", "service-cl2"]);
+        assert.deepEqual(names("kubernetes:core/v1:Secret"), [
+            "client-tls",
+            "cluster-cl1-client-ca",
+            "cluster-cl1-server-tls",
+            "cluster-cl2-client-ca",
+            "cluster-cl2-server-tls",
+        ]);
+        assert.deepEqual(names("kubernetes:apps/v1:Deployment"), ["envoy"]);
+        assert.equal(steps.filter((s) => s.type.startsWith("tls:") || s.type.startsWith("random:")).length, 0);
+    });
+
+    it("renders every cluster's manifests with `pulumi up`, as the program intends", () => {
+        project.ok(["up", "-s", STACK, "--yes", "--skip-preview"]);
+        const rendered = readRendered(renderDir);
+        assert.deepEqual(Object.keys(rendered).sort(), ["cl1", "cl2", "observer"]);
+        const configMap = find(rendered.observer, "ConfigMap", "envoy-thanos-bootstrap");
+        assert.deepEqual(configMap.data, renderEnvoyFiles({ envoy: model.envoy, clusters: model.clusters }));
+        const clientTls = find(rendered.observer, "Secret", "envoy-thanos-client-tls");
+        assert.equal(clientTls.type, "kubernetes.io/tls");
+        assert.deepEqual(secretData(clientTls), { "tls.crt": client.certificate, "tls.key": client.privateKey, "ca.crt": ca.ca.certificate });
+        const deployment = find(rendered.observer, "Deployment", "envoy-thanos");
+        assert.match(deployment.spec.template.metadata.annotations["envoy-thanos.io/checksum"], /^[0-9a-f]{64}$/);
+        for (const c of clusters) {
+            assert.deepEqual(find(rendered.observer, "Service", `envoy-${c.name}`).spec.ports[0].name, `envoy-${c.name}`);
+            const serverTls = find(rendered[c.name], "Secret", `envoy-thanos-${c.name}-server-tls`);
+            assert.equal(serverTls.type, "kubernetes.io/tls");
+            assert.deepEqual(secretData(serverTls), { "tls.crt": servers[c.name].certificate, "tls.key": servers[c.name].privateKey });
+            assert.ok(new crypto.X509Certificate(secretData(serverTls)["tls.crt"]).checkHost(c.host));
+            assert.deepEqual(secretData(find(rendered[c.name], "Secret", `envoy-thanos-${c.name}-client-ca`)), { "ca.crt": ca.ca.certificate });
+            const ingress = find(rendered[c.name], "Ingress", `envoy-thanos-${c.name}`);
+            assert.equal(ingress.metadata.annotations?.["nginx.ingress.kubernetes.io/auth-tls-verify-client"], "on");
+            assert.equal(ingress.spec.rules[0].host, c.host);
+        }
+    });
+
+    it("keeps private keys encrypted in the stack state", () => {
+        const state = project.exportState(STACK);
+        assert.doesNotMatch(state, /PRIVATE KEY/);
+        assert.ok(!state.includes(client.privateKey.split("\n")[1]), "no line of a key in plaintext");
+        assert.match(state, /"ciphertext"/);
+    });
+
+    it("previews no change on a second run (the program is deterministic)", () => {
+        project.ok(["preview", "-s", STACK, "--expect-no-changes"]);
+    });
+
+    it("carries gRPC through the rendered Envoy config, Secrets and Ingress", async () => {
+        const rendered = readRendered(renderDir);
+        const configMap = find(rendered.observer, "ConfigMap", "envoy-thanos-bootstrap");
+        const clientTls = secretData(find(rendered.observer, "Secret", "envoy-thanos-client-tls"));
+        const backends: Backend[] = [];
+        try {
+            for (const c of clusters) {
+                const backend = new Backend(c.name);
+                const backendPort = await freePort();
+                await backend.start(backendPort);
+                backends.push(backend);
+                const manifests = rendered[c.name];
+                const ingress = find(manifests, "Ingress", `envoy-thanos-${c.name}`) as unknown as IngressObject;
+                const secrets: SecretStore = Object.fromEntries(
+                    manifests.filter((m) => m.kind === "Secret").map((m) => [`${m.metadata.namespace}/${m.metadata.name}`, secretData(m)]),
+                );
+                const workDir = tempDir(`engine-nginx-${c.name}`);
+                const nginx = new Nginx(workDir, nginxPorts[c.name], group);
+                await nginx.start(
+                    translateIngress(ingress, secrets, {
+                        listenPort: nginxPorts[c.name],
+                        workDir,
+                        defaultCertificate: ca.server("ingress.local"),
+                        resolveService: () => `127.0.0.1:${backendPort}`,
+                    }),
+                );
+            }
+            const envoy = new Envoy(
+                {
+                    envoy: model.envoy,
+                    clusters: model.clusters,
+                    workDir: tempDir("engine-envoy"),
+                    tls: { certificate: clientTls["tls.crt"], privateKey: clientTls["tls.key"], ca: clientTls["ca.crt"] },
+                    documents: (paths) =>
+                        Object.fromEntries(Object.entries<string>(configMap.data).map(([name, text]) => [name, mapPaths(YAML.parse(text), paths)])),
+                },
+                group,
+            );
+            await envoy.start();
+            for (const [i, c] of model.clusters.entries()) {
+                const querier = new QuerierClient(`127.0.0.1:${c.port}`);
+                try {
+                    assert.deepEqual((await querier.storeInfo()).labels, [{ name: "cluster", value: c.name }]);
+                    assert.equal(backends[i].calls.at(-1)?.authority, c.host);
+                    assert.equal(backends[i].calls.at(-1)?.sni, c.host);
+                } finally {
+                    querier.close();
+                }
+            }
+            assert.ok(
+                configMap.data[FILES.bootstrap].includes(`${POD_PATHS.configDir}/${FILES.clientCertificateSds}`),
+                "the rendered bootstrap uses the pod's paths",
+            );
+            assert.ok(configMap.data[FILES.clientCertificateSds].includes(`${POD_PATHS.tlsDir}/tls.crt`));
+        } finally {
+            await group.stopAll();
+            await Promise.all(backends.map((b) => b.stop()));
+        }
+    });
+
+    it("previews only creates for an appended cluster, and changes only the shared Envoy config", async () => {
+        const appended = {
+            ...config,
+            clusters: [
+                ...(config.clusters as object[]),
+                { name: "cl3", host: "cl3m.example.com", port: await freePort(), address: `localhost:${nginxPorts.cl3}` },
+            ],
+        };
+        const tls = appended.tls as { servers: Record<string, unknown> };
+        tls.servers = { ...tls.servers, cl3: { certificate: servers.cl3.certificate, privateKey: servers.cl3.privateKey } };
+        project.writeStack(STACK, appended);
+        try {
+            const changed = project.previewSteps(STACK).filter((s) => s.op !== "same");
+            const creates = changed.filter((s) => s.op === "create");
+            assert.ok(creates.length >= 5 && creates.every((s) => s.name.includes("cl3")), JSON.stringify(creates.map((s) => s.name)));
+            // A new listener changes the Envoy bootstrap: the Kubernetes provider replaces a ConfigMap whose data
+            // changes (it treats ConfigMaps as immutable), and the pod checksum rolls the Deployment onto it.
+            // No other existing resource changes.
+            assert.deepEqual(
+                changed
+                    .filter((s) => s.op !== "create")
+                    .map((s) => `${s.op} ${s.type} ${s.name}`)
+                    .sort(),
+                ["replace kubernetes:core/v1:ConfigMap bootstrap", "update kubernetes:apps/v1:Deployment envoy"],
+            );
+        } finally {
+            project.writeStack(STACK, config);
+        }
+    });
+
+    it("removes every rendered manifest with `pulumi destroy`", () => {
+        project.ok(["destroy", "-s", STACK, "--yes", "--skip-preview"]);
+        const left = Object.values(readRendered(renderDir)).flat();
+        assert.deepEqual(
+            left.map((m) => `${m.kind}/${m.metadata.name}`),
+            [],
+        );
+        const state = JSON.parse(project.exportState(STACK));
+        assert.deepEqual(
+            (state.deployment.resources ?? []).map((r: { type: string }) => r.type).filter((t: string) => t !== "pulumi:pulumi:Stack"),
+            [],
+        );
+    });
+});

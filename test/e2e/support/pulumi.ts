@@ -1,0 +1,98 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as YAML from "yaml";
+import { tempDir } from "./processes";
+
+/**
+ * The real Pulumi engine on this project: a temporary project directory whose sources are the
+ * repository's own (symlinked), a local file backend, and stack files written by the test.
+ */
+
+const ROOT = path.resolve(__dirname, "../../..");
+
+export interface RunResult {
+    code: number;
+    stdout: string;
+    stderr: string;
+}
+
+export interface PreviewStep {
+    op: string;
+    urn: string;
+    type: string;
+    name: string;
+}
+
+export class PulumiProject {
+    readonly dir = tempDir("pulumi-project");
+    readonly stateDir = tempDir("pulumi-state");
+
+    constructor() {
+        for (const entry of ["index.ts", "components", "package.json", "tsconfig.json", "node_modules"]) {
+            fs.symlinkSync(path.join(ROOT, entry), path.join(this.dir, entry));
+        }
+        fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(this.dir, "Pulumi.yaml"));
+    }
+
+    private env(): NodeJS.ProcessEnv {
+        return {
+            ...process.env,
+            PULUMI_BACKEND_URL: `file://${this.stateDir}`,
+            PULUMI_CONFIG_PASSPHRASE: "envoy-thanos-tests",
+            PULUMI_SKIP_UPDATE_CHECK: "true",
+            PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+            PULUMI_HOME: path.join(this.stateDir, ".pulumi-home"),
+        };
+    }
+
+    /** Writes `Pulumi.<stack>.yaml` with the given `envoy-thanos:*` values. */
+    writeStack(stack: string, config: Record<string, unknown>): void {
+        const doc = { config: Object.fromEntries(Object.entries(config).map(([k, v]) => [`envoy-thanos:${k}`, v])) };
+        fs.writeFileSync(path.join(this.dir, `Pulumi.${stack}.yaml`), YAML.stringify(doc));
+    }
+
+    run(args: string[], timeoutMs = 300_000): RunResult {
+        const result = spawnSync("pulumi", [...args, "--non-interactive", "--cwd", this.dir], {
+            env: this.env(),
+            encoding: "utf8",
+            timeout: timeoutMs,
+            maxBuffer: 64 * 1024 * 1024,
+        });
+        return { code: result.status ?? -1, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
+    }
+
+    /** Runs and fails with the engine's own output when the command fails. */
+    ok(args: string[]): RunResult {
+        const result = this.run(args);
+        if (result.code !== 0) {
+            throw new Error(`pulumi ${args.join(" ")} exited ${result.code}:\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}`);
+        }
+        return result;
+    }
+
+    /** The steps `pulumi preview --json` plans, resources only (not the stack itself). */
+    previewSteps(stack: string): PreviewStep[] {
+        const result = this.ok(["preview", "-s", stack, "--json"]);
+        const plan = JSON.parse(result.stdout) as { steps?: { op: string; urn: string }[] };
+        return (plan.steps ?? [])
+            .map((s) => {
+                const parts = s.urn.split("::");
+                const type = parts[2].split("$").pop()!;
+                return { op: s.op, urn: s.urn, type, name: parts[3] };
+            })
+            .filter((s) => s.type !== "pulumi:pulumi:Stack");
+    }
+
+    exportState(stack: string): string {
+        return this.ok(["stack", "export", "-s", stack]).stdout;
+    }
+}
+
+export function requirePulumi(): string | false {
+    const found = spawnSync("sh", ["-c", "command -v pulumi"], { encoding: "utf8" }).status === 0;
+    if (found) return false;
+    const message = "pulumi not found; run bash tools/setup.sh (builds the engine from Go modules) or install the Pulumi CLI";
+    if (process.env.CI === "true") throw new Error(`${message} (CI never skips end-to-end tests)`);
+    return message;
+}
