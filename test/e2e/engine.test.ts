@@ -257,9 +257,9 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
                 { name: "cl3", host: "cl3m.example.com", port: await freePort(), address: `localhost:${nginxPorts.cl3}` },
             ],
         };
-        const tls = appended.tls as { servers: Record<string, unknown> };
-        tls.servers = { ...tls.servers, cl3: { certificate: servers.cl3.certificate, privateKey: servers.cl3.privateKey } };
-        project.writeStack(STACK, appended);
+        const tls = config.tls as { servers: Record<string, unknown> };
+        const cl3 = { certificate: servers.cl3.certificate, privateKey: servers.cl3.privateKey };
+        project.writeStack(STACK, { ...appended, tls: { ...tls, servers: { ...tls.servers, cl3 } } });
         try {
             const changed = project.previewSteps(STACK).filter((s) => s.op !== "same");
             const creates = changed.filter((s) => s.op === "create");
