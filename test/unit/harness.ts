@@ -53,6 +53,20 @@ function providerName(reference: string | undefined): string {
     return urn.slice(urn.lastIndexOf("::") + 2);
 }
 
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** Pulumi secrets reach the mocks wrapped in a signature object; tests look through the wrapper. */
+export function isSecret(value: unknown): boolean {
+    return value !== null && typeof value === "object" && SECRET_SIG in (value as object);
+}
+
+export function plain(value: any): any {
+    if (isSecret(value)) return plain(value.value);
+    if (Array.isArray(value)) return value.map(plain);
+    if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+    return value;
+}
+
 /** Values the program would receive from `pulumi config` for the `envoy-thanos` namespace. */
 export function toRuntimeConfig(config: Record<string, unknown>): Record<string, string> {
     return Object.fromEntries(Object.entries(config).map(([key, value]) => [`envoy-thanos:${key}`, typeof value === "string" ? value : JSON.stringify(value)]));

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import * as YAML from "yaml";
 import { rawConfigFromStackFiles } from "../../components/config/sources";
 import { CHECKSUM_ANNOTATION } from "../../components/observer/manifests";
-import { clustersConfig, MOCK_PRIVATE_KEY_MARK, named, ofType, RecordedResource, runProgram, runWithMocks, RunResult } from "./harness";
+import { clustersConfig, isSecret, MOCK_PRIVATE_KEY_MARK, named, ofType, plain, RecordedResource, runProgram, runWithMocks, RunResult } from "./harness";
 
 const ROOT = path.resolve(__dirname, "../..");
 const T = {
@@ -18,18 +18,6 @@ const T = {
     networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
     provider: "pulumi:providers:kubernetes",
 };
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-
-/** Pulumi secrets reach the mocks wrapped in a signature object; tests look through the wrapper. */
-function isSecret(value: unknown): boolean {
-    return value !== null && typeof value === "object" && SECRET_SIG in (value as object);
-}
-function plain(value: any): any {
-    if (isSecret(value)) return plain(value.value);
-    if (Array.isArray(value)) return value.map(plain);
-    if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
-    return value;
-}
 
 function countBy(resources: RecordedResource[], key: (r: RecordedResource) => string): Record<string, number> {
     const counts: Record<string, number> = {};

@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import * as YAML from "yaml";
+import { rawConfigFromStackFiles } from "../../components/config/sources";
+import { adminAddressViolations, routeTimeoutViolations, upstreamTlsViolations } from "../../policy/rules/envoy";
+import {
+    configMapPrivateKeyViolations,
+    grpcIngressMtlsViolations,
+    imagePinViolations,
+    nonRootViolations,
+    resourceLimitViolations,
+} from "../../policy/rules/kubernetes";
+import { plain, RecordedResource, runProgram } from "./harness";
+
+/**
+ * The policy pack's rules on the resources the program registers under Pulumi's mocks (the offline
+ * engine's language host is too old to run a policy pack, so `pulumi preview --policy-pack` cannot run here).
+ */
+
+function violations(resource: RecordedResource): string[] {
+    const props = plain(resource.inputs);
+    switch (resource.type) {
+        case "kubernetes:core/v1:ConfigMap":
+            return [
+                ...upstreamTlsViolations(props),
+                ...routeTimeoutViolations(props),
+                ...adminAddressViolations(props),
+                ...configMapPrivateKeyViolations(props),
+            ];
+        case "kubernetes:networking.k8s.io/v1:Ingress":
+            return grpcIngressMtlsViolations(props);
+        case "kubernetes:apps/v1:Deployment": {
+            const pod = props.spec.template.spec;
+            return [...resourceLimitViolations(pod), ...nonRootViolations(pod), ...imagePinViolations(pod)];
+        }
+        default:
+            return [];
+    }
+}
+
+describe("policy pack on the program's resources", () => {
+    it("passes every resource of the dev stack", async () => {
+        const result = await runProgram(rawConfigFromStackFiles(path.resolve(__dirname, "../.."), "dev").raw);
+        const checked = result.resources.filter((r) => ["ConfigMap", "Ingress", "Deployment"].some((k) => r.type.endsWith(`:${k}`)));
+        assert.equal(checked.length, 4, "one ConfigMap, two Ingresses, one Deployment");
+        for (const r of checked) assert.deepEqual(violations(r), [], `${r.type} ${r.name}`);
+    });
+
+    it("rejects the same resources once a protection is removed", async () => {
+        const result = await runProgram(rawConfigFromStackFiles(path.resolve(__dirname, "../.."), "dev").raw);
+        const configMap = result.resources.find((r) => r.type === "kubernetes:core/v1:ConfigMap")!;
+        const bootstrap = YAML.parse(configMap.inputs.data["envoy.yaml"]);
+        for (const c of bootstrap.static_resources.clusters) {
+            delete c.transport_socket?.typed_config.common_tls_context.combined_validation_context.default_validation_context;
+        }
+        const broken = { ...configMap, inputs: { ...configMap.inputs, data: { ...configMap.inputs.data, "envoy.yaml": YAML.stringify(bootstrap) } } };
+        assert.ok(violations(broken).length >= 2, "one violation per cluster without SAN matching");
+        const ingress = result.resources.find((r) => r.type === "kubernetes:networking.k8s.io/v1:Ingress")!;
+        const annotations = { ...ingress.inputs.metadata.annotations };
+        delete annotations["nginx.ingress.kubernetes.io/auth-tls-verify-client"];
+        assert.equal(violations({ ...ingress, inputs: { ...ingress.inputs, metadata: { ...ingress.inputs.metadata, annotations } } }).length, 1);
+    });
+});
