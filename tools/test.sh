@@ -17,6 +17,8 @@ node --import tsx --test --test-concurrency=1 \
 status=$?
 passed=$(sed -n 's/^# pass //p' "$tap" | tail -1)
 failed=$(sed -n 's/^# fail //p' "$tap" | tail -1)
+cancelled=$(sed -n 's/^# cancelled //p' "$tap" | tail -1)
+failed=$(( ${failed:-0} + ${cancelled:-0} ))
 skipped=$(sed -n 's/^# skipped //p' "$tap" | tail -1)
 echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
 exit $status

@@ -14,16 +14,26 @@ process.on("exit", () => {
     for (const child of live) child.kill("SIGKILL");
 });
 
+/** Ports this process has handed out: the kernel may offer a just-closed port again, and two servers cannot share one. */
+const handedOut = new Set<number>();
+
 export async function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.unref();
-        server.on("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const { port } = server.address() as net.AddressInfo;
-            server.close(() => resolve(port));
+    for (let attempt = 0; attempt < 50; attempt++) {
+        const port = await new Promise<number>((resolve, reject) => {
+            const server = net.createServer();
+            server.unref();
+            server.on("error", reject);
+            server.listen(0, "127.0.0.1", () => {
+                const { port } = server.address() as net.AddressInfo;
+                server.close(() => resolve(port));
+            });
         });
-    });
+        if (!handedOut.has(port)) {
+            handedOut.add(port);
+            return port;
+        }
+    }
+    throw new Error("no free loopback port found in 50 attempts");
 }
 
 export function tempDir(prefix: string): string {

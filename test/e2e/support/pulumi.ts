@@ -53,7 +53,7 @@ export class PulumiProject {
     }
 
     run(args: string[], timeoutMs = 300_000): RunResult {
-        const result = spawnSync("pulumi", [...args, "--non-interactive", "--cwd", this.dir], {
+        const result = spawnSync(pulumiBinary()!, [...args, "--non-interactive", "--cwd", this.dir], {
             env: this.env(),
             encoding: "utf8",
             timeout: timeoutMs,
@@ -89,9 +89,20 @@ export class PulumiProject {
     }
 }
 
+/**
+ * The first `pulumi` on PATH that is a real CLI. `npm test` puts node_modules/.bin first, where the npm
+ * `pulumi` package only downloads the CLI at run time.
+ */
+export function pulumiBinary(): string | undefined {
+    for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+        const candidate = path.join(dir, "pulumi");
+        if (!dir.endsWith(path.join("node_modules", ".bin")) && fs.existsSync(candidate)) return candidate;
+    }
+    return undefined;
+}
+
 export function requirePulumi(): string | false {
-    const found = spawnSync("sh", ["-c", "command -v pulumi"], { encoding: "utf8" }).status === 0;
-    if (found) return false;
+    if (pulumiBinary() !== undefined) return false;
     const message = "pulumi not found; run bash tools/setup.sh (builds the engine from Go modules) or install the Pulumi CLI";
     if (process.env.CI === "true") throw new Error(`${message} (CI never skips end-to-end tests)`);
     return message;
