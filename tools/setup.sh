@@ -72,4 +72,8 @@ say "thanos $("$thanos" --version 2>&1 | head -n 1)"
 pulumi_bin=$(PULUMI_OFFLINE_ALLOW_MISSING=1 bash tools/pulumi-offline/build.sh | tail -n 1)
 printf '%s\n' "$pulumi_bin" > "$ENVOY_THANOS_CACHE/pulumi/current"
 say "pulumi $("$pulumi_bin/pulumi" version) (offline toolchain: $pulumi_bin)"
+# 7. etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok from Go modules (tools/k8s/), for the
+# tests that apply the program to real API servers.
+k8s_bin=$(bash tools/k8s/build.sh | tail -n 1)
+say "kubernetes $("$k8s_bin/kube-apiserver" --version) (with etcd, controller-manager, scheduler, kwok in $k8s_bin)"
 say "done"

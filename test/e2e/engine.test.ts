@@ -106,20 +106,20 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
         config = await withClusters(clusters);
         model = buildModel(config, { checkSecretMaterial: true, now: new Date() });
         project.writeStack(STACK, config);
-        project.ok(["stack", "init", STACK]);
+        await project.ok(["stack", "init", STACK]);
     });
 
     after(async () => {
         await group.stopAll();
-        project?.run(["destroy", "-s", STACK, "--yes"]);
-        project?.run(["stack", "rm", STACK, "--yes"]);
+        await project?.run(["destroy", "-s", STACK, "--yes"]);
+        await project?.run(["stack", "rm", STACK, "--yes"]);
     });
 
-    it("stops with one clear message, no stack trace and no resource, on an invalid configuration", () => {
+    it("stops with one clear message, no stack trace and no resource, on an invalid configuration", async () => {
         project.writeStack("bad", { renderDirectory: renderDir, clusters: [{ name: "cl1", hots: "x" }] });
-        project.ok(["stack", "init", "bad"]);
-        const result = project.run(["preview", "-s", "bad"]);
-        project.run(["stack", "rm", "bad", "--yes", "--force"]);
+        await project.ok(["stack", "init", "bad"]);
+        const result = await project.run(["preview", "-s", "bad"]);
+        await project.run(["stack", "rm", "bad", "--yes", "--force"]);
         assert.notEqual(result.code, 0);
         const output = result.stdout + result.stderr;
         assert.match(output, /envoy-thanos:clusters\[0\]: unknown key 'clusters\[0\]\.hots'/);
@@ -128,8 +128,8 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
         assert.doesNotMatch(output, /kubernetes:|pulumi:providers/, "no resource was planned");
     });
 
-    it("previews the expected resources per cluster", () => {
-        const steps = project.previewSteps(STACK);
+    it("previews the expected resources per cluster", async () => {
+        const steps = await project.previewSteps(STACK);
         assert.ok(
             steps.every((s) => s.op === "create"),
             JSON.stringify(steps.filter((s) => s.op !== "create")),
@@ -154,8 +154,8 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
         assert.equal(steps.filter((s) => s.type.startsWith("tls:") || s.type.startsWith("random:")).length, 0);
     });
 
-    it("renders every cluster's manifests with `pulumi up`, as the program intends", () => {
-        project.ok(["up", "-s", STACK, "--yes", "--skip-preview"]);
+    it("renders every cluster's manifests with `pulumi up`, as the program intends", async () => {
+        await project.ok(["up", "-s", STACK, "--yes", "--skip-preview"]);
         const rendered = readRendered(renderDir);
         assert.deepEqual(Object.keys(rendered).sort(), ["cl1", "cl2", "observer"]);
         const configMap = find(rendered.observer, "ConfigMap", "envoy-thanos-bootstrap");
@@ -178,15 +178,15 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
         }
     });
 
-    it("keeps private keys encrypted in the stack state", () => {
-        const state = project.exportState(STACK);
+    it("keeps private keys encrypted in the stack state", async () => {
+        const state = await project.exportState(STACK);
         assert.doesNotMatch(state, /PRIVATE KEY/);
         assert.ok(!state.includes(client.privateKey.split("\n")[1]), "no line of a key in plaintext");
         assert.match(state, /"ciphertext"/);
     });
 
-    it("previews no change on a second run (the program is deterministic)", () => {
-        project.ok(["preview", "-s", STACK, "--expect-no-changes"]);
+    it("previews no change on a second run (the program is deterministic)", async () => {
+        await project.ok(["preview", "-s", STACK, "--expect-no-changes"]);
     });
 
     it("carries gRPC through the rendered Envoy config, Secrets and Ingress", async () => {
@@ -261,32 +261,31 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
         const cl3 = { certificate: servers.cl3.certificate, privateKey: servers.cl3.privateKey };
         project.writeStack(STACK, { ...appended, tls: { ...tls, servers: { ...tls.servers, cl3 } } });
         try {
-            const changed = project.previewSteps(STACK).filter((s) => s.op !== "same");
+            const changed = (await project.previewSteps(STACK)).filter((s) => s.op !== "same");
             const creates = changed.filter((s) => s.op === "create");
             assert.ok(creates.length >= 5 && creates.every((s) => s.name.includes("cl3")), JSON.stringify(creates.map((s) => s.name)));
-            // A new listener changes the Envoy bootstrap: the Kubernetes provider replaces a ConfigMap whose data
-            // changes (it treats ConfigMaps as immutable), and the pod checksum rolls the Deployment onto it.
-            // No other existing resource changes.
+            // A new listener changes the Envoy bootstrap (updated in place) and so the pod checksum, which rolls
+            // the Deployment. No other existing resource changes.
             assert.deepEqual(
                 changed
                     .filter((s) => s.op !== "create")
                     .map((s) => `${s.op} ${s.type} ${s.name}`)
                     .sort(),
-                ["replace kubernetes:core/v1:ConfigMap bootstrap", "update kubernetes:apps/v1:Deployment envoy"],
+                ["update kubernetes:apps/v1:Deployment envoy", "update kubernetes:core/v1:ConfigMap bootstrap"],
             );
         } finally {
             project.writeStack(STACK, config);
         }
     });
 
-    it("removes every rendered manifest with `pulumi destroy`", () => {
-        project.ok(["destroy", "-s", STACK, "--yes", "--skip-preview"]);
+    it("removes every rendered manifest with `pulumi destroy`", async () => {
+        await project.ok(["destroy", "-s", STACK, "--yes", "--skip-preview"]);
         const left = Object.values(readRendered(renderDir)).flat();
         assert.deepEqual(
             left.map((m) => `${m.kind}/${m.metadata.name}`),
             [],
         );
-        const state = JSON.parse(project.exportState(STACK));
+        const state = JSON.parse(await project.exportState(STACK));
         assert.deepEqual(
             (state.deployment.resources ?? []).map((r: { type: string }) => r.type).filter((t: string) => t !== "pulumi:pulumi:Stack"),
             [],

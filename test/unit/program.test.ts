@@ -105,6 +105,11 @@ describe("program under Pulumi mocks", () => {
         assert.equal(providers["observed-c1"].context, "ctx-1");
         assert.equal(providers["observed-c1"].renderYamlToDirectory, undefined);
         assert.ok(isSecret(providers["observed-c2"].kubeconfig), "kubeconfig content must be a secret");
+        for (const p of Object.values(providers)) {
+            // Provider inputs reach the engine as strings.
+            assert.equal(String(p.enableSecretMutable), "true", "renewed certificates update Secrets in place");
+            assert.equal(String(p.enableConfigMapMutable), "true");
+        }
     });
 
     it("builds the Ingress for ingress-nginx with client verification, gRPC and long timeouts", async () => {

@@ -329,17 +329,6 @@ export interface KubeResponse {
     body: any;
 }
 
-const usedPorts = new Set<number>();
-async function uniquePort(): Promise<number> {
-    for (;;) {
-        const port = await freePort();
-        if (!usedPorts.has(port)) {
-            usedPorts.add(port);
-            return port;
-        }
-    }
-}
-
 function tail(text: string, lines = 25): string {
     return text.trimEnd().split("\n").slice(-lines).join("\n");
 }
@@ -406,7 +395,7 @@ export class ControlPlane {
 
     private async startInner(left: () => number): Promise<void> {
         fs.mkdirSync(this.dir, { recursive: true });
-        for (const k of Object.keys(this.ports) as (keyof ControlPlane["ports"])[]) this.ports[k] = await uniquePort();
+        for (const k of Object.keys(this.ports) as (keyof ControlPlane["ports"])[]) this.ports[k] = await freePort();
         const pki = (this.pki = makePki(path.join(this.dir, "pki"), this.name));
         const kubeconfig = path.join(this.dir, "admin.kubeconfig");
         fs.writeFileSync(kubeconfig, YAML.stringify(kubeconfigFor({ [this.name]: this })));

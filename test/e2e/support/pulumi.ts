@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
@@ -28,7 +28,8 @@ export class PulumiProject {
     readonly dir = tempDir("pulumi-project");
     readonly stateDir = tempDir("pulumi-state");
 
-    constructor() {
+    /** `extraEnv`: e.g. KUBECONFIG for stacks that reach real API servers. */
+    constructor(private readonly extraEnv: NodeJS.ProcessEnv = {}) {
         for (const entry of ["index.ts", "components", "package.json", "tsconfig.json", "node_modules"]) {
             fs.symlinkSync(path.join(ROOT, entry), path.join(this.dir, entry));
         }
@@ -43,6 +44,7 @@ export class PulumiProject {
             PULUMI_SKIP_UPDATE_CHECK: "true",
             PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
             PULUMI_HOME: path.join(this.stateDir, ".pulumi-home"),
+            ...this.extraEnv,
         };
     }
 
@@ -52,19 +54,25 @@ export class PulumiProject {
         fs.writeFileSync(path.join(this.dir, `Pulumi.${stack}.yaml`), YAML.stringify(doc));
     }
 
-    run(args: string[], timeoutMs = 300_000): RunResult {
-        const result = spawnSync(pulumiBinary()!, [...args, "--non-interactive", "--cwd", this.dir], {
-            env: this.env(),
-            encoding: "utf8",
-            timeout: timeoutMs,
-            maxBuffer: 64 * 1024 * 1024,
+    /** Asynchronous, so that a test's own loops (e.g. a stand-in controller) keep running meanwhile. */
+    run(args: string[], timeoutMs = 300_000): Promise<RunResult> {
+        return new Promise((resolve) => {
+            const child = spawn(pulumiBinary()!, [...args, "--non-interactive", "--cwd", this.dir], { env: this.env(), stdio: ["ignore", "pipe", "pipe"] });
+            let stdout = "";
+            let stderr = "";
+            child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
+            child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+            const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
+            child.on("close", (code) => {
+                clearTimeout(timer);
+                resolve({ code: code ?? -1, stdout, stderr });
+            });
         });
-        return { code: result.status ?? -1, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
     }
 
     /** Runs and fails with the engine's own output when the command fails. */
-    ok(args: string[]): RunResult {
-        const result = this.run(args);
+    async ok(args: string[]): Promise<RunResult> {
+        const result = await this.run(args);
         if (result.code !== 0) {
             throw new Error(`pulumi ${args.join(" ")} exited ${result.code}:\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}`);
         }
@@ -72,8 +80,8 @@ export class PulumiProject {
     }
 
     /** The steps `pulumi preview --json` plans, resources only (not the stack itself). */
-    previewSteps(stack: string): PreviewStep[] {
-        const result = this.ok(["preview", "-s", stack, "--json"]);
+    async previewSteps(stack: string): Promise<PreviewStep[]> {
+        const result = await this.ok(["preview", "-s", stack, "--json"]);
         const plan = JSON.parse(result.stdout) as { steps?: { op: string; urn: string }[] };
         return (plan.steps ?? [])
             .map((s) => {
@@ -84,8 +92,8 @@ export class PulumiProject {
             .filter((s) => s.type !== "pulumi:pulumi:Stack");
     }
 
-    exportState(stack: string): string {
-        return this.ok(["stack", "export", "-s", stack]).stdout;
+    async exportState(stack: string): Promise<string> {
+        return (await this.ok(["stack", "export", "-s", stack])).stdout;
     }
 }
 

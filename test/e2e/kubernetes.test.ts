@@ -1,0 +1,283 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as YAML from "yaml";
+import { CHECKSUM_ANNOTATION } from "../../components/observer/manifests";
+import { Issued, TestCa } from "../support/pki";
+import { ControlPlane, KubeClusters, requireKube } from "./support/kube";
+import { sleep, tempDir, waitFor } from "./support/processes";
+import { PulumiProject, requirePulumi } from "./support/pulumi";
+
+/**
+ * `pulumi up` with the real engine into real API servers (etcd, kube-apiserver, kube-controller-manager,
+ * kube-scheduler, and kwok simulating nodes and pods): an observer and observed clusters, each its own
+ * control plane, reached through one kubeconfig with a context per cluster.
+ * Certificates are `tls.mode: provided`: the tls/random providers cannot be built offline here.
+ */
+
+const kube = requireKube();
+const missingPulumi = requirePulumi();
+const skip = typeof kube === "object" && "skip" in kube ? kube.skip : missingPulumi;
+
+const STACK = "clusters";
+const SIDECAR = { namespace: "monitoring", service: "prom-kube-prometheus-prometheus-thanos" };
+const PART_OF = "app.kubernetes.io/part-of=envoy-thanos";
+
+async function get(plane: ControlPlane, pathname: string): Promise<any> {
+    const res = await plane.request("GET", pathname);
+    assert.equal(res.status, 200, `GET ${pathname} on ${plane.name}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
+    return res.body;
+}
+
+async function create(plane: ControlPlane, pathname: string, body: object): Promise<void> {
+    const res = await plane.request("POST", pathname, body);
+    assert.ok(res.status === 201 || res.status === 409, `POST ${pathname} on ${plane.name}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
+}
+
+/** What each observed cluster already runs: a sidecar Deployment (kwok makes its pod Ready) and its Service. */
+async function fakeSidecar(plane: ControlPlane): Promise<void> {
+    const labels = { app: "thanos-sidecar" };
+    await create(plane, "/api/v1/namespaces", { metadata: { name: SIDECAR.namespace } });
+    await create(plane, `/apis/apps/v1/namespaces/${SIDECAR.namespace}/deployments`, {
+        metadata: { name: "prometheus" },
+        spec: {
+            replicas: 1,
+            selector: { matchLabels: labels },
+            template: { metadata: { labels }, spec: { containers: [{ name: "sidecar", image: "thanos:v0.42.4" }] } },
+        },
+    });
+    await create(plane, `/api/v1/namespaces/${SIDECAR.namespace}/services`, {
+        metadata: { name: SIDECAR.service },
+        spec: { selector: labels, ports: [{ name: "grpc", port: 10901, targetPort: 10901 }] },
+    });
+}
+
+/**
+ * Stands in for ingress-nginx's status updates, which the provider waits for: gives every Ingress of ours a
+ * load-balancer address. (There is no ingress controller in these clusters; the data path through nginx is
+ * proven by the other end-to-end tests.)
+ */
+function fakeIngressStatus(planes: ControlPlane[]): { stop: () => Promise<void> } {
+    let running = true;
+    const loop = (async () => {
+        for (let round = 0; running && round < 20_000; round++) {
+            for (const plane of planes) {
+                const list = await plane
+                    .request("GET", `/apis/networking.k8s.io/v1/ingresses?labelSelector=${encodeURIComponent(PART_OF)}`)
+                    .catch(() => undefined);
+                for (const ing of list?.body?.items ?? []) {
+                    if (!ing.status?.loadBalancer?.ingress?.length) {
+                        await plane
+                            .request("PATCH", `/apis/networking.k8s.io/v1/namespaces/${ing.metadata.namespace}/ingresses/${ing.metadata.name}/status`, {
+                                status: { loadBalancer: { ingress: [{ ip: "127.0.0.1" }] } },
+                            })
+                            .catch(() => undefined);
+                    }
+                }
+            }
+            await sleep(300);
+        }
+    })();
+    return {
+        stop: async () => {
+            running = false;
+            await loop;
+        },
+    };
+}
+
+describe("pulumi up into real API servers: observer + observed clusters", { skip }, () => {
+    const dir = skip ? "" : tempDir("kube-e2e");
+    const kubeconfig = path.join(dir, "kubeconfig");
+    const clusters = skip ? undefined! : new KubeClusters(["observer", "cl1", "cl2", "cl3"]);
+    const project = skip ? undefined! : new PulumiProject({ KUBECONFIG: kubeconfig });
+    const ca = skip ? undefined! : TestCa.create(path.join(dir, "pki"), "kube");
+    const servers: Record<string, Issued> = {};
+    let client: Issued;
+    let ingressStatus: { stop: () => Promise<void> };
+    const observed = ["cl1", "cl2"];
+
+    const pair = (i: Issued) => ({ certificate: i.certificate, privateKey: i.privateKey });
+    const stackConfig = (names: string[], envoy: Record<string, unknown> = {}) => ({
+        observer: { context: "observer" },
+        envoy: { replicas: 2, ...envoy },
+        sidecar: SIDECAR,
+        clusters: names.map((name, i) => ({ name, host: `${name}m.example.com`, port: 10002 + i, context: name })),
+        tls: { mode: "provided", caBundle: ca.ca.certificate, client: pair(client), servers: Object.fromEntries(names.map((n) => [n, pair(servers[n])])) },
+    });
+
+    before(async () => {
+        await clusters.start();
+        clusters.writeKubeconfig(kubeconfig);
+        client = ca.client();
+        for (const name of ["cl1", "cl2", "cl3"]) {
+            servers[name] = ca.server(`${name}m.example.com`);
+            await fakeSidecar(clusters.get(name));
+        }
+        ingressStatus = fakeIngressStatus(["cl1", "cl2", "cl3"].map((n) => clusters.get(n)));
+        project.writeStack(STACK, stackConfig(observed));
+        await project.ok(["stack", "init", STACK]);
+    });
+
+    after(async () => {
+        await ingressStatus?.stop();
+        await project?.run(["destroy", "-s", STACK, "--yes", "--skip-preview"]);
+        await clusters?.stop();
+    });
+
+    it("creates everything in the right cluster, as the program intends, and the Envoy Deployment becomes available", async () => {
+        await project.ok(["up", "-s", STACK, "--yes", "--skip-preview"]);
+        const observer = clusters.get("observer");
+        assert.equal((await get(observer, "/api/v1/namespaces/envoy")).status.phase, "Active");
+        const tlsSecret = await get(observer, "/api/v1/namespaces/envoy/secrets/envoy-thanos-client-tls");
+        assert.equal(tlsSecret.type, "kubernetes.io/tls");
+        assert.deepEqual(Object.keys(tlsSecret.data).sort(), ["ca.crt", "tls.crt", "tls.key"]);
+        assert.equal(Buffer.from(tlsSecret.data["tls.key"], "base64").toString(), client.privateKey);
+        const configMap = await get(observer, "/api/v1/namespaces/envoy/configmaps/envoy-thanos-bootstrap");
+        assert.ok(YAML.parse(configMap.data["envoy.yaml"]).static_resources.listeners.length === 3);
+        for (const [i, name] of observed.entries()) {
+            const service = await get(observer, `/api/v1/namespaces/envoy/services/envoy-${name}`);
+            assert.deepEqual(
+                service.spec.ports.map((p: any) => [p.name, p.port]),
+                [[`envoy-${name}`, 10002 + i]],
+            );
+            const plane = clusters.get(name);
+            const ingress = await get(plane, `/apis/networking.k8s.io/v1/namespaces/monitoring/ingresses/envoy-thanos-${name}`);
+            assert.equal(ingress.metadata.annotations["nginx.ingress.kubernetes.io/auth-tls-verify-client"], "on");
+            assert.equal(ingress.metadata.annotations["nginx.ingress.kubernetes.io/auth-tls-secret"], `monitoring/envoy-thanos-${name}-client-ca`);
+            assert.equal(ingress.spec.rules[0].host, `${name}m.example.com`);
+            const serverTls = await get(plane, `/api/v1/namespaces/monitoring/secrets/envoy-thanos-${name}-server-tls`);
+            assert.equal(serverTls.type, "kubernetes.io/tls");
+            assert.equal(Buffer.from(serverTls.data["tls.crt"], "base64").toString(), servers[name].certificate);
+            assert.deepEqual(Object.keys((await get(plane, `/api/v1/namespaces/monitoring/secrets/envoy-thanos-${name}-client-ca`)).data), ["ca.crt"]);
+            // Nothing of the observer's landed here, nothing of an observed cluster on the observer.
+            assert.equal((await plane.request("GET", "/api/v1/namespaces/envoy")).status, 404);
+        }
+        assert.deepEqual((await get(observer, `/apis/networking.k8s.io/v1/ingresses?labelSelector=${encodeURIComponent(PART_OF)}`)).items, []);
+        assert.equal((await clusters.get("cl3").request("GET", `/apis/networking.k8s.io/v1/namespaces/monitoring/ingresses/envoy-thanos-cl3`)).status, 404);
+        const deployment = await get(observer, "/apis/apps/v1/namespaces/envoy/deployments/envoy-thanos");
+        assert.match(deployment.spec.template.metadata.annotations[CHECKSUM_ANNOTATION], /^[0-9a-f]{64}$/);
+        assert.equal(deployment.status.availableReplicas, 2, "kwok's simulated pods made the Deployment available");
+    });
+
+    it("previews no change right after", async () => {
+        await project.ok(["preview", "-s", STACK, "--expect-no-changes"]);
+    });
+
+    it("rolls the Deployment when an Envoy setting changes, and leaves the Services alone", async () => {
+        const observer = clusters.get("observer");
+        const before = await get(observer, "/apis/apps/v1/namespaces/envoy/deployments/envoy-thanos");
+        const services = await get(observer, `/api/v1/namespaces/envoy/services?labelSelector=${encodeURIComponent(PART_OF)}`);
+        project.writeStack(STACK, stackConfig(observed, { connectTimeout: "3s" }));
+        await project.ok(["up", "-s", STACK, "--yes", "--skip-preview"]);
+        const after = await get(observer, "/apis/apps/v1/namespaces/envoy/deployments/envoy-thanos");
+        assert.notEqual(after.spec.template.metadata.annotations[CHECKSUM_ANNOTATION], before.spec.template.metadata.annotations[CHECKSUM_ANNOTATION]);
+        assert.ok(after.metadata.generation > before.metadata.generation, "a new pod template");
+        assert.equal(after.status.availableReplicas, 2);
+        const servicesAfter = await get(observer, `/api/v1/namespaces/envoy/services?labelSelector=${encodeURIComponent(PART_OF)}`);
+        assert.deepEqual(
+            servicesAfter.items.map((s: any) => [s.metadata.name, s.metadata.resourceVersion]),
+            services.items.map((s: any) => [s.metadata.name, s.metadata.resourceVersion]),
+        );
+    });
+
+    it("updates the Secrets in place with renewed certificates; the Deployment rolls for a new client certificate", async () => {
+        const observer = clusters.get("observer");
+        const cl1 = clusters.get("cl1");
+        const clientBefore = await get(observer, "/api/v1/namespaces/envoy/secrets/envoy-thanos-client-tls");
+        const serverBefore = await get(cl1, "/api/v1/namespaces/monitoring/secrets/envoy-thanos-cl1-server-tls");
+        const checksumBefore = (await get(observer, "/apis/apps/v1/namespaces/envoy/deployments/envoy-thanos")).spec.template.metadata.annotations[
+            CHECKSUM_ANNOTATION
+        ];
+        client = ca.client("client-renewed");
+        servers.cl1 = ca.server("cl1m.example.com");
+        project.writeStack(STACK, stackConfig(observed, { connectTimeout: "3s" }));
+        await project.ok(["up", "-s", STACK, "--yes", "--skip-preview"]);
+        const clientAfter = await get(observer, "/api/v1/namespaces/envoy/secrets/envoy-thanos-client-tls");
+        const serverAfter = await get(cl1, "/api/v1/namespaces/monitoring/secrets/envoy-thanos-cl1-server-tls");
+        assert.equal(clientAfter.metadata.uid, clientBefore.metadata.uid, "updated in place, not replaced");
+        assert.equal(serverAfter.metadata.uid, serverBefore.metadata.uid, "updated in place, not replaced");
+        assert.equal(Buffer.from(clientAfter.data["tls.crt"], "base64").toString(), client.certificate);
+        assert.equal(Buffer.from(serverAfter.data["tls.crt"], "base64").toString(), servers.cl1.certificate);
+        // The checksum covers the client certificate and CA that Envoy reads (SDS also reloads them without a roll);
+        // a server certificate lives in the observed cluster and is ingress-nginx's to reload.
+        const checksumAfter = (await get(observer, "/apis/apps/v1/namespaces/envoy/deployments/envoy-thanos")).spec.template.metadata.annotations[
+            CHECKSUM_ANNOTATION
+        ];
+        assert.notEqual(checksumAfter, checksumBefore);
+    });
+
+    it("adds a third observed cluster with creates only, plus the shared Envoy config", async () => {
+        project.writeStack(STACK, stackConfig([...observed, "cl3"], { connectTimeout: "3s" }));
+        const changed = (await project.previewSteps(STACK)).filter((s) => s.op !== "same");
+        assert.ok(changed.filter((s) => s.op === "create").every((s) => s.name.includes("cl3")));
+        assert.deepEqual(
+            changed
+                .filter((s) => s.op !== "create")
+                .map((s) => `${s.op} ${s.name}`)
+                .sort(),
+            ["update bootstrap", "update envoy"],
+        );
+        await project.ok(["up", "-s", STACK, "--yes", "--skip-preview"]);
+        assert.equal(
+            (await get(clusters.get("cl3"), "/apis/networking.k8s.io/v1/namespaces/monitoring/ingresses/envoy-thanos-cl3")).spec.rules[0].host,
+            "cl3m.example.com",
+        );
+        assert.ok(await get(clusters.get("observer"), "/api/v1/namespaces/envoy/services/envoy-cl3"));
+    });
+
+    it("names the unreachable cluster when one cannot be reached, and leaves the others untouched", async () => {
+        const observer = clusters.get("observer");
+        const cl1 = clusters.get("cl1");
+        const versions = async () => [
+            (await get(observer, "/api/v1/namespaces/envoy/configmaps/envoy-thanos-bootstrap")).metadata.resourceVersion,
+            (await get(cl1, "/apis/networking.k8s.io/v1/namespaces/monitoring/ingresses/envoy-thanos-cl1")).metadata.resourceVersion,
+        ];
+        const before = await versions();
+        const good = fs.readFileSync(kubeconfig, "utf8");
+        const doc = YAML.parse(good);
+        const cl2Cluster = doc.contexts.find((c: any) => c.name === "cl2").context.cluster;
+        doc.clusters.find((c: any) => c.name === cl2Cluster).cluster.server = "https://127.0.0.1:1";
+        fs.writeFileSync(kubeconfig, YAML.stringify(doc));
+        try {
+            const result = await project.run(["up", "-s", STACK, "--yes", "--skip-preview", "--refresh"]);
+            assert.notEqual(result.code, 0);
+            const output = result.stdout + result.stderr;
+            assert.match(output, /observed-cl2|cluster-cl2/);
+            assert.match(output, /127\.0\.0\.1:1|connection refused|unreachable/);
+            assert.doesNotMatch(output, /error:.*(observed-cl1|cluster-cl1|observed-cl3)/);
+        } finally {
+            fs.writeFileSync(kubeconfig, good);
+        }
+        assert.deepEqual(await versions(), before);
+        await project.ok(["preview", "-s", STACK, "--expect-no-changes"]);
+    });
+
+    it("leaves every cluster empty of our objects after `pulumi destroy`", async () => {
+        await project.ok(["destroy", "-s", STACK, "--yes", "--skip-preview"]);
+        for (const name of ["observer", "cl1", "cl2", "cl3"]) {
+            const plane = clusters.get(name);
+            for (const kind of [
+                "/api/v1/secrets",
+                "/api/v1/configmaps",
+                "/api/v1/services",
+                "/apis/apps/v1/deployments",
+                "/apis/networking.k8s.io/v1/ingresses",
+            ]) {
+                const items = (await get(plane, `${kind}?labelSelector=${encodeURIComponent(PART_OF)}`)).items;
+                assert.deepEqual(
+                    items.map((i: any) => i.metadata.name),
+                    [],
+                    `${kind} on ${name}`,
+                );
+            }
+        }
+        await waitFor(
+            "the envoy namespace to be gone",
+            60_000,
+            async () => ((await clusters.get("observer").request("GET", "/api/v1/namespaces/envoy")).status === 404 ? true : undefined),
+            500,
+        );
+    });
+});
