@@ -6,6 +6,7 @@ import { buildModel } from "../components/config/model";
 import { Envoy, httpGet, validate } from "../test/e2e/support/envoy";
 import { Backend, expectedSha256, QuerierClient } from "../test/e2e/support/grpc";
 import { freePort, ProcessGroup, tempDir, waitFor } from "../test/e2e/support/processes";
+import { pulumiBinary, PulumiProject } from "../test/e2e/support/pulumi";
 import { Topology } from "../test/e2e/support/topology";
 import { clustersConfig, runProgram } from "../test/unit/harness";
 
@@ -264,6 +265,44 @@ async function programScale(lines: string[]): Promise<void> {
     );
 }
 
+/** `pulumi preview` with the real engine in render mode (provided certificates: see the engine tests for why). */
+async function engineScale(lines: string[]): Promise<void> {
+    if (pulumiBinary() === undefined) {
+        lines.push("No Pulumi CLI on PATH: the real-engine preview timings were not measured (run bash tools/setup.sh).", "");
+        return;
+    }
+    const sizes = smoke ? [1] : [1, 10, 30, 100];
+    lines.push(`#### \`pulumi preview\` with the real engine, render mode (${REPS} runs each)`, "", "| clusters | preview ms |", "| --- | --- |");
+    const { TestCa } = await import("../test/support/pki");
+    const ca = TestCa.create(undefined, "bench-engine");
+    const hosts = Array.from({ length: Math.max(...sizes) }, (_, i) => `c${i + 1}.example.com`);
+    const shared = ca.issue("shared", {
+        commonName: "shared",
+        organization: "bench",
+        dnsNames: hosts,
+        allowedUses: ["digital_signature", "server_auth", "client_auth"],
+        isCa: false,
+    });
+    const project = new PulumiProject();
+    for (const n of sizes) {
+        const stack = `bench-${n}`;
+        project.writeStack(stack, {
+            renderDirectory: tempDir("bench-render"),
+            clusters: hosts.slice(0, n).map((host, i) => ({ name: `c${i + 1}`, host })),
+            tls: { mode: "provided", caBundle: ca.ca.certificate, shared: { certificate: shared.certificate, privateKey: shared.privateKey } },
+        });
+        await project.ok(["stack", "init", stack]);
+        const times: number[] = [];
+        for (let rep = 0; rep < REPS; rep++) {
+            const t0 = performance.now();
+            await project.ok(["preview", "-s", stack]);
+            times.push(performance.now() - t0);
+        }
+        lines.push(`| ${n} | ${fmt(stats(times), 0)} |`);
+    }
+    lines.push("", "Most of a small preview is the engine, language host and provider starting.", "");
+}
+
 async function main(): Promise<void> {
     const lines = [
         `## Benchmark results${smoke ? " (smoke run)" : ""}`,
@@ -274,6 +313,7 @@ async function main(): Promise<void> {
     await dataPath(lines);
     await envoyFootprint(lines);
     await programScale(lines);
+    await engineScale(lines);
     const text = lines.join("\n");
     const out = path.join(__dirname, smoke ? "results-smoke.md" : "results.md");
     fs.writeFileSync(out, `${text}\n`);
