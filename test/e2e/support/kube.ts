@@ -4,7 +4,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { freePort, ProcessGroup, sleep, Started, tempDir } from "./processes";
+import { FatalWaitError, freePort, ProcessGroup, Started, tempDir, waitFor } from "./processes";
 
 /**
  * Real Kubernetes control planes on loopback for the end-to-end tests, one per cluster name:
@@ -139,16 +139,8 @@ function makePki(dir: string, name: string): Pki {
 // deleted is removed (no kubelet would ever finish its termination); the Node lease is renewed by
 // kwok itself (--node-lease-duration-seconds), so the node controller never marks the Node unreachable.
 
-const STAGES: object[] = [
-    {
-        apiVersion: "kwok.x-k8s.io/v1alpha1",
-        kind: "Stage",
-        metadata: { name: "node-initialize" },
-        spec: {
-            resourceRef: { apiGroup: "v1", kind: "Node" },
-            selector: { matchExpressions: [{ key: '.status.conditions.[] | select( .type == "Ready" ) | .status', operator: "NotIn", values: ["True"] }] },
-            next: {
-                statusTemplate: `{{ $now := Now }}
+/** kwok's Node conditions, refreshed with the current time (shared by the initialize and heartbeat stages). */
+const NODE_CONDITIONS = `{{ $now := Now }}
 {{ $lastTransitionTime := or .metadata.creationTimestamp $now }}
 conditions:
 {{ range NodeConditions }}
@@ -159,7 +151,18 @@ conditions:
   status: {{ .status | Quote }}
   type: {{ .type | Quote }}
 {{ end }}
-addresses:
+`;
+
+const STAGES: object[] = [
+    {
+        apiVersion: "kwok.x-k8s.io/v1alpha1",
+        kind: "Stage",
+        metadata: { name: "node-initialize" },
+        spec: {
+            resourceRef: { apiGroup: "v1", kind: "Node" },
+            selector: { matchExpressions: [{ key: '.status.conditions.[] | select( .type == "Ready" ) | .status', operator: "NotIn", values: ["True"] }] },
+            next: {
+                statusTemplate: `${NODE_CONDITIONS}addresses:
 - address: {{ NodeName | Quote }}
   type: Hostname
 allocatable:
@@ -204,18 +207,7 @@ phase: Running
             },
             delay: { durationMilliseconds: 600000, jitterDurationMilliseconds: 610000 },
             next: {
-                statusTemplate: `{{ $now := Now }}
-{{ $lastTransitionTime := or .metadata.creationTimestamp $now }}
-conditions:
-{{ range NodeConditions }}
-- lastHeartbeatTime: {{ $now | Quote }}
-  lastTransitionTime: {{ $lastTransitionTime | Quote }}
-  message: {{ .message | Quote }}
-  reason: {{ .reason | Quote }}
-  status: {{ .status | Quote }}
-  type: {{ .type | Quote }}
-{{ end }}
-`,
+                statusTemplate: NODE_CONDITIONS,
             },
         },
     },
@@ -562,7 +554,7 @@ export class ControlPlane {
     private assertRunning(binary: KubeBinary): void {
         const child = this.procs[binary]?.child;
         if (child && (child.exitCode !== null || child.signalCode !== null)) {
-            throw new FatalStartError(`${binary} exited (${child.exitCode ?? child.signalCode})`);
+            throw new FatalWaitError(`${binary} exited (${child.exitCode ?? child.signalCode})`);
         }
     }
 
@@ -570,26 +562,6 @@ export class ControlPlane {
         if (!this.pki) throw new Error(`control plane ${this.name} has not been started`);
         return this.pki;
     }
-}
-
-/** Thrown inside a wait when a component died: no point waiting for the rest of the bound. */
-class FatalStartError extends Error {}
-
-/** Polls `check` until it returns a value, `timeoutMs` passes, or it throws FatalStartError. */
-async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>, intervalMs = 200): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < deadline) {
-        try {
-            const value = await check();
-            if (value !== undefined) return value;
-        } catch (err) {
-            if (err instanceof FatalStartError) throw err;
-            last = err;
-        }
-        await sleep(intervalMs);
-    }
-    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
 }
 
 function httpGet(url: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {

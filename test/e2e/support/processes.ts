@@ -44,7 +44,10 @@ export function sleep(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Polls `check` until it returns a value (not undefined) or `timeoutMs` passes. */
+/** Thrown inside a wait when waiting longer is pointless (a component died): ends the wait at once. */
+export class FatalWaitError extends Error {}
+
+/** Polls `check` until it returns a value (not undefined), `timeoutMs` passes, or it throws FatalWaitError. */
 export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>, intervalMs = 100): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
@@ -53,6 +56,7 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => P
             const value = await check();
             if (value !== undefined) return value;
         } catch (err) {
+            if (err instanceof FatalWaitError) throw err;
             last = err;
         }
         await sleep(intervalMs);
