@@ -247,7 +247,10 @@ describe("program under Pulumi mocks", () => {
             assert.deepEqual(service.spec.ports, [
                 { name: `envoy-${c}`, port: 10002 + i, targetPort: 10002 + i, protocol: "TCP", appProtocol: "kubernetes.io/h2c" },
             ]);
-            assert.deepEqual(service.spec.selector, deployment.spec.template.metadata.labels && deployment.spec.selector.matchLabels);
+            assert.deepEqual(service.spec.selector, deployment.spec.selector.matchLabels);
+            for (const [key, value] of Object.entries(service.spec.selector)) {
+                assert.equal(deployment.spec.template.metadata.labels[key], value, "the pods carry the Service's selector labels");
+            }
         }
     });
 

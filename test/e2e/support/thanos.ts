@@ -109,19 +109,7 @@ export class Sidecar {
             ],
             { logFile: path.join(this.dir, `sidecar-${Date.now()}.log`) },
         );
-        await waitFor(
-            `sidecar ${this.cluster} ready`,
-            30_000,
-            async () => {
-                const res = await new Promise<number>((resolve, reject) =>
-                    http
-                        .get({ host: "127.0.0.1", port: this.httpPort, path: "/-/ready", timeout: 1000 }, (r) => resolve(r.statusCode ?? 0))
-                        .on("error", reject),
-                );
-                return res === 200 ? true : undefined;
-            },
-            250,
-        );
+        await waitFor(`sidecar ${this.cluster} ready`, 30_000, async () => ((await readyStatus(this.httpPort)) === 200 ? true : undefined), 250);
     }
 
     stop(): Promise<void> {
@@ -145,15 +133,7 @@ export class Querier {
         for (const endpoint of options.endpoints ?? []) args.push(`--endpoint=${endpoint}`);
         if (options.sdFile !== undefined) args.push(`--endpoint.sd-config-file=${options.sdFile}`, "--endpoint.sd-config-reload-interval=2s");
         this.process = this.group.start("thanos", args, { logFile: path.join(this.dir, "query.log") });
-        await waitFor(
-            "thanos query ready",
-            30_000,
-            async () => {
-                const res = await getJson(this.httpPort, "/-/ready").catch(() => undefined);
-                return res !== undefined || (await readyStatus(this.httpPort)) === 200 ? true : undefined;
-            },
-            250,
-        );
+        await waitFor("thanos query ready", 30_000, async () => ((await readyStatus(this.httpPort)) === 200 ? true : undefined), 250);
     }
 
     get pid(): number | undefined {
@@ -179,6 +159,7 @@ export class Querier {
     }
 }
 
+/** HTTP status of a Thanos component's `/-/ready` (0 while it does not listen yet). */
 function readyStatus(port: number): Promise<number> {
     return new Promise((resolve) =>
         http.get({ host: "127.0.0.1", port, path: "/-/ready", timeout: 1000 }, (r) => resolve(r.statusCode ?? 0)).on("error", () => resolve(0)),
