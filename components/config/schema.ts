@@ -137,8 +137,16 @@ const keyPair = z.strictObject({
     privateKey: pemSecret,
 });
 
+/** A path to a PEM file, relative to the project directory (where Pulumi.yaml is) unless absolute. */
+const pemFilePath = z.string().min(1, "must be a path to a PEM file");
+
+const keyPairFiles = z.strictObject({
+    certificate: pemFilePath.optional(),
+    privateKey: pemFilePath.optional(),
+});
+
 export const tlsSchema = z.strictObject({
-    mode: z.enum(["generate", "provided"]).optional(),
+    mode: z.enum(["generate", "provided", "files"]).optional(),
     /** generate: lifetime of the issued certificates, and how long before expiry `pulumi up` renews them. */
     validityHours: z.int().min(1).optional(),
     earlyRenewalHours: z.int().min(0).optional(),
@@ -151,6 +159,16 @@ export const tlsSchema = z.strictObject({
     servers: z.record(z.string(), keyPair).optional(),
     /** provided: one certificate used on every side, as in the manual recipe's fullchain.pem/privkey.pem. */
     shared: keyPair.optional(),
+    /** files: a directory with the documented file names (README "Certificates from files"). */
+    directory: z.string().min(1, "must be a directory path").optional(),
+    /** files: per-item paths, each overriding the directory's file name for that item. */
+    files: z
+        .strictObject({
+            caBundle: pemFilePath.optional(),
+            client: keyPairFiles.optional(),
+            servers: z.record(z.string(), keyPairFiles).optional(),
+        })
+        .optional(),
 });
 
 export const stackConfigSchema = z.strictObject({

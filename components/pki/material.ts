@@ -1,7 +1,7 @@
 import * as crypto from "node:crypto";
 
 /**
- * Checks of operator-supplied PEM material (`tls.mode: provided`), with Node's own X.509 parser.
+ * Checks of operator-supplied PEM material (`tls.mode: provided` or `files`), with Node's own X.509 parser.
  * Each check returns problems as text; the caller attaches the config key. Messages never quote key material.
  */
 
@@ -21,6 +21,8 @@ export interface KeyPairCheck {
     /** Hostnames the certificate must cover (server purpose). */
     hosts: string[];
     now: Date;
+    /** How messages name the CA bundle (`tls.caBundle`, or its file). */
+    caName: string;
 }
 
 /** Problems with a CA bundle; an empty list means usable. */
@@ -95,7 +97,7 @@ export function checkKeyPair(certificatePem: string, privateKeyPem: string, caBu
         // The CA bundle's own check reports this.
     }
     if (roots.length > 0 && !chainsToRoot(leaf, intermediates, roots)) {
-        problems.push("certificate is not signed by a CA in tls.caBundle (directly or through the intermediates that follow it)");
+        problems.push(`certificate is not signed by a CA in ${check.caName} (directly or through the intermediates that follow it)`);
     }
     return problems;
 }

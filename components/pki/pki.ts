@@ -19,7 +19,8 @@ export interface PkiArgs {
 
 /**
  * The certificates of the data path: a CA, one server certificate per observed cluster, one client certificate for Envoy.
- * `generate` issues them with `@pulumi/tls`; `provided` passes through operator PEM material (already checked in the model).
+ * `generate` issues them with `@pulumi/tls`; `provided` and `files` pass operator PEM material through (already checked in the
+ * model), its private keys wrapped as secrets here, before anything else sees them.
  */
 export class Pki extends pulumi.ComponentResource {
     /** CA certificate(s) that verify both the servers (in Envoy) and the client (in nginx). Public. */
@@ -29,7 +30,7 @@ export class Pki extends pulumi.ComponentResource {
 
     constructor(name: string, args: PkiArgs, opts?: pulumi.ComponentResourceOptions) {
         super("envoy-thanos:pki:Pki", name, {}, opts);
-        if (args.tls.mode === "provided") {
+        if (args.tls.mode !== "generate") {
             const provided = args.tls;
             const pass = (pair: { certificate: string; privateKey: string }): CertificateAndKey => ({
                 certificate: pulumi.output(pair.certificate),

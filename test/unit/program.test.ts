@@ -303,8 +303,8 @@ describe("program under Pulumi mocks", () => {
     });
 
     it("passes provided certificates through unchanged, keys as secrets", async () => {
-        const { TestCa } = await import("../support/pki");
-        const ca = TestCa.create(undefined, "unit");
+        const { OpensslCa } = await import("../../tools/pki/openssl-ca");
+        const ca = OpensslCa.create(undefined, "unit");
         const server = ca.server("c1.observed.example.com");
         const client = ca.client();
         const result = await runProgram(

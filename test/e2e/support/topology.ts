@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { buildModel, Model } from "../../../components/config/model";
 import { observedNames } from "../../../components/names";
 import { ingressAnnotations, ingressSpec } from "../../../components/observed/ingress";
-import { Issued, TestCa } from "../../support/pki";
+import { Issued, OpensslCa } from "../../../tools/pki/openssl-ca";
 import { Envoy, TlsFiles } from "./envoy";
 import { Backend } from "./grpc";
 import { IngressObject, Nginx, SecretStore, translateIngress } from "./nginx";
@@ -32,11 +32,11 @@ export interface TopologyOptions {
     /** Extra raw config merged into the stack config (e.g. envoy settings). */
     config?: Record<string, unknown>;
     /** Per-cluster server certificate override (negative tests). */
-    serverCertificate?: (cluster: string, ca: TestCa) => Issued;
+    serverCertificate?: (cluster: string, ca: OpensslCa) => Issued;
     /** nginx `ssl_protocols` override (negative test for the TLS minimum). */
     sslProtocols?: string;
     /** Envoy's TLS files override (negative tests), and bootstrap changes. */
-    envoyTls?: (ca: TestCa, client: Issued) => TlsFiles;
+    envoyTls?: (ca: OpensslCa, client: Issued) => TlsFiles;
     mutateBootstrap?: (bootstrap: any) => void;
     /** Where each cluster's sidecar Service is (real Thanos sidecars); default: a gRPC test backend per cluster. */
     sidecarAddress?: (cluster: string) => string;
@@ -45,7 +45,7 @@ export interface TopologyOptions {
 export class Topology {
     readonly group = new ProcessGroup();
     readonly dir = tempDir("e2e");
-    readonly ca = TestCa.create(path.join(this.dir, "pki"), "e2e");
+    readonly ca = OpensslCa.create(path.join(this.dir, "pki"), "e2e");
     readonly client: Issued;
     readonly sides: ObservedSide[] = [];
     model!: Model;
@@ -92,7 +92,7 @@ export class Topology {
             { checkSecretMaterial: true, now: new Date() },
         );
         // One fake certificate for all catch-all servers, as ingress-nginx has.
-        const fake = TestCa.create(path.join(this.dir, "fake"), "fake").server("ingress.local");
+        const fake = OpensslCa.create(path.join(this.dir, "fake"), "fake").server("ingress.local");
         for (const [i, cluster] of this.model.clusters.entries()) {
             const server = this.options.serverCertificate?.(cluster.name, this.ca) ?? this.ca.server(cluster.host);
             const names = observedNames(cluster.name);

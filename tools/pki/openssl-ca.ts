@@ -6,8 +6,9 @@ import * as path from "node:path";
 import { caSpec, CertificateSpec, clientSpec, serverSpec } from "../../components/pki/spec";
 
 /**
- * Test certificates made by the real openssl CLI from the program's own certificate spec
- * (components/pki/spec.ts), so the tests exercise the layout the program issues with @pulumi/tls.
+ * Certificates made by the real openssl CLI from the program's own certificate spec (components/pki/spec.ts),
+ * so that the tests and the dev stack's throwaway PKI (tools/pki/dev-pki.ts) have the layout the program issues
+ * with @pulumi/tls.
  */
 
 export interface Issued {
@@ -63,7 +64,7 @@ function run(args: string[], cwd: string): void {
 }
 
 /** A directory-backed certificate authority; every certificate it issues is written under `dir`. */
-export class TestCa {
+export class OpensslCa {
     readonly dir: string;
     readonly ca: Issued;
     private serial = 1;
@@ -73,7 +74,7 @@ export class TestCa {
         this.ca = ca;
     }
 
-    static create(dir: string = fs.mkdtempSync(path.join(os.tmpdir(), "envoy-thanos-pki-")), name = "test", options: IssueOptions = {}): TestCa {
+    static create(dir: string = fs.mkdtempSync(path.join(os.tmpdir(), "envoy-thanos-pki-")), name = "test", options: IssueOptions = {}): OpensslCa {
         fs.mkdirSync(dir, { recursive: true });
         const key = path.join(dir, `ca-${name}.key`);
         const cert = path.join(dir, `ca-${name}.crt`);
@@ -85,10 +86,10 @@ export class TestCa {
         // A self-signed CA through `openssl ca -selfsign` so that the validity window can be set explicitly.
         const csr = path.join(dir, `ca-${name}.csr`);
         run(["req", "-new", "-key", key, "-out", csr, "-subj", subjectOf(spec)], dir);
-        const tca = new TestCa(dir, { certificate: "", privateKey: fs.readFileSync(key, "utf8"), certificatePath: cert, privateKeyPath: key });
+        const tca = new OpensslCa(dir, { certificate: "", privateKey: fs.readFileSync(key, "utf8"), certificatePath: cert, privateKeyPath: key });
         tca.signWith(csr, cert, key, path.join(dir, `ca-${name}.ext`), notBefore, notAfter, true);
         const ca = { certificate: fs.readFileSync(cert, "utf8"), privateKey: fs.readFileSync(key, "utf8"), certificatePath: cert, privateKeyPath: key };
-        return new TestCa(dir, ca);
+        return new OpensslCa(dir, ca);
     }
 
     /** Issues a certificate for `spec`, files named `<name>.crt` / `<name>.key`. */
