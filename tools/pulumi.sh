@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# `npm run preview -- -s <stack>` / `npm run up -- -s <stack>`: runs the Pulumi CLI installed on this
-# machine, or else the offline toolchain that tools/setup.sh builds from Go modules (with a local file
-# backend in .pulumi-state/ unless PULUMI_BACKEND_URL says otherwise or you are logged in).
+# `npm run preview|up|destroy -- -s <stack> [pulumi flags]`: runs the Pulumi CLI installed on this machine, or else
+# the offline toolchain that tools/setup.sh builds from Go modules (with a local file backend in .pulumi-state/
+# unless PULUMI_BACKEND_URL says otherwise or you are logged in). Before the engine starts it settles what a
+# newcomer would otherwise trip over: the dev stack's passphrase, and provider plugins that cannot be had.
+# After a successful `up` it prints where the manifests are, the querier flags and what to do next.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/env.sh
+
+say() { printf 'envoy-thanos: %s\n' "$*" >&2; }
+
 # A real CLI on PATH first, then the offline toolchain; the npm `pulumi` shim (node_modules/.bin, which
 # `npm run` puts first) only as the last resort, since it downloads the CLI at run time.
 pulumi=""
@@ -17,9 +22,11 @@ for dir in "${dirs[@]}"; do
 done
 pulumi=${pulumi:-$(command -v pulumi || true)}
 if [ -z "$pulumi" ]; then
-  echo "no pulumi CLI: install it (npx pulumi downloads it where there is internet), or run: bash tools/setup.sh" >&2
+  say "no pulumi CLI: install it (npx pulumi downloads it where there is internet), or run: bash tools/setup.sh"
   exit 1
 fi
+
+command=${1:-}
 stack=""
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
@@ -28,7 +35,10 @@ for ((i = 0; i < ${#args[@]}; i++)); do
     --stack=*) stack="${args[i]#--stack=}" ;;
   esac
 done
+
+offline=false
 if [[ "$pulumi" == "$ENVOY_THANOS_CACHE"/* ]]; then
+  offline=true
   # The offline toolchain cannot reach Pulumi Cloud or download plugins.
   export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
   if [ -z "${PULUMI_BACKEND_URL:-}" ] && ! "$pulumi" whoami >/dev/null 2>&1; then
@@ -36,7 +46,60 @@ if [[ "$pulumi" == "$ENVOY_THANOS_CACHE"/* ]]; then
     export PULUMI_BACKEND_URL="file://$PWD/.pulumi-state"
   fi
 fi
+
+# The dev stack holds only throwaway certificates; its state is encrypted with a passphrase everyone knows
+# (Pulumi.dev.yaml carries the matching salt), so that the first `npm run up -- -s dev` asks for nothing.
+if [ "$stack" = dev ] && [ -z "${PULUMI_CONFIG_PASSPHRASE+set}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+  export PULUMI_CONFIG_PASSPHRASE=envoy-thanos-dev
+  say "dev stack: state secrets use the documented development passphrase (set PULUMI_CONFIG_PASSPHRASE to override)"
+fi
+
+# Provider plugins the stack needs but this engine cannot get: say so in one paragraph, before the engine's
+# own error would. Only where plugins are not downloaded automatically (the offline toolchain sets that).
+if [ -n "$stack" ] && [[ "$command" =~ ^(up|update|preview|refresh)$ ]] && [ "${PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION:-}" = true ]; then
+  installed=$("$pulumi" plugin ls --json 2>/dev/null || echo '[]')
+  missing=()
+  install_lines=()
+  while read -r name version; do
+    [ -n "$name" ] || continue
+    if ! command -v "pulumi-resource-$name" >/dev/null 2>&1 \
+      && ! node -e 'process.exit(JSON.parse(process.argv[1]).some((p) => p.kind === "resource" && p.name === process.argv[2]) ? 0 : 1)' "$installed" "$name"; then
+      missing+=("$name")
+      install_lines+=("pulumi plugin install resource $name $version")
+    fi
+  done < <(node --import tsx tools/stack-plugins.ts "$stack")
+  if [ ${#missing[@]} -gt 0 ]; then
+    {
+      printf '\n'
+      printf 'envoy-thanos: stack %s issues its certificates with the @pulumi/tls and @pulumi/random providers (tls.mode: generate),\n' "$stack"
+      printf 'but this engine has no %s plugin and may not download one' "$(IFS=/; echo "${missing[*]}")"
+      if $offline; then printf ' (it is the offline toolchain that tools/setup.sh builds; the Go module proxy does not serve these providers)'; fi
+      printf '.\nOn a machine with internet access, install them once:\n'
+      printf '    %s\n' "${install_lines[@]}"
+      printf 'Without internet, give the stack certificates from PEM files instead (README, "Certificates from files"):\n'
+      printf '    pulumi config set -s %s --path envoy-thanos:tls.mode files\n' "$stack"
+      printf '    pulumi config set -s %s --path envoy-thanos:tls.directory <directory with ca.crt, client.crt, client.key, servers/<cluster>.crt|.key>\n\n' "$stack"
+    } >&2
+    exit 1
+  fi
+fi
+
 if [ -n "$stack" ]; then
   "$pulumi" stack select --create "$stack" >/dev/null
 fi
-exec "$pulumi" "$@"
+
+status=0
+if $offline; then
+  # The offline Kubernetes provider is older than the SDK in package-lock.json, and the engine warns about it
+  # for every provider object; say it once here and keep the rest of the output readable.
+  sdk=$(node -p 'require("@pulumi/kubernetes/package.json").version')
+  built=$(basename "$(dirname "$(command -v pulumi-resource-kubernetes || echo /unknown/bin)")")
+  say "offline toolchain: its Kubernetes provider is older than the @pulumi/kubernetes SDK $sdk (see tools/pulumi-offline/README.md, $built); the engine's per-provider version warnings are folded into this line"
+  "$pulumi" "$@" 2>&1 | node --import tsx tools/fold-version-warnings.ts || status=$?
+else
+  "$pulumi" "$@" || status=$?
+fi
+if [ "$status" -eq 0 ] && [[ "$command" =~ ^(up|update)$ ]] && [ -n "$stack" ]; then
+  "$pulumi" stack output --json -s "$stack" | node --import tsx tools/next-steps.ts "$stack"
+fi
+exit "$status"

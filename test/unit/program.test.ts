@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
 import * as path from "node:path";
-import { describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import * as YAML from "yaml";
 import { rawConfigFromStackFiles } from "../../components/config/sources";
 import { CHECKSUM_ANNOTATION } from "../../components/observer/manifests";
@@ -25,7 +27,8 @@ function countBy(resources: RecordedResource[], key: (r: RecordedResource) => st
     return counts;
 }
 
-function assertInventory(result: RunResult, names: string[]): void {
+/** `certificates`: issued by the program (generate mode) or supplied by the operator (provided, files). */
+function assertInventory(result: RunResult, names: string[], certificates: "issued" | "supplied" = "issued"): void {
     const n = names.length;
     assert.equal(result.error, undefined, result.error?.message);
     const k8sResources = result.resources.filter((r) => r.type.startsWith("kubernetes:"));
@@ -47,16 +50,22 @@ function assertInventory(result: RunResult, names: string[]): void {
         result.resources.filter((r) => !r.type.startsWith("kubernetes:")),
         (r) => r.type,
     );
+    const issuing =
+        certificates === "issued"
+            ? {
+                  "random:index/randomId:RandomId": 1,
+                  "tls:index/privateKey:PrivateKey": n + 2,
+                  "tls:index/certRequest:CertRequest": n + 1,
+                  "tls:index/selfSignedCert:SelfSignedCert": 1,
+                  "tls:index/locallySignedCert:LocallySignedCert": n + 1,
+              }
+            : {};
     assert.deepEqual(others, {
         "envoy-thanos:pki:Pki": 1,
         "envoy-thanos:observer:ObserverGateway": 1,
         "envoy-thanos:observed:ObservedCluster": n,
         [T.provider]: n + 1,
-        "random:index/randomId:RandomId": 1,
-        "tls:index/privateKey:PrivateKey": n + 2,
-        "tls:index/certRequest:CertRequest": n + 1,
-        "tls:index/selfSignedCert:SelfSignedCert": 1,
-        "tls:index/locallySignedCert:LocallySignedCert": n + 1,
+        ...issuing,
     });
 }
 
@@ -326,9 +335,46 @@ describe("program under Pulumi mocks", () => {
         assert.equal(named(result, T.ingress, "cluster-c1-ingress").inputs.metadata.annotations["nginx.ingress.kubernetes.io/auth-tls-verify-depth"], "2");
         assert.equal(result.outputs?.caCertificate, ca.ca.certificate);
     });
+
+    it("deploys certificates read from files, keys as secrets and nowhere else", async () => {
+        const { OpensslCa } = await import("../../tools/pki/openssl-ca");
+        const ca = OpensslCa.create(undefined, "unit-files");
+        const server = ca.server("c1.observed.example.com");
+        const client = ca.client();
+        const result = await runProgram(
+            clustersConfig(1, {
+                tls: {
+                    mode: "files",
+                    files: {
+                        caBundle: ca.ca.certificatePath,
+                        client: { certificate: client.certificatePath, privateKey: client.privateKeyPath },
+                        servers: { c1: { certificate: server.certificatePath, privateKey: server.privateKeyPath } },
+                    },
+                },
+            }),
+        );
+        assertInventory(result, ["c1"], "supplied");
+        const serverTls = named(result, T.secret, "cluster-c1-server-tls").inputs;
+        assert.equal(plain(serverTls.stringData)["tls.crt"], server.certificate);
+        assert.equal(plain(serverTls.stringData)["tls.key"], server.privateKey);
+        assert.equal(plain(named(result, T.secret, "client-tls").inputs.stringData)["tls.key"], client.privateKey);
+        const keyLine = (pem: string) => pem.split("\n")[1];
+        for (const r of result.resources) {
+            const visible = JSON.stringify(r.inputs, (_k, v) => (isSecret(v) ? "<secret>" : v));
+            for (const key of [server.privateKey, client.privateKey]) {
+                assert.ok(!visible.includes(keyLine(key)), `a private key read from a file is visible in ${r.type} ${r.name}`);
+            }
+        }
+        assert.ok(!JSON.stringify(result.outputs).includes(keyLine(client.privateKey)));
+    });
 });
 
 describe("index.ts with the dev stack", () => {
+    before(() => {
+        // The dev stack reads its certificates from dev-pki/, which tools/setup.sh makes (idempotently) this way.
+        execFileSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools/pki/dev-pki.ts"), "dev"], { stdio: "pipe" });
+    });
+
     it("exports the seed's exact querier flags, an endpoint SD file, the cluster summary and the CA", async () => {
         const { raw } = rawConfigFromStackFiles(ROOT, "dev");
         const result = await runWithMocks(raw, () => require("../../index"));
@@ -362,8 +408,8 @@ describe("index.ts with the dev stack", () => {
                 endpoint: "dnssrv+_envoy-cl2._tcp.envoy-cl2.envoy.svc.cluster.local",
             },
         ]);
-        assert.match(String(outputs.caCertificate), /BEGIN CERTIFICATE/);
+        assert.equal(outputs.caCertificate, fs.readFileSync(path.join(ROOT, "dev-pki/ca.crt"), "utf8"));
         assert.equal(outputs.renderDirectory, "rendered");
-        assertInventory(result, ["cl1", "cl2"]);
+        assertInventory(result, ["cl1", "cl2"], "supplied");
     });
 });

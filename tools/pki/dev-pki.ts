@@ -9,7 +9,7 @@ import { TLS_FILE_NAMES } from "../../components/config/tls-files";
 import { OpensslCa } from "./openssl-ca";
 
 /**
- * `node --import tsx tools/pki/dev-pki.ts <stack>` (run by tools/setup.sh for the dev stack): a throwaway CA, Envoy's
+ * `node --import tsx tools/pki/dev-pki.ts <stack> [project-dir]` (tools/setup.sh runs it for the dev stack): a throwaway CA, Envoy's
  * client certificate and one server certificate per observed cluster, written to the stack's `tls.directory` with the
  * file names `tls.mode: files` reads. They follow the program's certificate spec and generate mode's default
  * lifetimes, so the dev stack deploys what generate mode would issue, without the @pulumi/tls provider.
@@ -77,12 +77,13 @@ function issueAll(model: Model, target: string): string {
 }
 
 function main(argv: string[]): number {
-    if (argv.length !== 1) {
-        process.stderr.write("usage: node --import tsx tools/pki/dev-pki.ts <stack>\n");
+    if (argv.length < 1 || argv.length > 2) {
+        process.stderr.write("usage: node --import tsx tools/pki/dev-pki.ts <stack> [project-dir]\n");
         return 2;
     }
-    const stack = argv[0];
-    const projectDir = path.resolve(__dirname, "../..");
+    const [stack, projectDirArg] = argv;
+    // Another project directory: the engine tests run the committed dev stack in a copy of the project.
+    const projectDir = path.resolve(projectDirArg ?? path.resolve(__dirname, "../.."));
     try {
         const { raw } = rawConfigFromStackFiles(projectDir, stack);
         const directory = tlsDirectory(raw, stack);

@@ -1,0 +1,170 @@
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as YAML from "yaml";
+import { tempDir } from "./support/processes";
+import { PulumiProject, requirePulumi } from "./support/pulumi";
+
+/**
+ * The first-run experience, with the real engine: the dev stack exactly as committed renders, re-previews with
+ * no change and destroys cleanly; and the README's own commands, run as the README writes them in a fresh copy of
+ * the repository, render the dev stack and print the next steps. No plugin beyond the offline toolchain is used.
+ */
+
+const ROOT = path.resolve(__dirname, "../..");
+const skip = requirePulumi();
+const DEV_PASSPHRASE = "envoy-thanos-dev";
+
+type Manifest = { kind: string; metadata: { name: string }; data?: Record<string, string>; stringData?: Record<string, string> };
+
+/** Rendered manifests per sub-directory of `dir` (observer, then one per observed cluster). */
+function renderedManifests(dir: string): Record<string, Manifest[]> {
+    const out: Record<string, Manifest[]> = {};
+    for (const sub of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+        const manifests: Manifest[] = [];
+        const walk = (d: string) => {
+            for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+                if (e.isDirectory()) walk(path.join(d, e.name));
+                else if (e.name.endsWith(".yaml")) {
+                    manifests.push(...YAML.parseAllDocuments(fs.readFileSync(path.join(d, e.name), "utf8")).map((doc) => doc.toJS() as Manifest));
+                }
+            }
+        };
+        walk(path.join(dir, sub));
+        out[sub] = manifests;
+    }
+    return out;
+}
+
+function renderedKinds(dir: string): Record<string, string[]> {
+    return Object.fromEntries(Object.entries(renderedManifests(dir)).map(([sub, ms]) => [sub, ms.map((m) => `${m.kind}/${m.metadata.name}`).sort()]));
+}
+
+describe("the dev stack exactly as committed, under the real engine", { skip }, () => {
+    const project = skip ? undefined! : new PulumiProject({ PULUMI_CONFIG_PASSPHRASE: DEV_PASSPHRASE });
+
+    before(() => {
+        fs.copyFileSync(path.join(ROOT, "Pulumi.dev.yaml"), path.join(project.dir, "Pulumi.dev.yaml"));
+        // What tools/setup.sh does for the dev stack, in this copy of the project.
+        execFileSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools/pki/dev-pki.ts"), "dev", project.dir], { stdio: "pipe" });
+    });
+
+    after(async () => {
+        await project?.run(["destroy", "-s", "dev", "--yes", "--skip-preview"]);
+    });
+
+    it("renders the observer and both observed clusters with `pulumi up`", async () => {
+        await project.ok(["stack", "select", "--create", "dev"]);
+        await project.ok(["up", "-s", "dev", "--yes", "--skip-preview"]);
+        const kinds = renderedKinds(path.join(project.dir, "rendered"));
+        assert.deepEqual(Object.keys(kinds).sort(), ["cl1", "cl2", "observer"]);
+        for (const c of ["cl1", "cl2"]) {
+            assert.ok(kinds[c].includes(`Ingress/envoy-thanos-${c}`), kinds[c].join(", "));
+            assert.ok(kinds[c].includes(`Secret/envoy-thanos-${c}-server-tls`), kinds[c].join(", "));
+        }
+        assert.ok(kinds.observer.includes("Deployment/envoy-thanos"), kinds.observer.join(", "));
+        // The rendered server certificate is the file setup wrote: the files source reached the manifests.
+        const secret = renderedManifests(path.join(project.dir, "rendered")).cl1.find((m) => m.kind === "Secret" && m.metadata.name === "envoy-thanos-cl1-server-tls")!;
+        const served = secret.stringData?.["tls.crt"] ?? Buffer.from(secret.data!["tls.crt"], "base64").toString();
+        assert.equal(served, fs.readFileSync(path.join(project.dir, "dev-pki/servers/cl1.crt"), "utf8"));
+    });
+
+    it("keeps the keys read from files as secrets in the state", async () => {
+        const state = await project.exportState("dev");
+        const keyLine = fs.readFileSync(path.join(project.dir, "dev-pki/client.key"), "utf8").split("\n")[1];
+        assert.ok(!state.includes(keyLine), "a line of the client key is in the state in plaintext");
+        assert.match(state, /"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"/, "the state holds secret values");
+    });
+
+    it("previews no change on a second run", async () => {
+        await project.ok(["preview", "-s", "dev", "--expect-no-changes"]);
+    });
+
+    it("destroys cleanly, rendered files included", async () => {
+        await project.ok(["destroy", "-s", "dev", "--yes", "--skip-preview"]);
+        const left = renderedKinds(path.join(project.dir, "rendered"));
+        assert.deepEqual(Object.values(left).flat(), [], JSON.stringify(left));
+    });
+});
+
+/** The commands of the README's "Set up, test, run" block, exactly as written (comments stripped). */
+function readmeCommands(): string[] {
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const section = readme.split(/^## /m).find((s) => s.startsWith("Set up, test, run"));
+    assert.ok(section, "README has a 'Set up, test, run' section");
+    const block = /```bash\n([\s\S]*?)```/.exec(section)?.[1];
+    assert.ok(block, "that section starts with a bash block");
+    return block
+        .split("\n")
+        .map((line) => line.replace(/\s+#.*$/, "").trim())
+        .filter((line) => line !== "");
+}
+
+function runShell(command: string, cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number; output: string }> {
+    return new Promise((resolve) => {
+        const child = spawn("bash", ["-c", command], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+        let output = "";
+        child.stdout.setEncoding("utf8").on("data", (d) => (output += d));
+        child.stderr.setEncoding("utf8").on("data", (d) => (output += d));
+        const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
+        child.on("close", (code) => {
+            clearTimeout(timer);
+            resolve({ code: code ?? -1, output });
+        });
+    });
+}
+
+describe("the README's commands, as a newcomer types them, in a fresh copy", { skip }, () => {
+    const copy = skip ? undefined! : tempDir("fresh-copy");
+    const pulumiHome = skip ? undefined! : tempDir("pulumi-home");
+    // Nothing Pulumi-specific from the developer's shell: no passphrase, no backend, no plugin settings.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("PULUMI_")));
+    env.PULUMI_HOME = pulumiHome;
+    let commands: string[];
+
+    before(() => {
+        commands = readmeCommands();
+        // Every tracked file, as a clone would have it (timestamps kept, so that setup sees installed dependencies
+        // as current); the installed dependencies themselves are shared, since installing them is not the subject.
+        const tracked = execFileSync("git", ["ls-files", "-z"], { cwd: ROOT, encoding: "utf8" }).split("\0").filter(Boolean);
+        for (const file of tracked) {
+            if (!fs.existsSync(path.join(ROOT, file))) continue;
+            fs.mkdirSync(path.dirname(path.join(copy, file)), { recursive: true });
+            fs.cpSync(path.join(ROOT, file), path.join(copy, file), { preserveTimestamps: true });
+        }
+        for (const installed of ["node_modules", "policy/node_modules", ".venv"]) {
+            fs.symlinkSync(path.join(ROOT, installed), path.join(copy, installed));
+        }
+    });
+
+    after(async () => {
+        await runShell("npm run destroy -- -s dev --yes --skip-preview", copy, env, 120_000);
+        fs.rmSync(copy, { recursive: true, force: true });
+        fs.rmSync(pulumiHome, { recursive: true, force: true });
+    });
+
+    it("sets up, then renders the dev stack with the main command and says what to do next", async () => {
+        const setup = commands.find((c) => c.includes("tools/setup.sh"));
+        const main = commands.find((c) => c.startsWith("npm run up"));
+        assert.ok(setup && main, `README block: ${commands.join(" | ")}`);
+        const committedDevStack = fs.readFileSync(path.join(copy, "Pulumi.dev.yaml"), "utf8");
+
+        const setupRun = await runShell(setup, copy, env, 600_000);
+        assert.equal(setupRun.code, 0, setupRun.output.slice(-3000));
+        assert.ok(fs.existsSync(path.join(copy, "dev-pki/servers/cl2.key")), "setup made the dev stack's certificates");
+        assert.equal(fs.statSync(path.join(copy, "dev-pki/client.key")).mode & 0o777, 0o600);
+
+        const up = await runShell(main, copy, env, 600_000);
+        assert.equal(up.code, 0, up.output.slice(-4000));
+        assert.deepEqual(Object.keys(renderedKinds(path.join(copy, "rendered"))).sort(), ["cl1", "cl2", "observer"]);
+        assert.match(up.output, /Manifests rendered under rendered\//);
+        assert.match(up.output, /Querier flags[^\n]*\n {2}--endpoint=dnssrv\+_envoy-cl1\._tcp\.envoy-cl1\.envoy\.svc\.cluster\.local\n {2}--endpoint=dnssrv\+_envoy-cl2\./);
+        assert.match(up.output, /Next steps:\n/);
+        assert.doesNotMatch(up.output, /^error:/m);
+        assert.ok((up.output.match(/expected to have version/g) ?? []).length === 0, "the engine's version warnings are folded into one line");
+        assert.equal((up.output.match(/offline toolchain: its Kubernetes provider is older/g) ?? []).length, /offline/.test(up.output) ? 1 : 0);
+        assert.equal(fs.readFileSync(path.join(copy, "Pulumi.dev.yaml"), "utf8"), committedDevStack, "the run leaves the committed stack file as it was");
+    });
+});
