@@ -16,7 +16,9 @@ interface StackOutputs {
 function renderedFiles(directory: string): [string, number][] {
     if (!fs.existsSync(directory)) return [];
     const count = (dir: string): number =>
-        fs.readdirSync(dir, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? count(path.join(dir, e.name)) : e.name.endsWith(".yaml") ? 1 : 0), 0);
+        fs
+            .readdirSync(dir, { withFileTypes: true })
+            .reduce((n, e) => n + (e.isDirectory() ? count(path.join(dir, e.name)) : e.name.endsWith(".yaml") ? 1 : 0), 0);
     return fs
         .readdirSync(directory, { withFileTypes: true })
         .filter((e) => e.isDirectory())
@@ -41,7 +43,7 @@ function main(stack: string, outputsJson: string): string {
     if (outputs.renderDirectory !== undefined) {
         lines.push(`  - Read what would be deployed: ls -R ${outputs.renderDirectory}/; the Envoy configuration alone: npm run -s envoy-config -- ${stack}`);
         lines.push(`  - Change the stack (Pulumi.${stack}.yaml), then npm run preview -- -s ${stack} shows the difference.`);
-        lines.push("  - Deploy to real clusters: a stack per environment with kubeconfig contexts (README, \"Moving to real clusters\").");
+        lines.push('  - Deploy to real clusters: a stack per environment with kubeconfig contexts (README, "Moving to real clusters").');
         lines.push(`  - Clean up: npm run destroy -- -s ${stack} --yes`);
     } else {
         const services = (outputs.clusters ?? []).map((c) => `${c.service}:${c.port} → ${c.host}`).join(", ");

@@ -88,17 +88,19 @@ if [ -n "$stack" ]; then
   "$pulumi" stack select --create "$stack" >/dev/null
 fi
 
-status=0
 if $offline; then
-  # The offline Kubernetes provider is older than the SDK in package-lock.json, and the engine warns about it
-  # for every provider object; say it once here and keep the rest of the output readable.
+  # The offline Kubernetes provider is older than the SDK in package-lock.json (the Go module proxy serves no
+  # newer one), and the engine would warn about that for every provider object of every run. Say it once, with
+  # both versions; PULUMI_DEV is the engine's switch for that check (in CLI v3.274 it otherwise changes only
+  # the `package` and `convert` commands and bundled-plugin installs, none of which this wrapper runs).
   sdk=$(node -p 'require("@pulumi/kubernetes/package.json").version')
-  built=$(basename "$(dirname "$(command -v pulumi-resource-kubernetes || echo /unknown/bin)")")
-  say "offline toolchain: its Kubernetes provider is older than the @pulumi/kubernetes SDK $sdk (see tools/pulumi-offline/README.md, $built); the engine's per-provider version warnings are folded into this line"
-  "$pulumi" "$@" 2>&1 | node --import tsx tools/fold-version-warnings.ts || status=$?
-else
-  "$pulumi" "$@" || status=$?
+  provider=$(sed -n 's/^key=.*k8s-\([0-9][0-9.]*\).*/\1/p' "$(dirname "$pulumi")/../BUILDINFO" 2>/dev/null || true)
+  say "offline toolchain: its Kubernetes provider is v${provider:-unknown}, older than the @pulumi/kubernetes $sdk SDK this project pins (the newest provider the Go module proxy serves; tools/pulumi-offline/README.md); the engine's per-object warnings about it are off"
+  export PULUMI_DEV=true
 fi
+
+status=0
+"$pulumi" "$@" || status=$?
 if [ "$status" -eq 0 ] && [[ "$command" =~ ^(up|update)$ ]] && [ -n "$stack" ]; then
   "$pulumi" stack output --json -s "$stack" | node --import tsx tools/next-steps.ts "$stack"
 fi

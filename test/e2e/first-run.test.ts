@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as YAML from "yaml";
 import { tempDir } from "./support/processes";
-import { PulumiProject, requirePulumi } from "./support/pulumi";
+import { pulumiBinary, PulumiProject, requirePulumi } from "./support/pulumi";
 
 /**
  * The first-run experience, with the real engine: the dev stack exactly as committed renders, re-previews with
@@ -66,7 +67,9 @@ describe("the dev stack exactly as committed, under the real engine", { skip }, 
         }
         assert.ok(kinds.observer.includes("Deployment/envoy-thanos"), kinds.observer.join(", "));
         // The rendered server certificate is the file setup wrote: the files source reached the manifests.
-        const secret = renderedManifests(path.join(project.dir, "rendered")).cl1.find((m) => m.kind === "Secret" && m.metadata.name === "envoy-thanos-cl1-server-tls")!;
+        const secret = renderedManifests(path.join(project.dir, "rendered")).cl1.find(
+            (m) => m.kind === "Secret" && m.metadata.name === "envoy-thanos-cl1-server-tls",
+        )!;
         const served = secret.stringData?.["tls.crt"] ?? Buffer.from(secret.data!["tls.crt"], "base64").toString();
         assert.equal(served, fs.readFileSync(path.join(project.dir, "dev-pki/servers/cl1.crt"), "utf8"));
     });
@@ -126,9 +129,11 @@ describe("the README's commands, as a newcomer types them, in a fresh copy", { s
 
     before(() => {
         commands = readmeCommands();
-        // Every tracked file, as a clone would have it (timestamps kept, so that setup sees installed dependencies
+        // Every file a commit would hold (tracked, or new and not ignored), as a clone would have it (timestamps kept, so that setup sees installed dependencies
         // as current); the installed dependencies themselves are shared, since installing them is not the subject.
-        const tracked = execFileSync("git", ["ls-files", "-z"], { cwd: ROOT, encoding: "utf8" }).split("\0").filter(Boolean);
+        const tracked = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, encoding: "utf8" })
+            .split("\0")
+            .filter(Boolean);
         for (const file of tracked) {
             if (!fs.existsSync(path.join(ROOT, file))) continue;
             fs.mkdirSync(path.dirname(path.join(copy, file)), { recursive: true });
@@ -160,11 +165,17 @@ describe("the README's commands, as a newcomer types them, in a fresh copy", { s
         assert.equal(up.code, 0, up.output.slice(-4000));
         assert.deepEqual(Object.keys(renderedKinds(path.join(copy, "rendered"))).sort(), ["cl1", "cl2", "observer"]);
         assert.match(up.output, /Manifests rendered under rendered\//);
-        assert.match(up.output, /Querier flags[^\n]*\n {2}--endpoint=dnssrv\+_envoy-cl1\._tcp\.envoy-cl1\.envoy\.svc\.cluster\.local\n {2}--endpoint=dnssrv\+_envoy-cl2\./);
+        assert.match(
+            up.output,
+            /Querier flags[^\n]*\n {2}--endpoint=dnssrv\+_envoy-cl1\._tcp\.envoy-cl1\.envoy\.svc\.cluster\.local\n {2}--endpoint=dnssrv\+_envoy-cl2\./,
+        );
         assert.match(up.output, /Next steps:\n/);
         assert.doesNotMatch(up.output, /^error:/m);
-        assert.ok((up.output.match(/expected to have version/g) ?? []).length === 0, "the engine's version warnings are folded into one line");
-        assert.equal((up.output.match(/offline toolchain: its Kubernetes provider is older/g) ?? []).length, /offline/.test(up.output) ? 1 : 0);
+        // The offline toolchain's provider version is said once, by the wrapper, instead of once per provider object.
+        assert.doesNotMatch(up.output, /expected to have version/);
+        const offline = pulumiBinary()!.startsWith(path.join(process.env.ENVOY_THANOS_CACHE ?? path.join(os.homedir(), ".cache/envoy-thanos"), "pulumi"));
+        const skewNotes = up.output.match(/offline toolchain: its Kubernetes provider is v[\d.]+, older than the @pulumi\/kubernetes [\d.]+ SDK/g) ?? [];
+        assert.equal(skewNotes.length, offline ? 1 : 0);
         assert.equal(fs.readFileSync(path.join(copy, "Pulumi.dev.yaml"), "utf8"), committedDevStack, "the run leaves the committed stack file as it was");
     });
 });
