@@ -1,4 +1,7 @@
+import { execFileSync } from "node:child_process";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { rawConfigFromStackFiles } from "../../components/config/sources";
 
 /**
  * Runs the program under Pulumi's mock runtime and records what it registers.
@@ -152,4 +155,12 @@ export function clustersConfig(n: number, extra: Record<string, unknown> = {}): 
         clusters: Array.from({ length: n }, (_, i) => ({ name: `c${i + 1}`, host: `c${i + 1}.observed.example.com` })),
         ...extra,
     };
+}
+
+const ROOT = path.resolve(__dirname, "../..");
+
+/** The dev stack's raw config, with the certificate files it reads made (idempotently) as tools/setup.sh makes them. */
+export function devStackConfig(): Record<string, unknown> {
+    execFileSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools/pki/dev-pki.ts"), "dev"], { stdio: "pipe" });
+    return rawConfigFromStackFiles(ROOT, "dev").raw;
 }

@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import * as path from "node:path";
 import { describe, it } from "node:test";
 import * as YAML from "yaml";
-import { rawConfigFromStackFiles } from "../../components/config/sources";
 import { adminAddressViolations, routeTimeoutViolations, upstreamTlsViolations } from "../../policy/rules/envoy";
 import {
     configMapPrivateKeyViolations,
@@ -11,7 +9,7 @@ import {
     nonRootViolations,
     resourceLimitViolations,
 } from "../../policy/rules/kubernetes";
-import { plain, RecordedResource, runProgram } from "./harness";
+import { devStackConfig, plain, RecordedResource, runProgram } from "./harness";
 
 /**
  * The policy pack's rules on the resources the program registers under Pulumi's mocks (the offline
@@ -41,14 +39,14 @@ function violations(resource: RecordedResource): string[] {
 
 describe("policy pack on the program's resources", () => {
     it("passes every resource of the dev stack", async () => {
-        const result = await runProgram(rawConfigFromStackFiles(path.resolve(__dirname, "../.."), "dev").raw);
+        const result = await runProgram(devStackConfig());
         const checked = result.resources.filter((r) => ["ConfigMap", "Ingress", "Deployment"].some((k) => r.type.endsWith(`:${k}`)));
         assert.equal(checked.length, 4, "one ConfigMap, two Ingresses, one Deployment");
         for (const r of checked) assert.deepEqual(violations(r), [], `${r.type} ${r.name}`);
     });
 
     it("rejects the same resources once a protection is removed", async () => {
-        const result = await runProgram(rawConfigFromStackFiles(path.resolve(__dirname, "../.."), "dev").raw);
+        const result = await runProgram(devStackConfig());
         const configMap = result.resources.find((r) => r.type === "kubernetes:core/v1:ConfigMap")!;
         const bootstrap = YAML.parse(configMap.inputs.data["envoy.yaml"]);
         for (const c of bootstrap.static_resources.clusters) {

@@ -1,12 +1,22 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import * as YAML from "yaml";
-import { rawConfigFromStackFiles } from "../../components/config/sources";
 import { CHECKSUM_ANNOTATION } from "../../components/observer/manifests";
-import { clustersConfig, isSecret, MOCK_PRIVATE_KEY_MARK, named, ofType, plain, RecordedResource, runProgram, runWithMocks, RunResult } from "./harness";
+import {
+    clustersConfig,
+    devStackConfig,
+    isSecret,
+    MOCK_PRIVATE_KEY_MARK,
+    named,
+    ofType,
+    plain,
+    RecordedResource,
+    runProgram,
+    runWithMocks,
+    RunResult,
+} from "./harness";
 
 const ROOT = path.resolve(__dirname, "../..");
 const T = {
@@ -370,14 +380,8 @@ describe("program under Pulumi mocks", () => {
 });
 
 describe("index.ts with the dev stack", () => {
-    before(() => {
-        // The dev stack reads its certificates from dev-pki/, which tools/setup.sh makes (idempotently) this way.
-        execFileSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools/pki/dev-pki.ts"), "dev"], { stdio: "pipe" });
-    });
-
     it("exports the seed's exact querier flags, an endpoint SD file, the cluster summary and the CA", async () => {
-        const { raw } = rawConfigFromStackFiles(ROOT, "dev");
-        const result = await runWithMocks(raw, () => require("../../index"));
+        const result = await runWithMocks(devStackConfig(), () => require("../../index"));
         assert.equal(result.error, undefined, result.error?.message);
         const outputs = result.outputs!;
         assert.deepEqual(outputs.querierFlags, [
