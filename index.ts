@@ -6,5 +6,6 @@ const outputs = deploy(loadModel());
 export const querierFlags = outputs.querierFlags;
 export const endpointSdFile = outputs.endpointSdFile;
 export const clusters = outputs.clusters;
+export const querierMounts = outputs.querierMounts;
 export const caCertificate = outputs.caCertificate;
 export const renderDirectory = outputs.renderDirectory;

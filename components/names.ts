@@ -41,6 +41,9 @@ export const observerNames = {
     disruptionBudget: "envoy-thanos",
     metricsService: "envoy-thanos-metrics",
     networkPolicy: "envoy-thanos",
+    /** Native mode: the querier's client certificate, key and CA bundle, and its endpoint config. */
+    querierTlsSecret: "envoy-thanos-querier-tls",
+    querierEndpointsConfigMap: "envoy-thanos-querier-endpoints",
 } as const;
 
 /** Per observed cluster; suffixed with the cluster name so two entries may share one physical cluster. */

@@ -4,6 +4,8 @@ import { buildModel, ConfigError, Model } from "./config/model";
 import { rawConfigFromRuntime } from "./config/sources";
 import { ObservedCluster } from "./observed/cluster";
 import { ObserverGateway } from "./observer/gateway";
+import { nativeQuerierMounts } from "./observer/native";
+import { NativeQuerierAccess } from "./observer/native-access";
 import { clusterSummaries, ClusterSummary, endpointSdFile, querierFlags } from "./outputs";
 import { Pki } from "./pki/pki";
 import { providerArgs } from "./providers";
@@ -24,10 +26,12 @@ export function loadModel(now: Date = new Date()): Model {
 }
 
 export interface ProgramOutputs {
-    /** `--endpoint=dnssrv+...` per observed cluster, in config order. */
+    /** `--endpoint=dnssrv+...` per observed cluster in config order (envoy mode), or the endpoint config file flag (native). */
     querierFlags: string[];
     /** Body of the file for `thanos query --endpoint.sd-config-file`. */
     endpointSdFile: string;
+    /** Native mode: the volumes and mounts the querier's pod needs. */
+    querierMounts?: ReturnType<typeof nativeQuerierMounts>;
     clusters: ClusterSummary[];
     /** Public CA certificate that signs the server and client certificates. */
     caCertificate: pulumi.Output<string>;
@@ -44,13 +48,18 @@ export function deploy(model: Model): ProgramOutputs {
     }
     const observerProvider = new k8s.Provider("observer", providerArgs(model.observer.connection, model.renderDirectory, "observer"));
     const pki = new Pki("pki", { tls: model.tls, clusters: model.clusters });
-    new ObserverGateway("observer", {
-        model,
-        provider: observerProvider,
-        clientCertificate: pki.client.certificate,
-        clientPrivateKey: pki.client.privateKey,
-        caCertificate: pki.caCertificate,
-    });
+    const client = { clientCertificate: pki.client.certificate, clientPrivateKey: pki.client.privateKey, caCertificate: pki.caCertificate };
+    if (model.observer.mode === "native") {
+        new NativeQuerierAccess("querier-access", {
+            namespace: model.observer.namespace,
+            createNamespace: model.observer.createNamespace,
+            clusters: model.clusters,
+            provider: observerProvider,
+            ...client,
+        });
+    } else {
+        new ObserverGateway("observer", { model, provider: observerProvider, ...client });
+    }
     // One CA level for the generated CA; provided chains may carry one intermediate.
     const verifyDepth = model.tls.mode === "generate" ? 1 : 2;
     for (const cluster of model.clusters) {
@@ -69,6 +78,7 @@ export function deploy(model: Model): ProgramOutputs {
         querierFlags: querierFlags(model),
         endpointSdFile: endpointSdFile(model),
         clusters: clusterSummaries(model),
+        querierMounts: model.observer.mode === "native" ? nativeQuerierMounts() : undefined,
         caCertificate: pki.caCertificate,
         renderDirectory: model.renderDirectory,
     };

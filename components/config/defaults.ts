@@ -10,7 +10,10 @@ export const defaults = {
     observer: {
         namespace: "envoy",
         createNamespace: true,
+        mode: "envoy" as const,
     },
+    /** Native mode: the first Thanos whose querier takes per-endpoint TLS in --endpoint.sd-config (PR #8594). */
+    nativeMinimumQuerierVersion: [0, 42] as const,
     envoy: {
         image: `envoyproxy/envoy:v${ENVOY_VERSION}`,
         replicas: 2,

@@ -64,10 +64,13 @@ export interface SuppliedMaterial {
 export type TlsModel =
     { mode: "generate"; validityHours: number; earlyRenewalHours: number; caValidityHours: number } | ({ mode: "provided" | "files" } & SuppliedMaterial);
 
+/** `envoy`: the program deploys Envoy, which does the mTLS; `native`: the querier does it (Thanos >= v0.42). */
+export type ObserverMode = "envoy" | "native";
+
 export interface Model {
     renderDirectory?: string;
     clusterDomain: string;
-    observer: { namespace: string; createNamespace: boolean; connection: Connection };
+    observer: { namespace: string; createNamespace: boolean; connection: Connection; mode: ObserverMode; querierVersion?: string };
     envoy: EnvoyModel;
     networkPolicy: { enabled: boolean; querierPodSelector: Record<string, string>; querierNamespaceSelector?: Record<string, string> };
     tls: TlsModel;
@@ -122,10 +125,17 @@ export function buildModel(raw: Record<string, unknown>, options: BuildOptions):
         problems.push({ key: "envoy.metricsPort", message: `equals envoy.adminPort (${envoy.adminPort}); choose two different ports` });
     }
 
+    const mode = input.observer?.mode ?? defaults.observer.mode;
+    if (mode === "native") {
+        checkNative(input, problems);
+    }
     const observer = {
         namespace: input.observer?.namespace ?? defaults.observer.namespace,
-        createNamespace: input.observer?.createNamespace ?? defaults.observer.createNamespace,
+        // The querier's namespace, where native mode puts its Secret, exists before the program runs.
+        createNamespace: input.observer?.createNamespace ?? (mode === "native" ? false : defaults.observer.createNamespace),
         connection: resolveConnection(input.observer ?? {}, "observer", renderMode, problems),
+        mode,
+        querierVersion: input.observer?.querierVersion,
     };
     const tls = resolveTls(input, clusters, options, problems);
     if (problems.length > 0) {
@@ -144,6 +154,47 @@ export function buildModel(raw: Record<string, unknown>, options: BuildOptions):
         tls,
         clusters,
     };
+}
+
+/** What `observer.mode: native` cannot do: everything that configures the Envoy it does not deploy, and old queriers. */
+function checkNative(input: StackConfigInput, problems: ConfigProblem[]): void {
+    const switchBack = "or set observer.mode: envoy";
+    if (input.observer?.namespace === undefined) {
+        problems.push({
+            key: "observer.namespace",
+            message: "is required with observer.mode: native: set it to the querier's namespace, since a pod can mount only Secrets of its own namespace",
+        });
+    }
+    const version = input.observer?.querierVersion;
+    if (version !== undefined) {
+        const [major, minor] = version.replace(/^v/, "").split(".").map(Number);
+        const [minMajor, minMinor] = defaults.nativeMinimumQuerierVersion;
+        if (major < minMajor || (major === minMajor && minor < minMinor)) {
+            problems.push({
+                key: "observer.querierVersion",
+                message: `(${version}) is older than v${minMajor}.${minMinor}, the first Thanos querier with per-endpoint TLS; upgrade the querier ${switchBack}`,
+            });
+        }
+    }
+    if (input.envoy !== undefined) {
+        problems.push({ key: "envoy", message: `configures Envoy, which observer.mode: native does not deploy; remove envoy.* ${switchBack}` });
+    }
+    if (input.networkPolicy !== undefined) {
+        problems.push({
+            key: "networkPolicy",
+            message: `guards Envoy's listeners, which observer.mode: native does not deploy; remove networkPolicy.* ${switchBack}`,
+        });
+    }
+    input.clusters.forEach((c, i) => {
+        for (const field of ["port", "portName"] as const) {
+            if (c[field] !== undefined) {
+                problems.push({
+                    key: `clusters[${i}].${field}`,
+                    message: `names an Envoy listener, and observer.mode: native has none (the querier connects to the cluster's address); remove it ${switchBack}`,
+                });
+            }
+        }
+    });
 }
 
 function describeIssue(issue: z.core.$ZodIssue): ConfigProblem {

@@ -122,6 +122,13 @@ export const observerSchema = z.strictObject({
     namespace: dnsLabelSchema.optional(),
     /** Create the namespace, or expect it to exist. */
     createNamespace: z.boolean().optional(),
+    /** `envoy`: Envoy holds the client certificate and proxies every query; `native`: the querier does the mTLS itself. */
+    mode: z.enum(["envoy", "native"]).optional(),
+    /** The querier's Thanos version, when known (`v0.42.4`); native mode needs per-endpoint TLS, new in v0.42. */
+    querierVersion: z
+        .string()
+        .regex(/^v?\d+\.\d+(\.\d+)?([-+].*)?$/, "must be a Thanos version such as v0.42.4")
+        .optional(),
 });
 
 export const networkPolicySchema = z.strictObject({

@@ -476,3 +476,37 @@ describe("TLS material from files (tls.mode: files)", () => {
         assert.equal(model.tls.mode, "files");
     });
 });
+
+describe("observer.mode: native", () => {
+    const native = (observer: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) =>
+        rendered([cluster(1)], { observer: { mode: "native", namespace: "monitoring", ...observer }, ...extra });
+
+    it("defaults to envoy mode, and accepts native with the querier's namespace and a recent querier", () => {
+        assert.equal(build(rendered([cluster(1)])).observer.mode, "envoy");
+        const model = build(native({ querierVersion: "v0.42.4" }));
+        assert.equal(model.observer.mode, "native");
+        assert.equal(model.observer.namespace, "monitoring");
+        assert.equal(model.observer.createNamespace, false, "the querier's namespace already exists");
+        assert.equal(build(native({ querierVersion: "0.43.0" })).observer.querierVersion, "0.43.0");
+    });
+
+    it("refuses a querier older than v0.42, naming the fix", () => {
+        assertProblem(native({ querierVersion: "v0.41.9" }), "observer.querierVersion", /older than v0\.42.*upgrade the querier or set observer\.mode: envoy/);
+        assertProblem(native({ querierVersion: "latest" }), "observer.querierVersion", /Thanos version such as v0\.42\.4/);
+    });
+
+    it("needs the querier's namespace", () => {
+        assertProblem(rendered([cluster(1)], { observer: { mode: "native" } }), "observer.namespace", /querier's namespace/);
+    });
+
+    it("refuses settings only the Envoy path has", () => {
+        assertProblem(native({}, { envoy: { replicas: 3 } }), "envoy", /native does not deploy; remove envoy\.\*/);
+        assertProblem(native({}, { networkPolicy: { enabled: true } }), "networkPolicy", /native does not deploy/);
+        assertProblem(rendered([cluster(1, { port: 10010 })], { observer: { mode: "native", namespace: "monitoring" } }), "clusters[0].port", /Envoy listener/);
+        assertProblem(
+            rendered([cluster(1, { portName: "x" })], { observer: { mode: "native", namespace: "monitoring" } }),
+            "clusters[0].portName",
+            /Envoy listener/,
+        );
+    });
+});

@@ -379,6 +379,37 @@ describe("program under Pulumi mocks", () => {
     });
 });
 
+describe("observer.mode: native", () => {
+    it("deploys no Envoy: a TLS Secret and the endpoint config in the querier's namespace, the same observed clusters", async () => {
+        const config = clustersConfig(2, { observer: { mode: "native", namespace: "monitoring" } });
+        const result = await runProgram(config);
+        assert.equal(result.error, undefined, result.error?.message);
+        const observer = result.resources.filter((r) => r.provider === "observer");
+        assert.deepEqual(observer.map((r) => `${r.type} ${r.inputs.metadata.namespace}/${r.inputs.metadata.name}`).sort(), [
+            `${T.configMap} monitoring/envoy-thanos-querier-endpoints`,
+            `${T.secret} monitoring/envoy-thanos-querier-tls`,
+        ]);
+        assert.equal(result.resources.filter((r) => r.type === T.deployment).length, 0);
+        const secret = named(result, T.secret, "querier-access-tls").inputs;
+        assert.deepEqual(Object.keys(plain(secret.stringData)).sort(), ["ca.crt", "tls.crt", "tls.key"]);
+        assert.match(plain(secret.stringData)["tls.key"], new RegExp(MOCK_PRIVATE_KEY_MARK));
+        const endpoints = YAML.parse(named(result, T.configMap, "querier-access-endpoints").inputs.data["endpoints.yaml"]);
+        assert.deepEqual(endpoints.endpoints[1], {
+            address: "c2.observed.example.com:443",
+            client_config: {
+                server_name: "c2.observed.example.com",
+                tls_config: { cert_file: "/etc/envoy-thanos/tls/tls.crt", key_file: "/etc/envoy-thanos/tls/tls.key", ca_file: "/etc/envoy-thanos/tls/ca.crt" },
+            },
+        });
+        assert.deepEqual(result.outputs?.querierFlags, ["--endpoint.sd-config-file=/etc/envoy-thanos/endpoints/endpoints.yaml"]);
+        assert.deepEqual(YAML.parse(result.outputs?.endpointSdFile as string), endpoints);
+        // The observed side is the same as in envoy mode.
+        const envoyMode = await runProgram(clustersConfig(2));
+        const observed = (r: RunResult) => r.resources.filter((x) => x.provider.startsWith("observed-")).map((x) => [x.type, x.name, plain(x.inputs)]);
+        assert.deepEqual(observed(result), observed(envoyMode));
+    });
+});
+
 describe("index.ts with the dev stack", () => {
     it("exports the seed's exact querier flags, an endpoint SD file, the cluster summary and the CA", async () => {
         const result = await runWithMocks(devStackConfig(), () => require("../../index"));
