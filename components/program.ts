@@ -30,8 +30,8 @@ export interface ProgramOutputs {
     querierFlags: string[];
     /** Body of the file for `thanos query --endpoint.sd-config-file`. */
     endpointSdFile: string;
-    /** Native mode: the volumes and mounts the querier's pod needs. */
-    querierMounts?: ReturnType<typeof nativeQuerierMounts>;
+    /** Native mode: the volumes and mounts the querier's pod needs; null in envoy mode (an undefined output warns). */
+    querierMounts: ReturnType<typeof nativeQuerierMounts> | null;
     clusters: ClusterSummary[];
     /** Public CA certificate that signs the server and client certificates. */
     caCertificate: pulumi.Output<string>;
@@ -78,7 +78,7 @@ export function deploy(model: Model): ProgramOutputs {
         querierFlags: querierFlags(model),
         endpointSdFile: endpointSdFile(model),
         clusters: clusterSummaries(model),
-        querierMounts: model.observer.mode === "native" ? nativeQuerierMounts() : undefined,
+        querierMounts: model.observer.mode === "native" ? nativeQuerierMounts() : null,
         caCertificate: pki.caCertificate,
         renderDirectory: model.renderDirectory,
     };

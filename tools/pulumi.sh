@@ -88,19 +88,22 @@ if [ -n "$stack" ]; then
   "$pulumi" stack select --create "$stack" >/dev/null
 fi
 
+status=0
 if $offline; then
-  # The offline Kubernetes provider is older than the SDK in package-lock.json (the Go module proxy serves no
-  # newer one), and the engine would warn about that for every provider object of every run. Say it once, with
-  # both versions; PULUMI_DEV is the engine's switch for that check (in CLI v3.274 it otherwise changes only
-  # the `package` and `convert` commands and bundled-plugin installs, none of which this wrapper runs).
+  # The offline Kubernetes provider is older than the SDK in package-lock.json (the Go module proxy serves no newer
+  # one) and runs from PATH, and the engine says both for every provider object of every run. Say it once, with
+  # both versions. PULUMI_DEV is the engine's switch for the version check (in CLI v3.274 it otherwise changes only
+  # the `package` and `convert` commands and bundled-plugin installs, none of which this wrapper runs); the
+  # "from $PATH" notices have no switch, so they are taken out of the display.
   sdk=$(node -p 'require("@pulumi/kubernetes/package.json").version')
   provider=$(sed -n 's/^key=.*k8s-\([0-9][0-9.]*\).*/\1/p' "$(dirname "$pulumi")/../BUILDINFO" 2>/dev/null || true)
-  say "offline toolchain: its Kubernetes provider is v${provider:-unknown}, older than the @pulumi/kubernetes $sdk SDK this project pins (the newest provider the Go module proxy serves; tools/pulumi-offline/README.md); the engine's per-object warnings about it are off"
+  say "offline toolchain: its Kubernetes provider is v${provider:-unknown}, older than the @pulumi/kubernetes $sdk SDK this project pins (the newest provider the Go module proxy serves; tools/pulumi-offline/README.md), and runs from $(dirname "$pulumi"); the engine's repeated notices about it are left out"
   export PULUMI_DEV=true
+  set -o pipefail
+  "$pulumi" "$@" | sed -u '/warning: using pulumi-resource-kubernetes from \$PATH at /d' || status=$?
+else
+  "$pulumi" "$@" || status=$?
 fi
-
-status=0
-"$pulumi" "$@" || status=$?
 if [ "$status" -eq 0 ] && [[ "$command" =~ ^(up|update)$ ]] && [ -n "$stack" ]; then
   "$pulumi" stack output --json -s "$stack" | node --import tsx tools/next-steps.ts "$stack"
 fi
