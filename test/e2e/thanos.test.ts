@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { endpointSdFileFor } from "../../components/outputs";
 import { OpensslCa } from "../../tools/pki/openssl-ca";
 import { freePort, ProcessGroup, requireTool, sleep, tempDir, waitFor } from "./support/processes";
-import { Prometheus, Querier, Sidecar, SlowRemoteRead } from "./support/thanos";
+import { healthyStores, ObservedMonitoring, Querier, startObservedMonitoring, stopObservedMonitoring } from "./support/thanos";
 import { Topology } from "./support/topology";
 
 /**
@@ -27,12 +27,6 @@ const CLUSTERS = [
     { name: "cl2", host: "cl2m.example.com" },
 ];
 
-interface ObservedCluster {
-    prometheus: Prometheus;
-    slow: SlowRemoteRead;
-    sidecar: Sidecar;
-}
-
 const enc = encodeURIComponent;
 
 /** `{cluster → value}` of an instant-vector result. */
@@ -43,31 +37,17 @@ function byCluster(result: any[]): Record<string, string> {
 describe("Thanos querier through the proxy chain", { skip }, () => {
     const group = new ProcessGroup();
     const dir = tempDir("thanos");
-    const observed: Record<string, ObservedCluster> = {};
+    let observed: Record<string, ObservedMonitoring>;
     let topology: Topology;
     let querier: Querier;
     let sdQuerier: Querier;
 
     before(async () => {
-        for (const c of CLUSTERS) {
-            const prometheus = new Prometheus(c.name, path.join(dir, c.name), await freePort(), group);
-            const slow = new SlowRemoteRead(await freePort(), prometheus.port);
-            const sidecar = new Sidecar(
-                c.name,
-                path.join(dir, c.name),
-                await freePort(),
-                await freePort(),
-                `http://127.0.0.1:${slow.port}`,
-                prometheus.dataDir,
-                group,
-            );
-            observed[c.name] = { prometheus, slow, sidecar };
-        }
-        await Promise.all(Object.values(observed).map((o) => o.prometheus.start()));
-        for (const o of Object.values(observed)) {
-            await o.slow.start();
-            await o.sidecar.start();
-        }
+        observed = await startObservedMonitoring(
+            CLUSTERS.map((c) => c.name),
+            dir,
+            group,
+        );
         topology = await new Topology({ clusters: CLUSTERS, sidecarAddress: (name) => `127.0.0.1:${observed[name].sidecar.grpcPort}` }).start();
         const listeners = CLUSTERS.map((c) => `127.0.0.1:${topology.side(c.name).listenerPort}`);
         querier = new Querier(path.join(dir, "query-flags"), await freePort(), await freePort(), group);
@@ -84,21 +64,10 @@ describe("Thanos querier through the proxy chain", { skip }, () => {
     after(async () => {
         await topology?.stop();
         await group.stopAll();
-        await Promise.all(Object.values(observed).map((o) => o.slow.stop()));
+        if (observed) await stopObservedMonitoring(observed);
     });
 
-    async function allStoresHealthy(q: Querier): Promise<Record<string, string>[]> {
-        return waitFor(
-            "every observed cluster registered as a healthy store",
-            60_000,
-            async () => {
-                const stores = await q.stores();
-                const healthy = stores.filter((s) => s.lastError === null).flatMap((s) => s.labelSets);
-                return healthy.length === CLUSTERS.length ? healthy : undefined;
-            },
-            500,
-        );
-    }
+    const allStoresHealthy = (q: Querier) => healthyStores(q, CLUSTERS.length);
 
     it("registers every observed cluster as a store with that cluster's external labels (flags and SD file)", async () => {
         for (const q of [querier, sdQuerier]) {

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { ProcessGroup, Started, waitFor } from "./processes";
+import { freePort, ProcessGroup, Started, waitFor } from "./processes";
 
 /**
  * Real Prometheus (Debian's) and real Thanos (built from its Go module) on loopback, plus a slow HTTP
@@ -200,4 +200,45 @@ export class SlowRemoteRead {
         this.server?.closeAllConnections();
         await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     }
+}
+
+/** One observed cluster's monitoring: Prometheus, the slow remote-read proxy in front of it, and its Thanos sidecar. */
+export interface ObservedMonitoring {
+    prometheus: Prometheus;
+    slow: SlowRemoteRead;
+    sidecar: Sidecar;
+}
+
+/** Starts the monitoring of each named cluster under `dir`; `stopObservedMonitoring` ends what the group does not. */
+export async function startObservedMonitoring(names: string[], dir: string, group: ProcessGroup): Promise<Record<string, ObservedMonitoring>> {
+    const observed: Record<string, ObservedMonitoring> = {};
+    for (const name of names) {
+        const prometheus = new Prometheus(name, path.join(dir, name), await freePort(), group);
+        const slow = new SlowRemoteRead(await freePort(), prometheus.port);
+        const sidecar = new Sidecar(name, path.join(dir, name), await freePort(), await freePort(), `http://127.0.0.1:${slow.port}`, prometheus.dataDir, group);
+        observed[name] = { prometheus, slow, sidecar };
+    }
+    await Promise.all(Object.values(observed).map((o) => o.prometheus.start()));
+    for (const o of Object.values(observed)) {
+        await o.slow.start();
+        await o.sidecar.start();
+    }
+    return observed;
+}
+
+export async function stopObservedMonitoring(observed: Record<string, ObservedMonitoring>): Promise<void> {
+    await Promise.all(Object.values(observed).map((o) => o.slow.stop()));
+}
+
+/** Every store the querier knows, healthy, as label sets: waits until there are `count`. */
+export function healthyStores(querier: Querier, count: number, timeoutMs = 60_000): Promise<Record<string, string>[]> {
+    return waitFor(
+        `${count} healthy stores`,
+        timeoutMs,
+        async () => {
+            const healthy = (await querier.stores()).filter((s) => s.lastError === null).flatMap((s) => s.labelSets);
+            return healthy.length === count ? healthy : undefined;
+        },
+        500,
+    );
 }

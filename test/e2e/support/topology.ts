@@ -40,6 +40,8 @@ export interface TopologyOptions {
     mutateBootstrap?: (bootstrap: any) => void;
     /** Where each cluster's sidecar Service is (real Thanos sidecars); default: a gRPC test backend per cluster. */
     sidecarAddress?: (cluster: string) => string;
+    /** Only the observed side (native mode: the querier reaches the front doors itself); default: Envoy too. */
+    observedOnly?: boolean;
 }
 
 export class Topology {
@@ -127,6 +129,7 @@ export class Topology {
             await nginx.start(config);
             this.sides.push({ name: cluster.name, host: cluster.host, backend, backendPort: ports[i].backend, nginx, listenerPort: cluster.port, server });
         }
+        if (this.options.observedOnly) return;
         const tls = this.options.envoyTls?.(this.ca, this.client) ?? {
             certificate: this.client.certificate,
             privateKey: this.client.privateKey,
