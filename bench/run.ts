@@ -9,6 +9,7 @@ import { freePort, ProcessGroup, tempDir, waitFor } from "../test/e2e/support/pr
 import { pulumiBinary, PulumiProject } from "../test/e2e/support/pulumi";
 import { Topology } from "../test/e2e/support/topology";
 import { clustersConfig, runProgram } from "../test/unit/harness";
+import { querierModes } from "./querier-modes";
 
 /**
  * `npm run bench [-- --smoke]`: what the proxy costs, how Envoy and the program scale, side by side in
@@ -311,6 +312,7 @@ async function main(): Promise<void> {
         "",
     ];
     await dataPath(lines);
+    await querierModes(lines, { reps: REPS, perQuery: smoke ? 2 : 20, stats, fmt });
     await envoyFootprint(lines);
     await programScale(lines);
     await engineScale(lines);
