@@ -21,6 +21,10 @@ function main(argv: string[]): number {
         const { raw } = rawConfigFromStackFiles(projectDir, args[0]);
         // Encrypted values (kubeconfigs, provided PEM) cannot be read here and do not shape the bootstrap.
         const model = buildModel(raw, { checkSecretMaterial: false, now: new Date() });
+        if (model.observer.mode === "native") {
+            process.stderr.write(`stack ${args[0]} is in observer.mode: native and deploys no Envoy; its querier config is the endpointSdFile output\n`);
+            return 1;
+        }
         const files = renderEnvoyFiles({ envoy: model.envoy, clusters: model.clusters });
         if (outDir !== undefined) {
             fs.mkdirSync(outDir, { recursive: true });
