@@ -46,6 +46,12 @@ export function deploy(model: Model): ProgramOutputs {
                 "Rendered Secrets contain private keys in plaintext; do not commit that directory.",
         );
     }
+    if (model.observer.mode === "envoy" && !model.networkPolicy.enabled && model.renderDirectory === undefined) {
+        void pulumi.log.warn(
+            "networkPolicy.enabled is false: any pod in the observer cluster can use Envoy's listeners, which present Envoy's " +
+                "client certificate to every observed cluster. Keep it on unless another control restricts who reaches Envoy.",
+        );
+    }
     const observerProvider = new k8s.Provider("observer", providerArgs(model.observer.connection, model.renderDirectory, "observer"));
     const pki = new Pki("pki", { tls: model.tls, clusters: model.clusters });
     const client = { clientCertificate: pki.client.certificate, clientPrivateKey: pki.client.privateKey, caCertificate: pki.caCertificate };

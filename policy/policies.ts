@@ -1,7 +1,14 @@
 import * as k8s from "@pulumi/kubernetes";
 import { ReportViolation, ResourceValidation, ResourceValidationPolicy, validateResourceOfType } from "@pulumi/policy";
 import { adminAddressViolations, routeTimeoutViolations, upstreamTlsViolations } from "./rules/envoy";
-import { configMapPrivateKeyViolations, grpcIngressMtlsViolations, imagePinViolations, nonRootViolations, resourceLimitViolations } from "./rules/kubernetes";
+import {
+    configMapPrivateKeyViolations,
+    grpcIngressMtlsViolations,
+    imageDigestViolations,
+    imagePinViolations,
+    nonRootViolations,
+    resourceLimitViolations,
+} from "./rules/kubernetes";
 import { at, knownOnly } from "./rules/values";
 
 /**
@@ -84,5 +91,11 @@ export const policies: ResourceValidationPolicy[] = [
         description: "Every container image has a version tag other than latest, or a digest.",
         enforcementLevel: mandatory,
         validateResource: onPods(imagePinViolations),
+    },
+    {
+        name: "images-by-digest",
+        description: "Every container image names its digest (advisory: the program cannot verify one offline).",
+        enforcementLevel: "advisory",
+        validateResource: onPods(imageDigestViolations),
     },
 ];

@@ -10,6 +10,9 @@ fi
 if [ -x "$ENVOY_THANOS_CACHE/thanos/$THANOS_VERSION/thanos" ]; then
   PATH="$ENVOY_THANOS_CACHE/thanos/$THANOS_VERSION:$PATH"
 fi
+if [ -x "$ENVOY_THANOS_CACHE/kube-score/$KUBE_SCORE_VERSION/kube-score" ]; then
+  PATH="$ENVOY_THANOS_CACHE/kube-score/$KUBE_SCORE_VERSION:$PATH"
+fi
 if [ -d "$_et_root/.venv/bin" ]; then
   PATH="$_et_root/.venv/bin:$PATH"
 fi

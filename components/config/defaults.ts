@@ -28,9 +28,11 @@ export const defaults = {
         // streams nginx refused unprocessed) come in bursts when a connection is closed under load: allow many at once.
         circuitBreakers: { maxConnections: 1024, maxPendingRequests: 4096, maxRequests: 8192, maxRetries: 256 },
         maxDownstreamConnections: 10000,
+        // Envoy writes nothing to disk (read-only root filesystem); its ephemeral storage is its log, which the kubelet
+        // rotates at 10Mi × 5 files by default.
         resources: {
-            requests: { cpu: "100m", memory: "128Mi" },
-            limits: { cpu: "1", memory: "512Mi" },
+            requests: { cpu: "100m", memory: "128Mi", "ephemeral-storage": "64Mi" },
+            limits: { cpu: "1", memory: "512Mi", "ephemeral-storage": "256Mi" },
         },
     },
     sidecar: {
@@ -43,8 +45,15 @@ export const defaults = {
         streamTimeoutSeconds: 3600,
     },
     networkPolicy: {
-        enabled: false,
+        enabled: true,
+        // kube-thanos and the Thanos Operator label the querier so; the Bitnami chart needs querierPodSelector set.
         querierPodSelector: { "app.kubernetes.io/name": "thanos-query" } as Record<string, string>,
+        querierNamespaceSelector: {} as Record<string, string>,
+        // Prometheus pods of kube-prometheus-stack and the Prometheus Operator.
+        scraperPodSelector: { "app.kubernetes.io/name": "prometheus" } as Record<string, string>,
+        scraperNamespaceSelector: {} as Record<string, string>,
+        dnsPodSelector: { "k8s-app": "kube-dns" } as Record<string, string>,
+        dnsNamespaceSelector: { "kubernetes.io/metadata.name": "kube-system" } as Record<string, string>,
     },
     tls: {
         mode: "generate" as const,

@@ -34,6 +34,13 @@ export interface ObservedClusterModel {
     ingress: { className: string; annotations: Record<string, string>; streamTimeoutSeconds: number };
 }
 
+/** A type, not an interface: Kubernetes' resource maps take it as a string-indexed map. */
+export type ResourceList = {
+    cpu?: string;
+    memory?: string;
+    "ephemeral-storage"?: string;
+};
+
 export interface EnvoyModel {
     image: string;
     replicas: number;
@@ -46,7 +53,7 @@ export interface EnvoyModel {
     http2Keepalive: { interval: string; timeout: string };
     circuitBreakers: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
     maxDownstreamConnections: number;
-    resources: { requests: { cpu?: string; memory?: string }; limits: { cpu?: string; memory?: string } };
+    resources: { requests: ResourceList; limits: ResourceList };
 }
 
 export interface KeyPair {
@@ -64,6 +71,17 @@ export interface SuppliedMaterial {
 export type TlsModel =
     { mode: "generate"; validityHours: number; earlyRenewalHours: number; caValidityHours: number } | ({ mode: "provided" | "files" } & SuppliedMaterial);
 
+/** Who may reach Envoy, and where Envoy may go; each selector is a label map (`{}`: everything). */
+export interface NetworkPolicyModel {
+    enabled: boolean;
+    querierPodSelector: Record<string, string>;
+    querierNamespaceSelector: Record<string, string>;
+    scraperPodSelector: Record<string, string>;
+    scraperNamespaceSelector: Record<string, string>;
+    dnsPodSelector: Record<string, string>;
+    dnsNamespaceSelector: Record<string, string>;
+}
+
 /** `envoy`: the program deploys Envoy, which does the mTLS; `native`: the querier does it (Thanos >= v0.42). */
 export type ObserverMode = "envoy" | "native";
 
@@ -72,7 +90,7 @@ export interface Model {
     clusterDomain: string;
     observer: { namespace: string; createNamespace: boolean; connection: Connection; mode: ObserverMode; querierVersion?: string };
     envoy: EnvoyModel;
-    networkPolicy: { enabled: boolean; querierPodSelector: Record<string, string>; querierNamespaceSelector?: Record<string, string> };
+    networkPolicy: NetworkPolicyModel;
     tls: TlsModel;
     clusters: ObservedClusterModel[];
 }
@@ -146,11 +164,7 @@ export function buildModel(raw: Record<string, unknown>, options: BuildOptions):
         clusterDomain: input.clusterDomain ?? defaults.clusterDomain,
         observer,
         envoy,
-        networkPolicy: {
-            enabled: input.networkPolicy?.enabled ?? defaults.networkPolicy.enabled,
-            querierPodSelector: input.networkPolicy?.querierPodSelector ?? { ...defaults.networkPolicy.querierPodSelector },
-            querierNamespaceSelector: input.networkPolicy?.querierNamespaceSelector,
-        },
+        networkPolicy: { ...defaults.networkPolicy, ...input.networkPolicy },
         tls,
         clusters,
     };

@@ -76,6 +76,7 @@ export const clusterSchema = z.strictObject({
 const resourceListSchema = z.strictObject({
     cpu: z.string().min(1).optional(),
     memory: z.string().min(1).optional(),
+    "ephemeral-storage": z.string().min(1).optional(),
 });
 
 export const envoySchema = z.strictObject({
@@ -135,8 +136,14 @@ export const networkPolicySchema = z.strictObject({
     enabled: z.boolean().optional(),
     /** Pods of the Thanos querier allowed to reach the listener ports. */
     querierPodSelector: labelMap.optional(),
-    /** Namespaces of the querier (labels); default: the Envoy namespace only. */
+    /** Namespaces of the querier (labels); `{}` is every namespace. */
     querierNamespaceSelector: labelMap.optional(),
+    /** Pods (and their namespaces) allowed to scrape the metrics port. */
+    scraperPodSelector: labelMap.optional(),
+    scraperNamespaceSelector: labelMap.optional(),
+    /** The cluster DNS pods Envoy may query (egress, port 53). */
+    dnsPodSelector: labelMap.optional(),
+    dnsNamespaceSelector: labelMap.optional(),
 });
 
 const keyPair = z.strictObject({

@@ -31,7 +31,10 @@ export class ObserverGateway extends pulumi.ComponentResource {
 
         const namespaceDeps: pulumi.Resource[] = [];
         if (model.observer.createNamespace) {
-            namespaceDeps.push(new k8s.core.v1.Namespace("namespace", { metadata: { name: namespace, labels: labels("namespace") } }, child()));
+            // Retained on destroy (and when createNamespace flips): deleting a namespace deletes whatever else lives in it.
+            namespaceDeps.push(
+                new k8s.core.v1.Namespace("namespace", { metadata: { name: namespace, labels: labels("namespace") } }, { ...child(), retainOnDelete: true }),
+            );
         }
 
         const files = renderEnvoyFiles({ envoy: model.envoy, clusters: model.clusters });

@@ -13,8 +13,11 @@ import { BootstrapPaths, FILES, POD_PATHS } from "./bootstrap";
 type DeploymentSpec = k8s.types.input.apps.v1.DeploymentSpec;
 type ServiceSpec = k8s.types.input.core.v1.ServiceSpec;
 
-/** Envoy's official image runs as the `envoy` user. */
-const ENVOY_UID = 101;
+/**
+ * Envoy's image runs under any UID (its files are world-readable and it writes nowhere); one above 10000 shares
+ * no ID with a host user, as scanners ask. The same number serves as GID and fsGroup for the Secret volume.
+ */
+const ENVOY_UID = 10101;
 export const CHECKSUM_ANNOTATION = "envoy-thanos.io/checksum";
 const METRICS_PORT_NAME = "metrics";
 
@@ -147,19 +150,34 @@ export function disruptionBudgetSpec(): k8s.types.input.policy.v1.PodDisruptionB
     return { maxUnavailable: 1, selector: { matchLabels: { ...gatewaySelector } } };
 }
 
-/** Only the querier reaches the listener ports; the metrics port stays open to in-cluster scrapers. */
+/**
+ * The only access control in front of Envoy's listeners, which accept plaintext h2c and present Envoy's client
+ * certificate upstream. Ingress: the querier to the listener ports, the scraper to the metrics port. Egress: the
+ * cluster DNS, and each observed cluster's address port (hostnames, so by port, not by IP).
+ */
 export function networkPolicySpec(model: Pick<Model, "envoy" | "clusters" | "networkPolicy">): k8s.types.input.networking.v1.NetworkPolicySpec {
-    const { networkPolicy, envoy, clusters } = model;
-    const querierPeer: k8s.types.input.networking.v1.NetworkPolicyPeer = { podSelector: { matchLabels: networkPolicy.querierPodSelector } };
-    if (networkPolicy.querierNamespaceSelector !== undefined) {
-        querierPeer.namespaceSelector = { matchLabels: networkPolicy.querierNamespaceSelector };
-    }
+    const { networkPolicy: np, envoy, clusters } = model;
+    const peer = (pods: Record<string, string>, namespaces: Record<string, string>): k8s.types.input.networking.v1.NetworkPolicyPeer => ({
+        podSelector: { matchLabels: pods },
+        namespaceSelector: { matchLabels: namespaces },
+    });
+    const upstreamPorts = [...new Set(clusters.map((c) => c.address.port))].sort((a, b) => a - b);
     return {
         podSelector: { matchLabels: { ...gatewaySelector } },
-        policyTypes: ["Ingress"],
+        policyTypes: ["Ingress", "Egress"],
         ingress: [
-            { from: [querierPeer], ports: clusters.map((c) => ({ port: c.port, protocol: "TCP" })) },
-            { ports: [{ port: envoy.metricsPort, protocol: "TCP" }] },
+            { from: [peer(np.querierPodSelector, np.querierNamespaceSelector)], ports: clusters.map((c) => ({ port: c.port, protocol: "TCP" })) },
+            { from: [peer(np.scraperPodSelector, np.scraperNamespaceSelector)], ports: [{ port: envoy.metricsPort, protocol: "TCP" }] },
+        ],
+        egress: [
+            {
+                to: [peer(np.dnsPodSelector, np.dnsNamespaceSelector)],
+                ports: [
+                    { port: 53, protocol: "UDP" },
+                    { port: 53, protocol: "TCP" },
+                ],
+            },
+            { ports: upstreamPorts.map((port) => ({ port, protocol: "TCP" })) },
         ],
     };
 }

@@ -37,7 +37,14 @@ export class NativeQuerierAccess extends pulumi.ComponentResource {
         });
         const namespaceDeps: pulumi.Resource[] = [];
         if (args.createNamespace) {
-            namespaceDeps.push(new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: { name: args.namespace, labels: commonLabels } }, child([])));
+            // Retained on destroy: the querier's namespace holds the querier itself.
+            namespaceDeps.push(
+                new k8s.core.v1.Namespace(
+                    `${name}-namespace`,
+                    { metadata: { name: args.namespace, labels: commonLabels } },
+                    { ...child([]), retainOnDelete: true },
+                ),
+            );
         }
         const tls = new k8s.core.v1.Secret(
             `${name}-tls`,

@@ -111,6 +111,23 @@ export function imagePinProblem(image: string): string | undefined {
     return tag === "latest" ? "uses the :latest tag" : undefined;
 }
 
+/**
+ * Rule 6d (advisory): even a version tag can be re-pushed; only a digest names the exact image. The program pins a
+ * tag by default because a digest cannot be verified offline, so this warns rather than refuses.
+ */
+export function imageDigestViolations(podSpec: unknown): string[] {
+    return containers(podSpec).flatMap(({ label, container }) => {
+        const image = str(at(container, "image"));
+        if (image === undefined || image.includes("@sha256:")) {
+            return [];
+        }
+        return [
+            `${label} image ${JSON.stringify(image)} has no digest, so a re-pushed tag changes what runs. ` +
+                'Fix: pin the digest you verified, e.g. envoy.image: envoyproxy/envoy:v1.40.0@sha256:<digest> (README, "Security model").',
+        ];
+    });
+}
+
 /** Rule 6c: a moving tag makes what runs depend on the last push, and rollbacks unreproducible. */
 export function imagePinViolations(podSpec: unknown): string[] {
     return containers(podSpec).flatMap(({ label, container }) => {

@@ -152,6 +152,14 @@ describe("workload containers", () => {
         }
     });
 
+    it("images-by-digest (advisory): warns about a tag without a digest, accepts a digest", async () => {
+        assert.equal(policy("images-by-digest").enforcementLevel, "advisory");
+        const tagged = await run("images-by-digest", deployment());
+        assert.match(tagged.join("\n"), /image "envoyproxy\/envoy:v1\.40\.0" has no digest.*Fix: pin the digest you verified/);
+        const pinned = deployment((pod) => (pod.containers[0].image = `envoyproxy/envoy:v1.40.0@sha256:${"0".repeat(64)}`));
+        assert.deepEqual(await run("images-by-digest", pinned), []);
+    });
+
     it("flags nothing that is only known after the preview", async () => {
         const computed = deployment((pod) => {
             pod.securityContext = COMPUTED_OBJECT;

@@ -22,6 +22,8 @@ export interface RunResult {
     /** Resolved stack outputs, when the run succeeded. */
     outputs?: Record<string, unknown>;
     error?: Error;
+    /** What the program told the user through `pulumi.log.warn`. */
+    warnings: string[];
 }
 
 /** Not in the typings, but it is how Pulumi itself waits for a program's registrations to drain before exiting. */
@@ -114,14 +116,20 @@ export async function runWithMocks(
     pulumi.runtime.setAllConfig(toRuntimeConfig(config));
     let outputs: Record<string, unknown> | undefined;
     let error: Error | undefined;
+    const warnings: string[] = [];
+    const log = pulumi.log as { warn: typeof pulumi.log.warn };
+    const warn = log.warn;
+    log.warn = async (message: string) => void warnings.push(message);
     try {
         outputs = program();
     } catch (err) {
         error = err as Error;
+    } finally {
+        log.warn = warn;
     }
     const resolved = outputs === undefined ? undefined : ((await resolve(outputs)) as Record<string, unknown>);
     await waitForRPCs();
-    return { resources, outputs: resolved, error };
+    return { resources, outputs: resolved, error, warnings };
 }
 
 /** The program as `index.ts` runs it, imported lazily so the mocks are in place first. */

@@ -50,6 +50,7 @@ function assertInventory(result: RunResult, names: string[], certificates: "issu
         [`observer ${T.deployment}`]: 1,
         [`observer ${T.pdb}`]: 1,
         [`observer ${T.service}`]: n + 1,
+        [`observer ${T.networkPolicy}`]: 1,
     };
     for (const name of names) {
         expected[`observed-${name} ${T.secret}`] = 2;
@@ -273,27 +274,75 @@ describe("program under Pulumi mocks", () => {
         }
     });
 
-    it("optionally restricts the listener ports to the querier with a NetworkPolicy", async () => {
-        assert.equal(ofType(await runProgram(clustersConfig(2)), T.networkPolicy).length, 0);
-        const result = await runProgram(
-            clustersConfig(2, {
-                networkPolicy: {
-                    enabled: true,
-                    querierPodSelector: { app: "thanos-query" },
-                    querierNamespaceSelector: { "kubernetes.io/metadata.name": "monitoring" },
-                },
-            }),
+    it("restricts Envoy with a NetworkPolicy by default: querier in, scraper to metrics, DNS and the upstream ports out", async () => {
+        const defaults = named(
+            await runProgram(
+                clustersConfig(2, {
+                    clusters: [
+                        { name: "c1", host: "c1.observed.example.com" },
+                        { name: "c2", host: "c2.observed.example.com", address: "lb.example.net:8443" },
+                    ],
+                }),
+            ),
+            T.networkPolicy,
+            "envoy",
+        ).inputs.spec;
+        assert.deepEqual(defaults.podSelector, { matchLabels: { "app.kubernetes.io/name": "envoy-thanos", "app.kubernetes.io/component": "gateway" } });
+        assert.deepEqual(defaults.policyTypes, ["Ingress", "Egress"]);
+        assert.deepEqual(defaults.ingress, [
+            {
+                from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "thanos-query" } }, namespaceSelector: { matchLabels: {} } }],
+                ports: [
+                    { port: 10002, protocol: "TCP" },
+                    { port: 10003, protocol: "TCP" },
+                ],
+            },
+            {
+                from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } }, namespaceSelector: { matchLabels: {} } }],
+                ports: [{ port: 9902, protocol: "TCP" }],
+            },
+        ]);
+        assert.deepEqual(defaults.egress, [
+            {
+                to: [
+                    {
+                        podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+                        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+                    },
+                ],
+                ports: [
+                    { port: 53, protocol: "UDP" },
+                    { port: 53, protocol: "TCP" },
+                ],
+            },
+            {
+                ports: [
+                    { port: 443, protocol: "TCP" },
+                    { port: 8443, protocol: "TCP" },
+                ],
+            },
+        ]);
+        const custom = named(
+            await runProgram(clustersConfig(1, { networkPolicy: { querierPodSelector: { app: "q" }, querierNamespaceSelector: { team: "obs" } } })),
+            T.networkPolicy,
+            "envoy",
+        ).inputs.spec;
+        assert.deepEqual(custom.ingress[0].from, [{ podSelector: { matchLabels: { app: "q" } }, namespaceSelector: { matchLabels: { team: "obs" } } }]);
+    });
+
+    it("leaves the NetworkPolicy out only when told, and warns about it outside render mode", async () => {
+        const off = await runProgram(clustersConfig(1, { networkPolicy: { enabled: false } }));
+        assert.equal(ofType(off, T.networkPolicy).length, 0);
+        assert.ok(!off.warnings.some((w) => w.includes("networkPolicy.enabled is false")), "render mode talks to no cluster: no warning");
+        const live = await runProgram({
+            observer: { context: "o" },
+            networkPolicy: { enabled: false },
+            clusters: [{ name: "c1", host: "c1.example.com", context: "c1" }],
+        });
+        assert.ok(
+            live.warnings.some((w) => w.includes("networkPolicy.enabled is false")),
+            live.warnings.join("\n"),
         );
-        const policy = named(result, T.networkPolicy, "envoy").inputs.spec;
-        assert.deepEqual(policy.policyTypes, ["Ingress"]);
-        assert.deepEqual(policy.ingress[0].from, [
-            { podSelector: { matchLabels: { app: "thanos-query" } }, namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } },
-        ]);
-        assert.deepEqual(policy.ingress[0].ports, [
-            { port: 10002, protocol: "TCP" },
-            { port: 10003, protocol: "TCP" },
-        ]);
-        assert.deepEqual(policy.ingress[1], { ports: [{ port: 9902, protocol: "TCP" }] });
     });
 
     it("can leave the namespace to the operator", async () => {
@@ -310,7 +359,7 @@ describe("program under Pulumi mocks", () => {
         const a = index(before);
         const b = index(after);
         // The shared gateway config changes by design: a new listener, a new port, a new checksum.
-        const changesByDesign = new Set([`${T.configMap}::bootstrap`, `${T.deployment}::envoy`]);
+        const changesByDesign = new Set([`${T.configMap}::bootstrap`, `${T.deployment}::envoy`, `${T.networkPolicy}::envoy`]);
         for (const [key, resource] of a) {
             assert.ok(b.has(key), `${key} disappeared`);
             if (!changesByDesign.has(key)) {
