@@ -5,8 +5,8 @@ import { after, before, describe, it } from "node:test";
 import * as YAML from "yaml";
 import { CHECKSUM_ANNOTATION } from "../../components/observer/manifests";
 import { Issued, OpensslCa } from "../../tools/pki/openssl-ca";
-import { ControlPlane, KubeClusters, requireKube } from "./support/kube";
-import { sleep, tempDir, waitFor } from "./support/processes";
+import { ControlPlane, fakeIngressStatus, fakeSidecar, KubeClusters, requireKube } from "./support/kube";
+import { tempDir, waitFor } from "./support/processes";
 import { PulumiProject, requirePulumi } from "./support/pulumi";
 
 /**
@@ -28,63 +28,6 @@ async function get(plane: ControlPlane, pathname: string): Promise<any> {
     const res = await plane.request("GET", pathname);
     assert.equal(res.status, 200, `GET ${pathname} on ${plane.name}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
     return res.body;
-}
-
-async function create(plane: ControlPlane, pathname: string, body: object): Promise<void> {
-    const res = await plane.request("POST", pathname, body);
-    assert.ok(res.status === 201 || res.status === 409, `POST ${pathname} on ${plane.name}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
-}
-
-/** What each observed cluster already runs: a sidecar Deployment (kwok makes its pod Ready) and its Service. */
-async function fakeSidecar(plane: ControlPlane): Promise<void> {
-    const labels = { app: "thanos-sidecar" };
-    await create(plane, "/api/v1/namespaces", { metadata: { name: SIDECAR.namespace } });
-    await create(plane, `/apis/apps/v1/namespaces/${SIDECAR.namespace}/deployments`, {
-        metadata: { name: "prometheus" },
-        spec: {
-            replicas: 1,
-            selector: { matchLabels: labels },
-            template: { metadata: { labels }, spec: { containers: [{ name: "sidecar", image: "thanos:v0.42.4" }] } },
-        },
-    });
-    await create(plane, `/api/v1/namespaces/${SIDECAR.namespace}/services`, {
-        metadata: { name: SIDECAR.service },
-        spec: { selector: labels, ports: [{ name: "grpc", port: 10901, targetPort: 10901 }] },
-    });
-}
-
-/**
- * Stands in for ingress-nginx's status updates, which the provider waits for: gives every Ingress of ours a
- * load-balancer address. (There is no ingress controller in these clusters; the data path through nginx is
- * proven by the other end-to-end tests.)
- */
-function fakeIngressStatus(planes: ControlPlane[]): { stop: () => Promise<void> } {
-    let running = true;
-    const loop = (async () => {
-        for (let round = 0; running && round < 20_000; round++) {
-            for (const plane of planes) {
-                const list = await plane
-                    .request("GET", `/apis/networking.k8s.io/v1/ingresses?labelSelector=${encodeURIComponent(PART_OF)}`)
-                    .catch(() => undefined);
-                for (const ing of list?.body?.items ?? []) {
-                    if (!ing.status?.loadBalancer?.ingress?.length) {
-                        await plane
-                            .request("PATCH", `/apis/networking.k8s.io/v1/namespaces/${ing.metadata.namespace}/ingresses/${ing.metadata.name}/status`, {
-                                status: { loadBalancer: { ingress: [{ ip: "127.0.0.1" }] } },
-                            })
-                            .catch(() => undefined);
-                    }
-                }
-            }
-            await sleep(300);
-        }
-    })();
-    return {
-        stop: async () => {
-            running = false;
-            await loop;
-        },
-    };
 }
 
 describe("pulumi up into real API servers: observer + observed clusters", { skip }, () => {
@@ -113,7 +56,7 @@ describe("pulumi up into real API servers: observer + observed clusters", { skip
         client = ca.client();
         for (const name of ["cl1", "cl2", "cl3"]) {
             servers[name] = ca.server(`${name}m.example.com`);
-            await fakeSidecar(clusters.get(name));
+            await fakeSidecar(clusters.get(name), SIDECAR);
         }
         ingressStatus = fakeIngressStatus(["cl1", "cl2", "cl3"].map((n) => clusters.get(n)));
         project.writeStack(STACK, stackConfig(observed));
@@ -156,6 +99,8 @@ describe("pulumi up into real API servers: observer + observed clusters", { skip
         }
         assert.deepEqual((await get(observer, `/apis/networking.k8s.io/v1/ingresses?labelSelector=${encodeURIComponent(PART_OF)}`)).items, []);
         assert.equal((await clusters.get("cl3").request("GET", `/apis/networking.k8s.io/v1/namespaces/monitoring/ingresses/envoy-thanos-cl3`)).status, 404);
+        const policy = await get(observer, "/apis/networking.k8s.io/v1/namespaces/envoy/networkpolicies/envoy-thanos");
+        assert.deepEqual(policy.spec.policyTypes, ["Ingress", "Egress"], "the API server accepted the default NetworkPolicy as rendered");
         const deployment = await get(observer, "/apis/apps/v1/namespaces/envoy/deployments/envoy-thanos");
         assert.match(deployment.spec.template.metadata.annotations[CHECKSUM_ANNOTATION], /^[0-9a-f]{64}$/);
         assert.equal(deployment.status.availableReplicas, 2, "kwok's simulated pods made the Deployment available");

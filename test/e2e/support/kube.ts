@@ -4,7 +4,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { FatalWaitError, freePort, ProcessGroup, Started, tempDir, waitFor } from "./processes";
+import { FatalWaitError, freePort, ProcessGroup, sleep, Started, tempDir, waitFor } from "./processes";
 
 /**
  * Real Kubernetes control planes on loopback for the end-to-end tests, one per cluster name:
@@ -168,12 +168,14 @@ const STAGES: object[] = [
 allocatable:
 {{ with .status.allocatable }}{{ YAML . 1 }}{{ else }}
   cpu: "32"
+  ephemeral-storage: 100Gi
   memory: 256Gi
   pods: "110"
 {{ end }}
 capacity:
 {{ with .status.capacity }}{{ YAML . 1 }}{{ else }}
   cpu: "32"
+  ephemeral-storage: 100Gi
   memory: 256Gi
   pods: "110"
 {{ end }}
@@ -623,35 +625,126 @@ export class KubeClusters {
     }
 
     /** Writes one kubeconfig with a context per cluster name; see writeKubeconfig. */
-    writeKubeconfig(file: string, currentContext = this.names[0]): string {
-        return writeKubeconfig(file, this.planes, currentContext);
+    writeKubeconfig(file: string, currentContext = this.names[0], credentials?: (name: string, plane: ControlPlane) => UserCredentials): string {
+        return writeKubeconfig(file, this.planes, currentContext, credentials);
     }
 }
 
 // ---------------------------------------------------------------------------------------------------
 // kubeconfig
 
-/** A kubeconfig object: cluster, user and context named after each key, CA and admin credentials embedded. */
-export function kubeconfigFor(contexts: Record<string, ControlPlane>, currentContext = Object.keys(contexts)[0]): object {
+/** Client certificate and key files of a user of one control plane. */
+export interface UserCredentials {
+    certFile: string;
+    keyFile: string;
+}
+
+/** A client certificate for `user` (its CN; no groups) from the plane's CA: a user that RBAC alone authorises. */
+export function issueUserCredentials(plane: ControlPlane, user: string, dir: string): UserCredentials {
+    fs.mkdirSync(dir, { recursive: true });
+    const base = path.join(dir, `${plane.name}-${user}`);
+    openssl(`req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ${base}.key -out ${base}.csr -subj /CN=${user}`, dir);
+    fs.writeFileSync(`${base}.ext`, "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n");
+    const { caCert, caKey } = plane.pkiFiles;
+    openssl(`x509 -req -in ${base}.csr -CA ${caCert} -CAkey ${caKey} -CAcreateserial -days 1 -sha256 -extfile ${base}.ext -out ${base}.crt`, dir);
+    return { certFile: `${base}.crt`, keyFile: `${base}.key` };
+}
+
+/**
+ * A kubeconfig object: cluster, user and context named after each key, CA and credentials embedded (the admin's
+ * unless `credentials` names others).
+ */
+export function kubeconfigFor(
+    contexts: Record<string, ControlPlane>,
+    currentContext = Object.keys(contexts)[0],
+    credentials: (name: string, plane: ControlPlane) => UserCredentials = (_name, p) => ({ certFile: p.pkiFiles.adminCert, keyFile: p.pkiFiles.adminKey }),
+): object {
     const b64 = (file: string) => fs.readFileSync(file).toString("base64");
     const entries = Object.entries(contexts);
     return {
         apiVersion: "v1",
         kind: "Config",
         clusters: entries.map(([name, p]) => ({ name, cluster: { server: p.server, "certificate-authority-data": b64(p.pkiFiles.caCert) } })),
-        users: entries.map(([name, p]) => ({
-            name,
-            user: { "client-certificate-data": b64(p.pkiFiles.adminCert), "client-key-data": b64(p.pkiFiles.adminKey) },
-        })),
+        users: entries.map(([name, p]) => {
+            const user = credentials(name, p);
+            return { name, user: { "client-certificate-data": b64(user.certFile), "client-key-data": b64(user.keyFile) } };
+        }),
         contexts: entries.map(([name]) => ({ name, context: { cluster: name, user: name } })),
         "current-context": currentContext,
         preferences: {},
     };
 }
 
-/** Writes `kubeconfigFor(contexts)` to `file` (mode 0600) and returns the path. */
-export function writeKubeconfig(file: string, contexts: Record<string, ControlPlane>, currentContext?: string): string {
+/** Writes `kubeconfigFor(contexts, …)` to `file` (mode 0600) and returns the path. */
+export function writeKubeconfig(
+    file: string,
+    contexts: Record<string, ControlPlane>,
+    currentContext?: string,
+    credentials?: (name: string, plane: ControlPlane) => UserCredentials,
+): string {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, YAML.stringify(kubeconfigFor(contexts, currentContext)), { mode: 0o600 });
+    fs.writeFileSync(file, YAML.stringify(kubeconfigFor(contexts, currentContext, credentials)), { mode: 0o600 });
     return file;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// What the observed clusters already run, and what their ingress controller would do
+
+/** POSTs `body`; an object that already exists is fine. */
+export async function createObject(plane: ControlPlane, pathname: string, body: object): Promise<void> {
+    const res = await plane.request("POST", pathname, body);
+    if (res.status !== 201 && res.status !== 409) {
+        throw new Error(`POST ${pathname} on ${plane.name}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
+    }
+}
+
+/** What each observed cluster already runs: a sidecar Deployment (kwok makes its pod Ready) and its Service. */
+export async function fakeSidecar(plane: ControlPlane, sidecar: { namespace: string; service: string }): Promise<void> {
+    const labels = { app: "thanos-sidecar" };
+    await createObject(plane, "/api/v1/namespaces", { metadata: { name: sidecar.namespace } });
+    await createObject(plane, `/apis/apps/v1/namespaces/${sidecar.namespace}/deployments`, {
+        metadata: { name: "prometheus" },
+        spec: {
+            replicas: 1,
+            selector: { matchLabels: labels },
+            template: { metadata: { labels }, spec: { containers: [{ name: "sidecar", image: "thanos:v0.42.4" }] } },
+        },
+    });
+    await createObject(plane, `/api/v1/namespaces/${sidecar.namespace}/services`, {
+        metadata: { name: sidecar.service },
+        spec: { selector: labels, ports: [{ name: "grpc", port: 10901, targetPort: 10901 }] },
+    });
+}
+
+/**
+ * Stands in for ingress-nginx's status updates, which the provider waits for: gives every Ingress of ours a
+ * load-balancer address. (There is no ingress controller in these clusters; the data path through nginx is
+ * proven by the other end-to-end tests.)
+ */
+export function fakeIngressStatus(planes: ControlPlane[]): { stop: () => Promise<void> } {
+    const selector = encodeURIComponent("app.kubernetes.io/part-of=envoy-thanos");
+    let running = true;
+    const loop = (async () => {
+        for (let round = 0; running && round < 20_000; round++) {
+            for (const plane of planes) {
+                const list = await plane.request("GET", `/apis/networking.k8s.io/v1/ingresses?labelSelector=${selector}`).catch(() => undefined);
+                for (const ing of list?.body?.items ?? []) {
+                    if (!ing.status?.loadBalancer?.ingress?.length) {
+                        await plane
+                            .request("PATCH", `/apis/networking.k8s.io/v1/namespaces/${ing.metadata.namespace}/ingresses/${ing.metadata.name}/status`, {
+                                status: { loadBalancer: { ingress: [{ ip: "127.0.0.1" }] } },
+                            })
+                            .catch(() => undefined);
+                    }
+                }
+            }
+            await sleep(300);
+        }
+    })();
+    return {
+        stop: async () => {
+            running = false;
+            await loop;
+        },
+    };
 }

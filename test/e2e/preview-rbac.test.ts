@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as YAML from "yaml";
+import { OpensslCa } from "../../tools/pki/openssl-ca";
+import { createObject, fakeIngressStatus, fakeSidecar, issueUserCredentials, KubeClusters, requireKube, UserCredentials } from "./support/kube";
+import { tempDir } from "./support/processes";
+import { PulumiProject, requirePulumi } from "./support/pulumi";
+
+/**
+ * The pull-request preview's credentials, on real API servers: with only rbac/preview-readonly.yaml (get, list,
+ * watch) a `pulumi preview --refresh` of a change succeeds (the refresh reads every object the program manages, so a
+ * kind missing from the role fails it), and the same credentials cannot apply the change.
+ */
+
+const ROOT = path.resolve(__dirname, "../..");
+const kube = requireKube();
+const skip = typeof kube === "object" && "skip" in kube ? kube.skip : requirePulumi();
+const SIDECAR = { namespace: "monitoring", service: "prom-kube-prometheus-prometheus-thanos" };
+const READ_ONLY_USER = "envoy-thanos-preview";
+
+/** The API path that creates a cluster-scoped RBAC object of `kind`. */
+const RBAC_PATHS: Record<string, string> = {
+    ClusterRole: "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+    ClusterRoleBinding: "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+};
+
+describe("pull-request previews with read-only credentials (rbac/preview-readonly.yaml)", { skip }, () => {
+    const dir = skip ? "" : tempDir("preview-rbac");
+    const kubeconfig = path.join(dir, "kubeconfig");
+    const clusters = skip ? undefined! : new KubeClusters(["observer", "cl1"]);
+    const project = skip ? undefined! : new PulumiProject({ KUBECONFIG: kubeconfig });
+    let ingressStatus: { stop: () => Promise<void> } | undefined;
+    let stackConfig: (replicas: number) => Record<string, unknown>;
+
+    before(async () => {
+        await clusters.start();
+        clusters.writeKubeconfig(kubeconfig);
+        const cl1 = clusters.get("cl1");
+        await fakeSidecar(cl1, SIDECAR);
+        ingressStatus = fakeIngressStatus([cl1]);
+        const ca = OpensslCa.create(path.join(dir, "pki"), "rbac");
+        const client = ca.client();
+        const server = ca.server("cl1m.example.com");
+        stackConfig = (replicas) => ({
+            observer: { context: "observer" },
+            envoy: { replicas },
+            sidecar: SIDECAR,
+            clusters: [{ name: "cl1", host: "cl1m.example.com", port: 10002, context: "cl1" }],
+            tls: {
+                mode: "provided",
+                caBundle: ca.ca.certificate,
+                client: { certificate: client.certificate, privateKey: client.privateKey },
+                servers: { cl1: { certificate: server.certificate, privateKey: server.privateKey } },
+            },
+        });
+        project.writeStack("rbac", stackConfig(2));
+        await project.ok(["stack", "init", "rbac"]);
+        await project.ok(["up", "-s", "rbac", "--yes", "--skip-preview"]);
+        // The shipped manifest, as an operator applies it, on every cluster.
+        const documents = YAML.parseAllDocuments(fs.readFileSync(path.join(ROOT, "rbac/preview-readonly.yaml"), "utf8")).map((d) => d.toJS());
+        for (const plane of Object.values(clusters.planes)) {
+            for (const doc of documents) await createObject(plane, RBAC_PATHS[doc.kind], doc);
+        }
+    });
+
+    after(async () => {
+        clusters?.writeKubeconfig(kubeconfig);
+        await project?.run(["destroy", "-s", "rbac", "--yes", "--skip-preview"]);
+        await ingressStatus?.stop();
+        await clusters?.stop();
+    });
+
+    it("previews a change with get/list/watch only, and cannot apply it", async () => {
+        const credentials: Record<string, UserCredentials> = {};
+        for (const [name, plane] of Object.entries(clusters.planes)) credentials[name] = issueUserCredentials(plane, READ_ONLY_USER, path.join(dir, "users"));
+        clusters.writeKubeconfig(kubeconfig, "observer", (name) => credentials[name]);
+        project.writeStack("rbac", stackConfig(3));
+        // --refresh reads every live object first, as a preview that checks for drift does: it needs each get rule.
+        const preview = await project.run(["preview", "-s", "rbac", "--diff", "--refresh"]);
+        assert.equal(preview.code, 0, `${preview.stdout.slice(-3000)}\n${preview.stderr.slice(-2000)}`);
+        assert.match(preview.stdout, /~ .*Deployment.*update|replicas/, "the preview shows the change");
+        const up = await project.run(["up", "-s", "rbac", "--yes", "--skip-preview"]);
+        assert.notEqual(up.code, 0, "read-only credentials applied a change");
+        assert.match(up.stdout + up.stderr, /forbidden/i);
+    });
+});
