@@ -45,6 +45,7 @@ function renderedKinds(dir: string): Record<string, string[]> {
 
 describe("the dev stack exactly as committed, under the real engine", { skip }, () => {
     const project = skip ? undefined! : new PulumiProject({ PULUMI_CONFIG_PASSPHRASE: DEV_PASSPHRASE });
+    let engineOutput = "";
 
     before(() => {
         fs.copyFileSync(path.join(ROOT, "Pulumi.dev.yaml"), path.join(project.dir, "Pulumi.dev.yaml"));
@@ -58,7 +59,8 @@ describe("the dev stack exactly as committed, under the real engine", { skip }, 
 
     it("renders the observer and both observed clusters with `pulumi up`", async () => {
         await project.ok(["stack", "select", "--create", "dev"]);
-        await project.ok(["up", "-s", "dev", "--yes", "--skip-preview"]);
+        const up = await project.ok(["up", "-s", "dev", "--yes", "--skip-preview", "--diff"]);
+        engineOutput = up.stdout + up.stderr;
         const kinds = renderedKinds(path.join(project.dir, "rendered"));
         assert.deepEqual(Object.keys(kinds).sort(), ["cl1", "cl2", "observer"]);
         for (const c of ["cl1", "cl2"]) {
@@ -74,10 +76,15 @@ describe("the dev stack exactly as committed, under the real engine", { skip }, 
         assert.equal(served, fs.readFileSync(path.join(project.dir, "dev-pki/servers/cl1.crt"), "utf8"));
     });
 
-    it("keeps the keys read from files as secrets in the state", async () => {
+    it("never shows a private key read from a file: not in the state, the outputs or the engine's log", async () => {
+        const keyLines = ["client.key", "servers/cl1.key", "servers/cl2.key"].map(
+            (f) => fs.readFileSync(path.join(project.dir, "dev-pki", f), "utf8").split("\n")[1],
+        );
         const state = await project.exportState("dev");
-        const keyLine = fs.readFileSync(path.join(project.dir, "dev-pki/client.key"), "utf8").split("\n")[1];
-        assert.ok(!state.includes(keyLine), "a line of the client key is in the state in plaintext");
+        const outputs = (await project.ok(["stack", "output", "-s", "dev", "--json"])).stdout;
+        for (const [where, text] of Object.entries({ state, outputs, "the engine's output of `up --diff`": engineOutput })) {
+            for (const line of keyLines) assert.ok(!text.includes(line), `a line of a private key is in ${where} in plaintext`);
+        }
         assert.match(state, /"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"/, "the state holds secret values");
     });
 
@@ -85,10 +92,10 @@ describe("the dev stack exactly as committed, under the real engine", { skip }, 
         await project.ok(["preview", "-s", "dev", "--expect-no-changes"]);
     });
 
-    it("destroys cleanly, rendered files included", async () => {
+    it("destroys cleanly, rendered files included, keeping only the namespace it retains on purpose", async () => {
         await project.ok(["destroy", "-s", "dev", "--yes", "--skip-preview"]);
         const left = renderedKinds(path.join(project.dir, "rendered"));
-        assert.deepEqual(Object.values(left).flat(), [], JSON.stringify(left));
+        assert.deepEqual(Object.values(left).flat(), ["Namespace/envoy"], JSON.stringify(left));
     });
 });
 

@@ -6,7 +6,7 @@ import * as YAML from "yaml";
 import { CHECKSUM_ANNOTATION } from "../../components/observer/manifests";
 import { Issued, OpensslCa } from "../../tools/pki/openssl-ca";
 import { ControlPlane, fakeIngressStatus, fakeSidecar, KubeClusters, requireKube } from "./support/kube";
-import { tempDir, waitFor } from "./support/processes";
+import { tempDir } from "./support/processes";
 import { PulumiProject, requirePulumi } from "./support/pulumi";
 
 /**
@@ -160,9 +160,10 @@ describe("pulumi up into real API servers: observer + observed clusters", { skip
         assert.deepEqual(
             changed
                 .filter((s) => s.op !== "create")
-                .map((s) => `${s.op} ${s.name}`)
+                .map((s) => `${s.op} ${s.type.split(":").pop()} ${s.name}`)
                 .sort(),
-            ["update bootstrap", "update envoy"],
+            // The NetworkPolicy opens the new listener port.
+            ["update ConfigMap bootstrap", "update Deployment envoy", "update NetworkPolicy envoy"],
         );
         await project.ok(["up", "-s", STACK, "--yes", "--skip-preview"]);
         assert.equal(
@@ -199,7 +200,7 @@ describe("pulumi up into real API servers: observer + observed clusters", { skip
         await project.ok(["preview", "-s", STACK, "--expect-no-changes"]);
     });
 
-    it("leaves every cluster empty of our objects after `pulumi destroy`", async () => {
+    it("leaves every cluster empty of our objects after `pulumi destroy`, but for the retained namespace", async () => {
         await project.ok(["destroy", "-s", STACK, "--yes", "--skip-preview"]);
         for (const name of ["observer", "cl1", "cl2", "cl3"]) {
             const plane = clusters.get(name);
@@ -209,6 +210,7 @@ describe("pulumi up into real API servers: observer + observed clusters", { skip
                 "/api/v1/services",
                 "/apis/apps/v1/deployments",
                 "/apis/networking.k8s.io/v1/ingresses",
+                "/apis/networking.k8s.io/v1/networkpolicies",
             ]) {
                 const items = (await get(plane, `${kind}?labelSelector=${encodeURIComponent(PART_OF)}`)).items;
                 assert.deepEqual(
@@ -218,11 +220,7 @@ describe("pulumi up into real API servers: observer + observed clusters", { skip
                 );
             }
         }
-        await waitFor(
-            "the envoy namespace to be gone",
-            60_000,
-            async () => ((await clusters.get("observer").request("GET", "/api/v1/namespaces/envoy")).status === 404 ? true : undefined),
-            500,
-        );
+        // The namespace the program created is retained on purpose: deleting it would delete whatever else lives there.
+        assert.equal((await get(clusters.get("observer"), "/api/v1/namespaces/envoy")).status.phase, "Active");
     });
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
 import { CHECKSUM_ANNOTATION } from "../../components/observer/manifests";
 import {
@@ -425,6 +426,41 @@ describe("program under Pulumi mocks", () => {
             }
         }
         assert.ok(!JSON.stringify(result.outputs).includes(keyLine(client.privateKey)));
+    });
+});
+
+describe("private keys are secrets from the moment the program has them", () => {
+    /** Runs the Pki component alone under mocks and reports, per key output, whether the program marked it secret. */
+    async function keySecrecy(tls: Record<string, unknown>): Promise<Record<string, boolean>> {
+        let secrecy: Promise<Record<string, boolean>> = Promise.resolve({});
+        const result = await runWithMocks(clustersConfig(1, { tls }), () => {
+            const { loadModel } = require("../../components/program") as typeof import("../../components/program");
+            const { Pki } = require("../../components/pki/pki") as typeof import("../../components/pki/pki");
+            const model = loadModel();
+            const pki = new Pki("pki", { tls: model.tls, clusters: model.clusters });
+            const keys = { client: pki.client.privateKey, ...Object.fromEntries(Object.entries(pki.servers).map(([n, s]) => [n, s.privateKey])) };
+            secrecy = Promise.all(Object.entries(keys).map(async ([n, k]) => [n, await pulumi.isSecret(k)] as const)).then(Object.fromEntries);
+            return {};
+        });
+        assert.equal(result.error, undefined, result.error?.message);
+        return secrecy;
+    }
+
+    it("in generate mode and for material read from files", async () => {
+        const { OpensslCa } = await import("../../tools/pki/openssl-ca");
+        const ca = OpensslCa.create(undefined, "unit-secrecy");
+        const client = ca.client();
+        const server = ca.server("c1.observed.example.com");
+        assert.deepEqual(await keySecrecy({}), { client: true, c1: true });
+        const files = {
+            mode: "files",
+            files: {
+                caBundle: ca.ca.certificatePath,
+                client: { certificate: client.certificatePath, privateKey: client.privateKeyPath },
+                servers: { c1: { certificate: server.certificatePath, privateKey: server.privateKeyPath } },
+            },
+        };
+        assert.deepEqual(await keySecrecy(files), { client: true, c1: true });
     });
 });
 
