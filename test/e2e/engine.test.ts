@@ -265,25 +265,29 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
             const creates = changed.filter((s) => s.op === "create");
             assert.ok(creates.length >= 5 && creates.every((s) => s.name.includes("cl3")), JSON.stringify(creates.map((s) => s.name)));
             // A new listener changes the Envoy bootstrap (updated in place) and so the pod checksum, which rolls
-            // the Deployment. No other existing resource changes.
+            // the Deployment, and the NetworkPolicy opens its port. No other existing resource changes.
             assert.deepEqual(
                 changed
                     .filter((s) => s.op !== "create")
                     .map((s) => `${s.op} ${s.type} ${s.name}`)
                     .sort(),
-                ["update kubernetes:apps/v1:Deployment envoy", "update kubernetes:core/v1:ConfigMap bootstrap"],
+                [
+                    "update kubernetes:apps/v1:Deployment envoy",
+                    "update kubernetes:core/v1:ConfigMap bootstrap",
+                    "update kubernetes:networking.k8s.io/v1:NetworkPolicy envoy",
+                ],
             );
         } finally {
             project.writeStack(STACK, config);
         }
     });
 
-    it("removes every rendered manifest with `pulumi destroy`", async () => {
+    it("removes every rendered manifest with `pulumi destroy`, but the namespace it retains on purpose", async () => {
         await project.ok(["destroy", "-s", STACK, "--yes", "--skip-preview"]);
         const left = Object.values(readRendered(renderDir)).flat();
         assert.deepEqual(
             left.map((m) => `${m.kind}/${m.metadata.name}`),
-            [],
+            ["Namespace/envoy"],
         );
         const state = JSON.parse(await project.exportState(STACK));
         assert.deepEqual(

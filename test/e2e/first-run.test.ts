@@ -136,19 +136,18 @@ describe("the README's commands, as a newcomer types them, in a fresh copy", { s
 
     before(() => {
         commands = readmeCommands();
-        // Every file a commit would hold (tracked, or new and not ignored), as a clone would have it (timestamps kept, so that setup sees installed dependencies
-        // as current); the installed dependencies themselves are shared, since installing them is not the subject.
+        // Every file a commit would hold (tracked, or new and not ignored), as a clone would have it.
         const tracked = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, encoding: "utf8" })
             .split("\0")
             .filter(Boolean);
         for (const file of tracked) {
             if (!fs.existsSync(path.join(ROOT, file))) continue;
             fs.mkdirSync(path.dirname(path.join(copy, file)), { recursive: true });
-            fs.cpSync(path.join(ROOT, file), path.join(copy, file), { preserveTimestamps: true });
+            fs.cpSync(path.join(ROOT, file), path.join(copy, file));
         }
-        for (const installed of ["node_modules", "policy/node_modules", ".venv"]) {
-            fs.symlinkSync(path.join(ROOT, installed), path.join(copy, installed));
-        }
+        // The virtualenv (Envoy, checkov) is shared: setup only adds to it. node_modules are not: setup's `npm ci`
+        // would empty a linked one, so the copy installs its own, as a fresh clone does.
+        fs.symlinkSync(path.join(ROOT, ".venv"), path.join(copy, ".venv"));
     });
 
     after(async () => {
