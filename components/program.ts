@@ -35,6 +35,9 @@ export interface ProgramOutputs {
     clusters: ClusterSummary[];
     /** Public CA certificate that signs the server and client certificates. */
     caCertificate: pulumi.Output<string>;
+    /** Envoy's client certificate and key, so that `npm run status` checks each cluster as Envoy does. The key is a secret (Pki). */
+    clientCertificate: pulumi.Output<string>;
+    clientPrivateKey: pulumi.Output<string>;
     renderDirectory?: string;
 }
 
@@ -86,6 +89,8 @@ export function deploy(model: Model): ProgramOutputs {
         clusters: clusterSummaries(model),
         querierMounts: model.observer.mode === "native" ? nativeQuerierMounts() : null,
         caCertificate: pki.caCertificate,
+        clientCertificate: pki.client.certificate,
+        clientPrivateKey: pki.client.privateKey,
         renderDirectory: model.renderDirectory,
     };
 }
