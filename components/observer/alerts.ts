@@ -36,9 +36,11 @@ export function selector(matchers: Matchers): string {
     return `{${parts.join(",")}}`;
 }
 
-/** Every upstream cluster of an observed cluster (`thanos_<name>`), not Envoy's admin cluster. */
+/** Envoy's upstream clusters of the observed clusters (`thanos_<name>`), not its admin cluster. */
+export const REMOTE_CLUSTER_PATTERN = `${envoyName("")}.+`;
+
 export function remoteClusters(namespace: string): Matchers {
-    return { namespace, envoy_cluster_name: { regex: `${envoyName("")}.+` } };
+    return { namespace, envoy_cluster_name: { regex: REMOTE_CLUSTER_PATTERN } };
 }
 
 const BY_REMOTE = "by (namespace, envoy_cluster_name)";

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Model } from "../config/model";
 import { observerNames } from "../names";
 import { buildAlertRules } from "./alerts";
+import { buildDashboard, DASHBOARD_FILE } from "./dashboard";
 import { labels, serviceMonitorSpec } from "./manifests";
 
 export interface ObserverMonitoringArgs {
@@ -17,7 +18,8 @@ const MONITORING_API = "monitoring.coreos.com/v1";
 
 /**
  * The optional operating objects of the observer, each switched on under `monitoring.*`: a PrometheusRule with
- * the alerts, a ServiceMonitor for Envoy's metrics port (both prometheus-operator CRDs, which must be installed).
+ * the alerts, a ServiceMonitor for Envoy's metrics port (both prometheus-operator CRDs, which must be installed),
+ * and a Grafana dashboard in a ConfigMap labelled for the kube-prometheus-stack Grafana sidecar.
  */
 export class ObserverMonitoring extends pulumi.ComponentResource {
     constructor(name: string, args: ObserverMonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -52,6 +54,16 @@ export class ObserverMonitoring extends pulumi.ComponentResource {
                     kind: "ServiceMonitor",
                     metadata: metadata(observerNames.serviceMonitor, monitoring.serviceMonitor.labels),
                     spec: serviceMonitorSpec(namespace, monitoring.serviceMonitor.interval),
+                },
+                child,
+            );
+        }
+        if (monitoring.dashboard.enabled) {
+            new k8s.core.v1.ConfigMap(
+                `${name}-dashboard`,
+                {
+                    metadata: metadata(observerNames.dashboardConfigMap, monitoring.dashboard.labels),
+                    data: { [DASHBOARD_FILE]: JSON.stringify(buildDashboard({ namespace, certificateExpiryDays: monitoring.certificateExpiryDays }), null, 2) },
                 },
                 child,
             );
