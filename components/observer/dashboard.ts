@@ -84,8 +84,10 @@ export function panelDefinitions(input: DashboardInput): PanelDefinition[] {
             gridPos: { x: 15, y: 0, w: 9, h: 8 },
             queries: [
                 {
+                    // Envoy creates the 5xx series at the first 5xx answer; until then the share is 0, not "no data".
                     expr:
-                        `${BY_REMOTE} (${rate("envoy_cluster_upstream_rq_xx", remoteSelector(input.namespace, { envoy_response_code_class: "5" }))}) ` +
+                        `(${BY_REMOTE} (${rate("envoy_cluster_upstream_rq_xx", remoteSelector(input.namespace, { envoy_response_code_class: "5" }))}) ` +
+                        `or ${BY_REMOTE} (${rate("envoy_cluster_upstream_rq_total")}) * 0) ` +
                         `/ ${BY_REMOTE} (${rate("envoy_cluster_upstream_rq_total")})`,
                     legend: "{{envoy_cluster_name}}",
                 },
