@@ -6,7 +6,7 @@ import { panelDefinitions, RATE_INTERVAL, VARIABLES } from "../../components/obs
 import { httpGet } from "./support/envoy";
 import { QuerierClient } from "./support/grpc";
 import { requireTool, waitFor } from "./support/processes";
-import { Prometheus } from "./support/prometheus";
+import { ScrapingPrometheus } from "./support/prometheus";
 import { Topology } from "./support/topology";
 
 /**
@@ -41,7 +41,7 @@ function metricNames(expr: string): string[] {
 
 describe("Prometheus scraping the real Envoy", { skip }, () => {
     let topology: Topology;
-    let prometheus: Prometheus;
+    let prometheus: ScrapingPrometheus;
     let exported: Set<string>;
     const rules = buildAlertRules({ namespace: NAMESPACE, job: JOB, certificateExpiryDays: EXPIRY_DAYS });
 
@@ -63,7 +63,7 @@ describe("Prometheus scraping the real Envoy", { skip }, () => {
         const scrape = await httpGet(topology.model.envoy.metricsPort, "/stats/prometheus");
         assert.equal(scrape.status, 200);
         exported = new Set(scrape.body.split("\n").flatMap((line) => (line.startsWith("#") || line === "" ? [] : [line.split(/[{ ]/)[0]])));
-        prometheus = new Prometheus(path.join(topology.dir, "prometheus"), topology.group);
+        prometheus = new ScrapingPrometheus(path.join(topology.dir, "prometheus"), topology.group);
         await prometheus.start(
             [{ job: JOB, metricsPath: "/stats/prometheus", target: `127.0.0.1:${topology.model.envoy.metricsPort}`, labels: { namespace: NAMESPACE } }],
             rules,

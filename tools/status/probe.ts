@@ -28,7 +28,7 @@ export interface SidecarInfo {
     componentType: string;
     /** External labels, `name="value"` joined, one string per label set. */
     labelSets: string[];
-    /** Data range in ms since the epoch; undefined where the sidecar reports none. */
+    /** Data range in ms since the epoch. Undefined: no bound (a sidecar reports its upper bound as "up to now"). */
     minTime?: number;
     maxTime?: number;
 }
@@ -334,6 +334,7 @@ function readInfo(headers: http2.IncomingHttpHeaders, trailers: http2.IncomingHt
         ComponentType: string;
         store?: { min_time: number; max_time: number } | null;
     };
+    // Thanos says "no bound" with the extreme int64 values; anything beyond JavaScript dates counts as that.
     const time = (ms: number | undefined) => (ms !== undefined && ms > 0 && ms < 8.64e15 ? ms : undefined);
     return {
         componentType: response.ComponentType,
@@ -345,7 +346,7 @@ function readInfo(headers: http2.IncomingHttpHeaders, trailers: http2.IncomingHt
 
 function describeSidecar(info: SidecarInfo): string {
     const labels = info.labelSets.length > 0 ? info.labelSets.map((s) => `{${s}}`).join(" ") : "no external labels";
-    const range = info.minTime !== undefined && info.maxTime !== undefined ? `, data ${isoMinute(info.minTime)} to ${isoMinute(info.maxTime)}` : "";
+    const range = info.minTime === undefined ? "" : `, data from ${isoMinute(info.minTime)} to ${info.maxTime === undefined ? "now" : isoMinute(info.maxTime)}`;
     return `${info.componentType || "unknown component"} ${labels}${range}`;
 }
 

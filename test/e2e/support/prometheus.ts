@@ -4,8 +4,9 @@ import * as YAML from "yaml";
 import { FatalWaitError, freePort, ProcessGroup, Started, waitFor } from "./processes";
 
 /**
- * A real Prometheus on loopback: it scrapes the given targets every second and evaluates the given rule
- * file, so a test sees what an operator's Prometheus would: alerts in /api/v1/alerts, query results.
+ * A real Prometheus on loopback that scrapes the given targets every second and evaluates the given rules,
+ * so a test sees what an operator's Prometheus would: alerts in /api/v1/alerts, query results. (The
+ * Prometheus of support/thanos.ts is the other kind: an observed cluster's, under a Thanos sidecar.)
  */
 
 export interface ScrapeJob {
@@ -21,7 +22,7 @@ export interface Alert {
     state: "pending" | "firing";
 }
 
-export class Prometheus {
+export class ScrapingPrometheus {
     private process?: Started;
     private port = 0;
 
