@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { describe, it } from "node:test";
 import { buildAlertRules } from "../../components/observer/alerts";
 import { buildDashboard, DASHBOARD_FILE, panelDefinitions } from "../../components/observer/dashboard";
+import { defaults } from "../../components/config/defaults";
+import { drawLayout } from "../../tools/dashboard-layout";
 import { clustersConfig, named, plain, runProgram } from "./harness";
 
 /** The observer's optional monitoring objects, as the program registers them under Pulumi mocks. */
@@ -114,5 +118,11 @@ describe("dashboard layout", () => {
                 assert.match(q.legend, /\{\{envoy_cluster_name\}\}/, `${panel.title} names the remote in its legend`);
             }
         }
+    });
+
+    it("is drawn in the README from these definitions", () => {
+        const readme = fs.readFileSync(path.resolve(__dirname, "../../README.md"), "utf8");
+        const drawing = drawLayout(panelDefinitions({ namespace: "envoy", certificateExpiryDays: defaults.monitoring.certificateExpiryDays }));
+        assert.ok(readme.includes(drawing), "README's dashboard drawing is stale: paste the output of node --import tsx tools/dashboard-layout.ts");
     });
 });
