@@ -552,6 +552,11 @@ describe("observer.mode: native", () => {
     it("refuses settings only the Envoy path has", () => {
         assertProblem(native({}, { envoy: { replicas: 3 } }), "envoy", /native does not deploy; remove envoy\.\*/);
         assertProblem(native({}, { networkPolicy: { enabled: true } }), "networkPolicy", /native does not deploy/);
+        assertProblem(
+            native({}, { monitoring: { prometheusRule: { enabled: true } } }),
+            "monitoring",
+            /watches Envoy, which observer\.mode: native does not deploy/,
+        );
         assertProblem(rendered([cluster(1, { port: 10010 })], { observer: { mode: "native", namespace: "monitoring" } }), "clusters[0].port", /Envoy listener/);
         assertProblem(
             rendered([cluster(1, { portName: "x" })], { observer: { mode: "native", namespace: "monitoring" } }),
