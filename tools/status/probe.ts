@@ -69,7 +69,7 @@ const infoMethod = (infoDefinition["thanos.info.Info"] as protoLoader.ServiceDef
 
 const DAY_MS = 86_400_000;
 
-export function daysBetween(from: Date, to: Date): number {
+function daysBetween(from: Date, to: Date): number {
     return Math.floor((to.getTime() - from.getTime()) / DAY_MS);
 }
 
@@ -354,8 +354,14 @@ function isoMinute(ms: number): string {
     return new Date(ms).toISOString().slice(0, 16) + "Z";
 }
 
+export interface CertificateExpiry {
+    subject: string;
+    notAfter: string;
+    daysToExpiry: number;
+}
+
 /** Days to expiry of one PEM certificate (the first in the text): for the client certificate and the CA. */
-export function certificateExpiry(pem: string, now: Date): { subject: string; notAfter: string; daysToExpiry: number } {
+export function certificateExpiry(pem: string, now: Date): CertificateExpiry {
     const cert = new X509Certificate(pem);
     return { subject: oneLine(cert.subject), notAfter: new Date(cert.validTo).toISOString(), daysToExpiry: daysBetween(now, new Date(cert.validTo)) };
 }

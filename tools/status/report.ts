@@ -1,12 +1,6 @@
-import { ClusterStatus, HOPS } from "./probe";
+import { CertificateExpiry, ClusterStatus, HOPS } from "./probe";
 
 /** What `npm run status` prints: one row per cluster with a mark per hop, then the failing hops in words. */
-
-export interface CertificateExpiry {
-    subject: string;
-    notAfter: string;
-    daysToExpiry: number;
-}
 
 export interface StatusReport {
     ok: boolean;

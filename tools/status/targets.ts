@@ -26,7 +26,7 @@ export interface Credentials {
 export class UsageError extends Error {}
 
 /** `host` or `host:port`, port 443 by default, as the program's `clusters[].address`. */
-export function parseAddress(value: string): { host: string; port: number } {
+function parseAddress(value: string): { host: string; port: number } {
     const match = /^([A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(value);
     const port = match?.[2] === undefined ? 443 : Number(match[2]);
     if (match === null || port < 1 || port > 65535) {
