@@ -24,7 +24,9 @@ function stackOutputs(stack: string): Record<string, unknown> {
         maxBuffer: 64 * 1024 * 1024,
     });
     if (result.status !== 0) {
-        throw new UsageError(`pulumi stack output -s ${stack} failed:\n${result.stderr.trim()}`);
+        // The engine's own error lines, without the wrapper's notices.
+        const errors = result.stderr.split("\n").filter((line) => line.startsWith("error:"));
+        throw new UsageError(`pulumi stack output -s ${stack} failed:\n${(errors.length > 0 ? errors.join("\n") : result.stderr).trim()}`);
     }
     return JSON.parse(result.stdout) as Record<string, unknown>;
 }
