@@ -15,10 +15,11 @@ export interface Run {
     stderr: string;
 }
 
-export function runStatus(args: string[]): Promise<Run> {
+export function runStatus(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
     return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "tools", "status.ts"), ...args], {
             cwd: ROOT,
+            env,
             stdio: ["ignore", "pipe", "pipe"],
         });
         let stdout = "";
