@@ -8,4 +8,6 @@ export const endpointSdFile = outputs.endpointSdFile;
 export const clusters = outputs.clusters;
 export const querierMounts = outputs.querierMounts;
 export const caCertificate = outputs.caCertificate;
+export const clientCertificate = outputs.clientCertificate;
+export const clientPrivateKey = outputs.clientPrivateKey;
 export const renderDirectory = outputs.renderDirectory;

@@ -40,6 +40,9 @@ export const observerNames = {
     deployment: "envoy-thanos",
     disruptionBudget: "envoy-thanos",
     metricsService: "envoy-thanos-metrics",
+    prometheusRule: "envoy-thanos",
+    serviceMonitor: "envoy-thanos",
+    dashboardConfigMap: "envoy-thanos-dashboard",
     networkPolicy: "envoy-thanos",
     /** Native mode: the querier's client certificate, key and CA bundle, and its endpoint config. */
     querierTlsSecret: "envoy-thanos-querier-tls",

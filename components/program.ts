@@ -4,6 +4,7 @@ import { buildModel, ConfigError, Model } from "./config/model";
 import { rawConfigFromRuntime } from "./config/sources";
 import { ObservedCluster } from "./observed/cluster";
 import { ObserverGateway } from "./observer/gateway";
+import { ObserverMonitoring } from "./observer/monitoring";
 import { nativeQuerierMounts } from "./observer/native";
 import { NativeQuerierAccess } from "./observer/native-access";
 import { clusterSummaries, ClusterSummary, endpointSdFile, querierFlags } from "./outputs";
@@ -35,6 +36,9 @@ export interface ProgramOutputs {
     clusters: ClusterSummary[];
     /** Public CA certificate that signs the server and client certificates. */
     caCertificate: pulumi.Output<string>;
+    /** Envoy's client certificate and key, so that `npm run status` checks each cluster as Envoy does. The key is a secret (Pki). */
+    clientCertificate: pulumi.Output<string>;
+    clientPrivateKey: pulumi.Output<string>;
     renderDirectory?: string;
 }
 
@@ -64,7 +68,11 @@ export function deploy(model: Model): ProgramOutputs {
             ...client,
         });
     } else {
-        new ObserverGateway("observer", { model, provider: observerProvider, ...client });
+        const gateway = new ObserverGateway("observer", { model, provider: observerProvider, ...client });
+        const { prometheusRule, serviceMonitor, dashboard } = model.monitoring;
+        if (prometheusRule.enabled || serviceMonitor.enabled || dashboard.enabled) {
+            new ObserverMonitoring("monitoring", { model, provider: observerProvider, dependsOn: [gateway] });
+        }
     }
     // One CA level for the generated CA; provided chains may carry one intermediate.
     const verifyDepth = model.tls.mode === "generate" ? 1 : 2;
@@ -86,6 +94,8 @@ export function deploy(model: Model): ProgramOutputs {
         clusters: clusterSummaries(model),
         querierMounts: model.observer.mode === "native" ? nativeQuerierMounts() : null,
         caCertificate: pki.caCertificate,
+        clientCertificate: pki.client.certificate,
+        clientPrivateKey: pki.client.privateKey,
         renderDirectory: model.renderDirectory,
     };
 }

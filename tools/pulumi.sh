@@ -84,7 +84,9 @@ if [ -n "$stack" ] && [[ "$command" =~ ^(up|update|preview|refresh)$ ]] && [ "${
   fi
 fi
 
-if [ -n "$stack" ]; then
+# Only the commands that deploy create a missing stack; reading one (`stack output`, for `npm run status`)
+# must not leave an empty stack behind a typo.
+if [ -n "$stack" ] && [[ "$command" =~ ^(up|update|preview|refresh)$ ]]; then
   "$pulumi" stack select --create "$stack" >/dev/null
 fi
 

@@ -55,6 +55,15 @@ export const defaults = {
         dnsPodSelector: { "k8s-app": "kube-dns" } as Record<string, string>,
         dnsNamespaceSelector: { "kubernetes.io/metadata.name": "kube-system" } as Record<string, string>,
     },
+    monitoring: {
+        // Below tls.earlyRenewalHours (30 days): a generated certificate is renewed by `pulumi up` before this fires.
+        certificateExpiryDays: 14,
+        prometheusRule: { enabled: false },
+        serviceMonitor: { enabled: false, interval: "30s" },
+        dashboard: { enabled: false },
+        /** The label the kube-prometheus-stack Grafana sidecar looks for on ConfigMaps. */
+        dashboardLabel: { grafana_dashboard: "1" } as Record<string, string>,
+    },
     tls: {
         mode: "generate" as const,
         validityHours: 24 * 365,

@@ -85,6 +85,13 @@ export interface NetworkPolicyModel {
 /** `envoy`: the program deploys Envoy, which does the mTLS; `native`: the querier does it (Thanos >= v0.42). */
 export type ObserverMode = "envoy" | "native";
 
+export interface MonitoringModel {
+    certificateExpiryDays: number;
+    prometheusRule: { enabled: boolean; labels: Record<string, string> };
+    serviceMonitor: { enabled: boolean; labels: Record<string, string>; interval: string };
+    dashboard: { enabled: boolean; labels: Record<string, string> };
+}
+
 export interface Model {
     renderDirectory?: string;
     clusterDomain: string;
@@ -92,6 +99,7 @@ export interface Model {
     envoy: EnvoyModel;
     networkPolicy: NetworkPolicyModel;
     tls: TlsModel;
+    monitoring: MonitoringModel;
     clusters: ObservedClusterModel[];
 }
 
@@ -156,6 +164,7 @@ export function buildModel(raw: Record<string, unknown>, options: BuildOptions):
         querierVersion: input.observer?.querierVersion,
     };
     const tls = resolveTls(input, clusters, options, problems);
+    const monitoring = resolveMonitoring(input, tls, problems);
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }
@@ -166,6 +175,7 @@ export function buildModel(raw: Record<string, unknown>, options: BuildOptions):
         envoy,
         networkPolicy: { ...defaults.networkPolicy, ...input.networkPolicy },
         tls,
+        monitoring,
         clusters,
     };
 }
@@ -193,6 +203,9 @@ function checkNative(input: StackConfigInput, problems: ConfigProblem[]): void {
     if (input.envoy !== undefined) {
         problems.push({ key: "envoy", message: `configures Envoy, which observer.mode: native does not deploy; remove envoy.* ${switchBack}` });
     }
+    if (input.monitoring !== undefined) {
+        problems.push({ key: "monitoring", message: `watches Envoy, which observer.mode: native does not deploy; remove monitoring.* ${switchBack}` });
+    }
     if (input.networkPolicy !== undefined) {
         problems.push({
             key: "networkPolicy",
@@ -209,6 +222,29 @@ function checkNative(input: StackConfigInput, problems: ConfigProblem[]): void {
             }
         }
     });
+}
+
+function resolveMonitoring(input: StackConfigInput, tls: TlsModel, problems: ConfigProblem[]): MonitoringModel {
+    const m = input.monitoring ?? {};
+    const d = defaults.monitoring;
+    const certificateExpiryDays = m.certificateExpiryDays ?? d.certificateExpiryDays;
+    // An alert threshold as long as the certificates live would fire from the day they are issued.
+    if (tls.mode === "generate" && certificateExpiryDays * 24 >= tls.validityHours) {
+        problems.push({
+            key: "monitoring.certificateExpiryDays",
+            message: `(${certificateExpiryDays} days) must be shorter than the certificates' lifetime, tls.validityHours (${tls.validityHours} hours), or the alert fires from the start`,
+        });
+    }
+    return {
+        certificateExpiryDays,
+        prometheusRule: { enabled: m.prometheusRule?.enabled ?? d.prometheusRule.enabled, labels: m.prometheusRule?.labels ?? {} },
+        serviceMonitor: {
+            enabled: m.serviceMonitor?.enabled ?? d.serviceMonitor.enabled,
+            labels: m.serviceMonitor?.labels ?? {},
+            interval: m.serviceMonitor?.interval ?? d.serviceMonitor.interval,
+        },
+        dashboard: { enabled: m.dashboard?.enabled ?? d.dashboard.enabled, labels: { ...m.dashboard?.labels, ...d.dashboardLabel } },
+    };
 }
 
 function describeIssue(issue: z.core.$ZodIssue): ConfigProblem {

@@ -146,6 +146,24 @@ export const networkPolicySchema = z.strictObject({
     dnsNamespaceSelector: labelMap.optional(),
 });
 
+/** An optional monitoring object of the observer: on or off, and labels for whatever selects it. */
+const monitoringObject = z.strictObject({
+    enabled: z.boolean().optional(),
+    /** Extra labels on the object, e.g. the `release` label a Prometheus' ruleSelector or serviceMonitorSelector matches. */
+    labels: labelMap.optional(),
+});
+
+export const monitoringSchema = z.strictObject({
+    /** The certificate-expiry alert fires this many days before Envoy's client certificate or the CA expires. */
+    certificateExpiryDays: z.int("must be a whole number of days").min(1, "must be at least 1 day").optional(),
+    /** A PrometheusRule (prometheus-operator) with the alerts. */
+    prometheusRule: monitoringObject.optional(),
+    /** A ServiceMonitor (prometheus-operator) for Envoy's metrics port. */
+    serviceMonitor: monitoringObject.extend({ interval: durationSchema.optional() }).optional(),
+    /** A Grafana dashboard ConfigMap, labelled for the kube-prometheus-stack Grafana sidecar. */
+    dashboard: monitoringObject.optional(),
+});
+
 const keyPair = z.strictObject({
     certificate: pemSecret,
     privateKey: pemSecret,
@@ -194,6 +212,7 @@ export const stackConfigSchema = z.strictObject({
     sidecar: sidecarSchema.optional(),
     networkPolicy: networkPolicySchema.optional(),
     tls: tlsSchema.optional(),
+    monitoring: monitoringSchema.optional(),
     clusters: z.array(clusterSchema).min(1, "list at least one observed cluster"),
 });
 

@@ -181,3 +181,12 @@ export function networkPolicySpec(model: Pick<Model, "envoy" | "clusters" | "net
         ],
     };
 }
+
+/** prometheus-operator's ServiceMonitor (monitoring.coreos.com/v1) for the metrics Service: Envoy's `/stats/prometheus`. */
+export function serviceMonitorSpec(namespace: string, interval: string) {
+    return {
+        selector: { matchLabels: labels("metrics") },
+        namespaceSelector: { matchNames: [namespace] },
+        endpoints: [{ port: METRICS_PORT_NAME, path: "/stats/prometheus", interval }],
+    };
+}

@@ -7,11 +7,13 @@ import * as YAML from "yaml";
 import { buildModel, Model } from "../../components/config/model";
 import { BootstrapPaths, FILES, POD_PATHS, renderEnvoyFiles } from "../../components/observer/bootstrap";
 import { Issued, OpensslCa } from "../../tools/pki/openssl-ca";
+import type { StatusReport } from "../../tools/status/report";
 import { Envoy } from "./support/envoy";
 import { Backend, QuerierClient } from "./support/grpc";
 import { IngressObject, Nginx, SecretStore, translateIngress } from "./support/nginx";
 import { freePort, ProcessGroup, requireTool, tempDir } from "./support/processes";
 import { PulumiProject, requirePulumi } from "./support/pulumi";
+import { runStatus } from "./support/status";
 
 /**
  * The program under the real Pulumi engine and the real Kubernetes provider, in render mode, with a local
@@ -243,6 +245,17 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
                 "the rendered bootstrap uses the pod's paths",
             );
             assert.ok(configMap.data[FILES.clientCertificateSds].includes(`${POD_PATHS.tlsDir}/tls.crt`));
+
+            // `npm run status -s`: clusters and Envoy's client certificate and key from this stack's outputs.
+            const status = await runStatus(["-s", STACK, "--json"], project.env());
+            assert.doesNotMatch(status.stdout + status.stderr, /PRIVATE KEY/, "the key from the secret output is never printed");
+            assert.equal(status.code, 0, status.stderr + status.stdout);
+            const report = JSON.parse(status.stdout) as StatusReport;
+            assert.deepEqual(
+                report.clusters.map((c) => [c.name, c.address, c.ok, c.sidecar?.labelSets]),
+                model.clusters.map((c) => [c.name, `localhost:${nginxPorts[c.name]}`, true, [`cluster="${c.name}"`]]),
+            );
+            assert.equal(report.clientCertificate.notAfter, new Date(new crypto.X509Certificate(client.certificate).validTo).toISOString());
         } finally {
             await group.stopAll();
             await Promise.all(backends.map((b) => b.stop()));

@@ -11,6 +11,7 @@ import { endpointSdFile, endpointSdFileFor, querierFlags } from "../../component
 import { Issued, OpensslCa } from "../../tools/pki/openssl-ca";
 import { writeSecretVolume } from "./support/envoy";
 import { freePort, ProcessGroup, requireTool, sleep, tempDir, waitFor } from "./support/processes";
+import { clusterArguments, runStatus, writeTlsDir } from "./support/status";
 import { healthyStores, ObservedMonitoring, Querier, startObservedMonitoring, stopObservedMonitoring } from "./support/thanos";
 import { Topology } from "./support/topology";
 
@@ -293,6 +294,29 @@ describe("Thanos querier paths to the observed clusters", { skip }, () => {
             });
 
             if (querierPath === ENVOY_PATH) {
+                it("npm run status reaches every real sidecar through its front door and reads its Info", async () => {
+                    const run = await runStatus([
+                        "--tls-dir",
+                        writeTlsDir(running.topology.ca.ca.certificate, running.topology.client),
+                        ...clusterArguments(
+                            running.topology,
+                            CLUSTERS.map((c) => c.name),
+                        ),
+                        "--json",
+                    ]);
+                    assert.equal(run.code, 0, run.stderr + run.stdout);
+                    const report = JSON.parse(run.stdout) as import("../../tools/status/report").StatusReport;
+                    for (const c of report.clusters) {
+                        // Thanos' own Info API: the component type and the external labels the querier will see.
+                        assert.equal(c.sidecar?.componentType, "sidecar");
+                        assert.deepEqual(c.sidecar?.labelSets, [`cluster="${c.name}"`]);
+                        // The sidecar's data starts at its Prometheus' oldest sample and has no upper bound ("up to now").
+                        assert.ok(c.sidecar?.minTime !== undefined && c.sidecar.minTime <= Date.now(), JSON.stringify(c.sidecar));
+                        assert.equal(c.sidecar.maxTime, undefined);
+                        assert.match(c.hops.at(-1)?.detail ?? "", new RegExp(`^sidecar \\{cluster="${c.name}"\\}, data from \\S+ to now$`));
+                    }
+                });
+
                 it("registers every cluster through the endpoint SD file output's format too", async () => {
                     // The program's `endpointSdFile` format, with loopback addresses instead of dnssrv+.
                     const sdFile = path.join(dir, "endpoints.yaml");

@@ -105,6 +105,32 @@ describe("configuration model", () => {
         assert.deepEqual(model.clusters[1].sidecar, { namespace: "prom", service: defaults.sidecar.service, port: 10901 });
     });
 
+    it("leaves monitoring off by default and resolves its keys when set", () => {
+        assert.deepEqual(build(rendered([cluster(1)])).monitoring, {
+            certificateExpiryDays: 14,
+            prometheusRule: { enabled: false, labels: {} },
+            serviceMonitor: { enabled: false, labels: {}, interval: "30s" },
+            dashboard: { enabled: false, labels: { grafana_dashboard: "1" } },
+        });
+        const model = build(
+            rendered([cluster(1)], {
+                monitoring: {
+                    certificateExpiryDays: 7,
+                    prometheusRule: { enabled: true, labels: { release: "prom" } },
+                    serviceMonitor: { enabled: true, interval: "15s" },
+                    dashboard: { enabled: true, labels: { team: "obs", grafana_dashboard: "0" } },
+                },
+            }),
+        );
+        assert.deepEqual(model.monitoring, {
+            certificateExpiryDays: 7,
+            prometheusRule: { enabled: true, labels: { release: "prom" } },
+            serviceMonitor: { enabled: true, labels: {}, interval: "15s" },
+            // The sidecar's label is the point of the ConfigMap: a user value cannot switch it off.
+            dashboard: { enabled: true, labels: { team: "obs", grafana_dashboard: "1" } },
+        });
+    });
+
     it("needs no connection in render mode, and one per cluster otherwise", () => {
         assert.equal(build(rendered([cluster(1)])).clusters[0].connection.kind, "none");
         const model = build({ observer: { context: "obs" }, clusters: [cluster(1, { context: "c1" }), cluster(2, { kubeconfig: "apiVersion: v1" })] });
@@ -228,6 +254,30 @@ describe("configuration errors name the key and the fix", () => {
             /set by the program/,
         ],
         ["an unknown TLS mode", rendered([cluster(1)], { tls: { mode: "self" } }), "tls.mode", /./],
+        [
+            "a typo in a monitoring key",
+            rendered([cluster(1)], { monitoring: { prometheusRule: { enable: true } } }),
+            "monitoring.prometheusRule",
+            /unknown key 'monitoring\.prometheusRule\.enable'/,
+        ],
+        [
+            "a certificate expiry threshold of 0 days",
+            rendered([cluster(1)], { monitoring: { certificateExpiryDays: 0 } }),
+            "monitoring.certificateExpiryDays",
+            /at least 1 day/,
+        ],
+        [
+            "a certificate expiry threshold as long as the certificates live",
+            rendered([cluster(1)], { tls: { validityHours: 240, earlyRenewalHours: 24 }, monitoring: { certificateExpiryDays: 10 } }),
+            "monitoring.certificateExpiryDays",
+            /\(10 days\) must be shorter than the certificates' lifetime, tls\.validityHours \(240 hours\)/,
+        ],
+        [
+            "a scrape interval that is not a duration",
+            rendered([cluster(1)], { monitoring: { serviceMonitor: { enabled: true, interval: "30" } } }),
+            "monitoring.serviceMonitor.interval",
+            /duration such as/,
+        ],
         [
             "renewal window longer than validity",
             rendered([cluster(1)], { tls: { validityHours: 24, earlyRenewalHours: 48 } }),
@@ -502,6 +552,11 @@ describe("observer.mode: native", () => {
     it("refuses settings only the Envoy path has", () => {
         assertProblem(native({}, { envoy: { replicas: 3 } }), "envoy", /native does not deploy; remove envoy\.\*/);
         assertProblem(native({}, { networkPolicy: { enabled: true } }), "networkPolicy", /native does not deploy/);
+        assertProblem(
+            native({}, { monitoring: { prometheusRule: { enabled: true } } }),
+            "monitoring",
+            /watches Envoy, which observer\.mode: native does not deploy/,
+        );
         assertProblem(rendered([cluster(1, { port: 10010 })], { observer: { mode: "native", namespace: "monitoring" } }), "clusters[0].port", /Envoy listener/);
         assertProblem(
             rendered([cluster(1, { portName: "x" })], { observer: { mode: "native", namespace: "monitoring" } }),

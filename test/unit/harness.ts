@@ -21,6 +21,8 @@ export interface RunResult {
     resources: RecordedResource[];
     /** Resolved stack outputs, when the run succeeded. */
     outputs?: Record<string, unknown>;
+    /** Names of the stack outputs the engine stores as secrets. */
+    secretOutputs?: string[];
     error?: Error;
     /** What the program told the user through `pulumi.log.warn`. */
     warnings: string[];
@@ -128,8 +130,12 @@ export async function runWithMocks(
         log.warn = warn;
     }
     const resolved = outputs === undefined ? undefined : ((await resolve(outputs)) as Record<string, unknown>);
+    const secretOutputs: string[] = [];
+    for (const [name, value] of Object.entries(outputs ?? {})) {
+        if (pulumi.Output.isInstance(value) && (await pulumi.isSecret(value))) secretOutputs.push(name);
+    }
     await waitForRPCs();
-    return { resources, outputs: resolved, error, warnings };
+    return { resources, outputs: resolved, secretOutputs, error, warnings };
 }
 
 /** The program as `index.ts` runs it, imported lazily so the mocks are in place first. */

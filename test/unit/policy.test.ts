@@ -45,6 +45,15 @@ describe("policy pack on the program's resources", () => {
         for (const r of checked) assert.deepEqual(violations(r), [], `${r.type} ${r.name}`);
     });
 
+    it("passes every resource of the dev stack with every monitoring object on (the dashboard ConfigMap too)", async () => {
+        const on = { enabled: true };
+        const result = await runProgram({ ...devStackConfig(), monitoring: { prometheusRule: on, serviceMonitor: on, dashboard: on } });
+        assert.equal(result.error, undefined, result.error?.message);
+        const configMaps = result.resources.filter((r) => r.type === "kubernetes:core/v1:ConfigMap");
+        assert.deepEqual(configMaps.map((r) => r.name).sort(), ["bootstrap", "monitoring-dashboard"]);
+        for (const r of result.resources) assert.deepEqual(violations(r), [], `${r.type} ${r.name}`);
+    });
+
     it("rejects the same resources once a protection is removed", async () => {
         const result = await runProgram(devStackConfig());
         const configMap = result.resources.find((r) => r.type === "kubernetes:core/v1:ConfigMap")!;

@@ -79,7 +79,12 @@ export class Backend {
         server.addService(InfoService.service, {
             info: (call: grpc.ServerUnaryCall<any, any>, done: grpc.sendUnaryData<any>) => {
                 this.observe("Info/Info", call);
-                done(null, { componentType: "sidecar", backend: this.name });
+                done(null, {
+                    labelSets: [{ labels: [{ name: "cluster", value: this.name }] }],
+                    componentType: "sidecar",
+                    store: { minTime: Date.now() - 3_600_000, maxTime: Date.now() },
+                    backend: this.name,
+                });
             },
         });
         server.addService(HealthService.service, {

@@ -36,7 +36,8 @@ export class PulumiProject {
         fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(this.dir, "Pulumi.yaml"));
     }
 
-    private env(): NodeJS.ProcessEnv {
+    /** The environment the engine runs with here (backend, passphrase): also for tools that call it, such as `npm run status -s`. */
+    env(): NodeJS.ProcessEnv {
         return {
             ...process.env,
             PULUMI_BACKEND_URL: `file://${this.stateDir}`,
