@@ -28,6 +28,15 @@ export const defaults = {
         // streams nginx refused unprocessed) come in bursts when a connection is closed under load: allow many at once.
         circuitBreakers: { maxConnections: 1024, maxPendingRequests: 4096, maxRequests: 8192, maxRetries: 256 },
         maxDownstreamConnections: 10000,
+        // HTTP/2 flow-control windows, downstream and upstream. Envoy's default stream window (256 MiB) lets one
+        // slow querier make nginx push a whole Series response into Envoy's memory; 1 MiB keeps a stream's buffer small
+        // while a loopback or LAN link still fills it.
+        http2Windows: { streamBytes: 1024 * 1024, connectionBytes: 4 * 1024 * 1024 },
+        // The longest a Store API stream may run; Thanos' own --query.timeout defaults to 2m. A stopping pod drains this long.
+        longestStream: "2m",
+        // The heap Envoy may use, as a share of the container memory limit; the rest is for the allocator and stacks.
+        heapPercentOfMemoryLimit: 80,
+        accessLog: false,
         // Envoy writes nothing to disk (read-only root filesystem); its ephemeral storage is its log, which the kubelet
         // rotates at 10Mi × 5 files by default.
         resources: {

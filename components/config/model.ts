@@ -5,6 +5,7 @@ import { checkCaBundle, checkKeyPair } from "../pki/material";
 import { defaultPortName, serviceName } from "../names";
 import { MANAGED_ANNOTATIONS } from "../observed/ingress";
 import { defaults } from "./defaults";
+import { cpuCores, memoryBytes } from "./quantities";
 import { ClusterInput, KeyPairInput, StackConfigInput, stackConfigSchema } from "./schema";
 import { readPemFile, TLS_FILE_NAMES } from "./tls-files";
 
@@ -54,6 +55,14 @@ export interface EnvoyModel {
     circuitBreakers: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
     maxDownstreamConnections: number;
     resources: { requests: ResourceList; limits: ResourceList };
+    /** Worker threads: the CPU limit rounded up. Without it Envoy starts one worker per CPU of the node. */
+    concurrency: number;
+    http2Windows: { streamBytes: number; connectionBytes: number };
+    /** Seconds a stopping pod lets streams finish (`longestStream`): Envoy's drain time and the pod's grace period. */
+    drainSeconds: number;
+    /** Heap size at which the overload manager sheds load: `heapPercentOfMemoryLimit` of the memory limit. */
+    maxHeapBytes: number;
+    accessLog: boolean;
 }
 
 export interface KeyPair {
@@ -141,7 +150,7 @@ export function buildModel(raw: Record<string, unknown>, options: BuildOptions):
     const renderDirectory = input.renderDirectory;
     const renderMode = renderDirectory !== undefined;
 
-    const envoy = resolveEnvoy(input);
+    const envoy = resolveEnvoy(input, problems);
     const basePort = input.basePort ?? defaults.basePort;
     const clusters = input.clusters.map((c, i) => resolveCluster(c, i, input, basePort, renderMode, problems));
     checkUnique(clusters, "name", problems);
@@ -285,9 +294,33 @@ export function toEnvoyDuration(value: string): string {
     return `${Number(seconds.toFixed(3))}s`;
 }
 
-function resolveEnvoy(input: StackConfigInput): EnvoyModel {
+/** Longer than this, a stopping pod would hold its node for more than an hour. */
+const MAX_LONGEST_STREAM_SECONDS = 3600;
+
+function resolveEnvoy(input: StackConfigInput, problems: ConfigProblem[]): EnvoyModel {
     const e = input.envoy ?? {};
     const d = defaults.envoy;
+    const limits = { ...d.resources.limits, ...e.resources?.limits };
+    const cores = cpuCores(limits.cpu);
+    if (cores === undefined) {
+        problems.push({
+            key: "envoy.resources.limits.cpu",
+            message: `'${limits.cpu}' is not a CPU quantity; write cores such as 1, 2 or 500m (Envoy's worker count follows it)`,
+        });
+    }
+    const memory = memoryBytes(limits.memory);
+    if (memory === undefined) {
+        problems.push({
+            key: "envoy.resources.limits.memory",
+            message: `'${limits.memory}' is not a memory quantity; write bytes such as 512Mi or 1Gi (Envoy's overload manager is sized from it)`,
+        });
+    }
+    const longestStream = e.longestStream ?? d.longestStream;
+    const drainSeconds = Math.ceil(Number(toEnvoyDuration(longestStream).slice(0, -1)));
+    if (drainSeconds < 1 || drainSeconds > MAX_LONGEST_STREAM_SECONDS) {
+        problems.push({ key: "envoy.longestStream", message: `'${longestStream}' must be between 1s and 1h (a stopping pod drains this long)` });
+    }
+    const heapPercent = e.heapPercentOfMemoryLimit ?? d.heapPercentOfMemoryLimit;
     return {
         image: e.image ?? d.image,
         replicas: e.replicas ?? d.replicas,
@@ -304,8 +337,13 @@ function resolveEnvoy(input: StackConfigInput): EnvoyModel {
         maxDownstreamConnections: e.maxDownstreamConnections ?? d.maxDownstreamConnections,
         resources: {
             requests: { ...d.resources.requests, ...e.resources?.requests },
-            limits: { ...d.resources.limits, ...e.resources?.limits },
+            limits,
         },
+        concurrency: Math.max(1, Math.ceil(cores ?? 1)),
+        http2Windows: { ...d.http2Windows, ...e.http2Windows },
+        drainSeconds,
+        maxHeapBytes: Math.floor(((memory ?? 0) * heapPercent) / 100),
+        accessLog: e.accessLog ?? d.accessLog,
     };
 }
 

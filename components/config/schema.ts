@@ -109,6 +109,27 @@ export const envoySchema = z.strictObject({
         })
         .optional(),
     maxDownstreamConnections: z.int().min(1).optional(),
+    /** HTTP/2 flow-control windows in bytes, for the querier side and the ingress side; bounds Envoy's buffer per stream. */
+    http2Windows: z
+        .strictObject({
+            streamBytes: z
+                .int("must be a whole number of bytes")
+                .min(65535, "must be between 65535 (HTTP/2's minimum) and 16777216 (16 MiB)")
+                .max(16 * 1024 * 1024, "must be between 65535 and 16777216 (16 MiB); larger windows let a slow reader fill Envoy's memory")
+                .optional(),
+            connectionBytes: z
+                .int("must be a whole number of bytes")
+                .min(65535, "must be between 65535 (HTTP/2's minimum) and 268435456 (256 MiB)")
+                .max(256 * 1024 * 1024, "must be between 65535 and 268435456 (256 MiB)")
+                .optional(),
+        })
+        .optional(),
+    /** The longest Store API stream to let finish when a pod stops: sizes the drain and the termination grace period. */
+    longestStream: durationSchema.optional(),
+    /** Share of the container memory limit the overload manager lets Envoy's heap reach. */
+    heapPercentOfMemoryLimit: z.int("must be a whole percentage").min(10, "must be between 10 and 95").max(95, "must be between 10 and 95").optional(),
+    /** Log one line per request to stdout. */
+    accessLog: z.boolean().optional(),
     resources: z
         .strictObject({
             requests: resourceListSchema.optional(),

@@ -56,14 +56,12 @@ export class ObserverGateway extends pulumi.ComponentResource {
             },
             child(namespaceDeps),
         );
-        const checksum = pulumi
-            .all([args.clientCertificate, args.caCertificate])
-            .apply(([clientCertificate, ca]) => podChecksum(files, [clientCertificate, ca]));
+        // Certificates are not in the checksum: Envoy reloads the Secret's files itself (SDS).
         new k8s.apps.v1.Deployment(
             "envoy",
             {
                 metadata: meta(observerNames.deployment, "gateway"),
-                spec: deploymentSpec(model.envoy, model.clusters, checksum),
+                spec: deploymentSpec(model.envoy, podChecksum(files)),
             },
             child([configMap, tlsSecret]),
         );

@@ -1,9 +1,8 @@
 import * as crypto from "node:crypto";
 import type * as k8s from "@pulumi/kubernetes";
-import type { Input } from "@pulumi/pulumi";
 import type { EnvoyModel, Model, ObservedClusterModel } from "../config/model";
 import { commonLabels, gatewaySelector, observerNames } from "../names";
-import { BootstrapPaths, FILES, POD_PATHS } from "./bootstrap";
+import { BootstrapPaths, FILES, HEALTH_PATHS, POD_PATHS } from "./bootstrap";
 
 /**
  * Plain Kubernetes object specs for the observer side. No Pulumi engine needed: the gateway component
@@ -22,40 +21,84 @@ export const CHECKSUM_ANNOTATION = "envoy-thanos.io/checksum";
 const METRICS_PORT_NAME = "metrics";
 
 /**
- * A digest over everything the pods read at start: a change of config or certificates rolls them.
- * Public material only; keys change together with their certificates.
+ * The ConfigMap files Envoy reads only at start. Listeners, clusters and certificates are watched files that
+ * Envoy re-reads when kubelet updates the volumes, so they stay out of the checksum: adding or removing a
+ * cluster or renewing a certificate must not restart Envoy and cut every stream in flight.
  */
-export function podChecksum(files: Record<string, string>, publicPem: string[]): string {
+export const FILES_READ_AT_START: readonly string[] = [FILES.bootstrap];
+
+/** A digest over the files Envoy reads only at start: a change to them rolls the pods. */
+export function podChecksum(files: Record<string, string>): string {
     const hash = crypto.createHash("sha256");
-    for (const name of Object.keys(files).sort()) {
-        hash.update(name).update("\0").update(files[name]).update("\0");
-    }
-    for (const pem of publicPem) {
-        hash.update(pem).update("\0");
+    for (const name of FILES_READ_AT_START) {
+        hash.update(name)
+            .update("\0")
+            .update(files[name] ?? "")
+            .update("\0");
     }
     return hash.digest("hex");
 }
 
 /** Envoy's command line in the pod; the end-to-end tests run Envoy with the same arguments. */
-export function envoyArgs(logLevel: string, paths: BootstrapPaths = POD_PATHS): string[] {
+export function envoyArgs(envoy: Pick<EnvoyModel, "logLevel" | "concurrency" | "drainSeconds">, paths: BootstrapPaths = POD_PATHS): string[] {
     return [
         "--config-path",
         `${paths.configDir}/${FILES.bootstrap}`,
         "--log-level",
-        logLevel,
+        envoy.logLevel,
+        // One worker per CPU of the limit: Envoy's default is one per CPU of the node, each with its own upstream connections.
+        "--concurrency",
+        String(envoy.concurrency),
+        // A listener that LDS changes or removes, and a stopping pod, give streams this long before closing them.
+        "--drain-time-s",
+        String(envoy.drainSeconds),
+        // Tell every client to move on at once (HTTP/2 GOAWAY); their streams in flight continue.
+        "--drain-strategy",
+        "immediate",
         // Hot restart needs shared memory and a restart wrapper; Kubernetes rolls pods instead.
         "--disable-hot-restart",
     ];
+}
+
+/** Time for the endpoint controller and kube-proxy to stop sending new connections to a stopping pod. */
+export const ENDPOINT_REMOVAL_SECONDS = 5;
+/** Time Envoy needs to exit after SIGTERM once its streams are done. */
+const EXIT_SECONDS = 10;
+
+/**
+ * The preStop hook, as argv: fail readiness, stop accepting once the Service no longer sends new connections,
+ * then wait until no stream to an observed cluster is left (at most `drainSeconds`); kubelet sends SIGTERM after.
+ * The Envoy image has bash but no curl, so bash's /dev/tcp speaks HTTP/1.0 to the loopback admin interface.
+ */
+export function preStopCommand(envoy: Pick<EnvoyModel, "adminPort" | "drainSeconds">): string[] {
+    const script = [
+        `admin() { exec 3<>/dev/tcp/127.0.0.1/${envoy.adminPort} || return 1; printf '%s %s HTTP/1.0\r\n\r\n' "$1" "$2" >&3; cat <&3; exec 3<&-; }`,
+        "admin POST /healthcheck/fail >/dev/null",
+        `sleep ${ENDPOINT_REMOVAL_SECONDS}`,
+        "admin POST '/drain_listeners?graceful&skip_exit' >/dev/null",
+        // Streams in flight on the observed clusters' listeners (stat prefix thanos_<name>).
+        "active() { admin GET '/stats?filter=downstream_rq_active' | { n=0; while read -r name value; do case $name in http.thanos_*) n=$((n + value));; esac; done; echo $n; }; }",
+        `for _ in $(seq ${envoy.drainSeconds}); do [ "$(active)" = 0 ] && exit 0; sleep 1; done`,
+    ];
+    return ["/bin/bash", "-c", script.join("\n")];
+}
+
+/** The pod's grace period: the preStop hook's longest run, then Envoy's exit. */
+export function terminationGracePeriodSeconds(envoy: Pick<EnvoyModel, "drainSeconds">): number {
+    return ENDPOINT_REMOVAL_SECONDS + envoy.drainSeconds + EXIT_SECONDS;
 }
 
 export function labels(component: string): Record<string, string> {
     return { ...commonLabels, "app.kubernetes.io/component": component };
 }
 
-/** `checksum` may be unknown until the certificates exist; only the annotation waits for it. */
-export function deploymentSpec(envoy: EnvoyModel, clusters: ObservedClusterModel[], checksum: Input<string>): DeploymentSpec {
-    const probe = (initialDelaySeconds: number, periodSeconds: number) => ({
-        httpGet: { path: "/ready", port: METRICS_PORT_NAME },
+/**
+ * The pod template holds nothing per observed cluster (no container port per listener): adding or removing a
+ * cluster changes only the ConfigMap, which Envoy reloads, never the template.
+ */
+export function deploymentSpec(envoy: EnvoyModel, checksum: string): DeploymentSpec {
+    const probe = (path: string, initialDelaySeconds: number, periodSeconds: number) => ({
+        httpGet: { path, port: METRICS_PORT_NAME },
         initialDelaySeconds,
         periodSeconds,
         timeoutSeconds: 2,
@@ -78,6 +121,7 @@ export function deploymentSpec(envoy: EnvoyModel, clusters: ObservedClusterModel
             },
             spec: {
                 automountServiceAccountToken: false,
+                terminationGracePeriodSeconds: terminationGracePeriodSeconds(envoy),
                 securityContext: {
                     runAsNonRoot: true,
                     runAsUser: ENVOY_UID,
@@ -99,13 +143,13 @@ export function deploymentSpec(envoy: EnvoyModel, clusters: ObservedClusterModel
                     {
                         name: "envoy",
                         image: envoy.image,
-                        args: envoyArgs(envoy.logLevel),
-                        ports: [
-                            ...clusters.map((c) => ({ name: c.portName, containerPort: c.port, protocol: "TCP" })),
-                            { name: METRICS_PORT_NAME, containerPort: envoy.metricsPort, protocol: "TCP" },
-                        ],
-                        readinessProbe: probe(2, 5),
-                        livenessProbe: probe(10, 10),
+                        args: envoyArgs(envoy),
+                        ports: [{ name: METRICS_PORT_NAME, containerPort: envoy.metricsPort, protocol: "TCP" }],
+                        // Readiness goes through the admin interface and turns 503 once the pod drains; liveness is
+                        // answered by a worker alone, so a draining or busy Envoy is not killed.
+                        readinessProbe: probe(HEALTH_PATHS.ready, 2, 5),
+                        livenessProbe: probe(HEALTH_PATHS.live, 10, 10),
+                        lifecycle: { preStop: { exec: { command: preStopCommand(envoy) } } },
                         resources: envoy.resources,
                         securityContext: {
                             allowPrivilegeEscalation: false,

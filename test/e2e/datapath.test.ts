@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { FILES } from "../../components/observer/bootstrap";
 import { expectedSha256, QuerierClient } from "./support/grpc";
 import { requireTool, sleep, waitFor } from "./support/processes";
 import { Topology, TopologyOptions } from "./support/topology";
@@ -234,8 +235,9 @@ describe("mTLS rejections, observed where they happen", { skip }, () => {
     it("nginx rejects Envoy without a client certificate", () =>
         refused(
             {
-                mutateBootstrap: (b) => {
-                    for (const c of b.static_resources.clusters) delete c.transport_socket?.typed_config.common_tls_context.tls_certificate_sds_secret_configs;
+                mutateDocuments: (documents) => {
+                    for (const c of documents[FILES.clusters].resources)
+                        delete c.transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs;
                 },
             },
             async (t) => assert.match(t.side("neg").nginx.errorLog(), /client sent no required SSL certificate/),

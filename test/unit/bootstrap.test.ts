@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import * as YAML from "yaml";
 import { buildModel, Model } from "../../components/config/model";
 import { rawConfigFromStackFiles } from "../../components/config/sources";
-import { buildBootstrap, buildSdsResources, FILES, POD_PATHS, renderEnvoyFiles } from "../../components/observer/bootstrap";
+import { buildBootstrap, buildClusters, buildListeners, buildSdsResources, FILES, POD_PATHS, renderEnvoyFiles } from "../../components/observer/bootstrap";
 
 const ROOT = path.resolve(__dirname, "../..");
 
@@ -14,19 +14,25 @@ function model(raw: Record<string, unknown>): Model {
 }
 
 const dev = model(rawConfigFromStackFiles(ROOT, "dev").raw);
-const bootstrap = buildBootstrap({ envoy: dev.envoy, clusters: dev.clusters }) as any;
-const listener = (name: string) => bootstrap.static_resources.listeners.find((l: any) => l.name === name);
-const upstream = (name: string) => bootstrap.static_resources.clusters.find((c: any) => c.name === name);
+const bootstrap = buildBootstrap({ envoy: dev.envoy }) as any;
+const listeners = [...(buildListeners({ envoy: dev.envoy, clusters: dev.clusters }) as any).resources, ...bootstrap.static_resources.listeners];
+const upstreams = [...(buildClusters({ envoy: dev.envoy, clusters: dev.clusters }) as any).resources, ...bootstrap.static_resources.clusters];
+const listener = (name: string) => listeners.find((l: any) => l.name === name);
+const upstream = (name: string) => upstreams.find((c: any) => c.name === name);
 const hcmOf = (l: any) => l.filter_chains[0].filters[0].typed_config;
 
-/** Every object in the document that has a `name` and a `typed_config` sibling, or should have one. */
+/**
+ * Every object in the document that has a `name` and a `typed_config` sibling, or should have one. Overload
+ * actions and their triggers carry `envoy.` names too, but name a built-in action and a monitor, not an extension.
+ */
 function filtersWithoutTypedConfig(doc: unknown, where = "$"): string[] {
     const missing: string[] = [];
     if (Array.isArray(doc)) {
         doc.forEach((d, i) => missing.push(...filtersWithoutTypedConfig(d, `${where}[${i}]`)));
     } else if (doc !== null && typeof doc === "object") {
         const o = doc as Record<string, unknown>;
-        if (typeof o.name === "string" && o.name.startsWith("envoy.") && !("typed_config" in o)) {
+        const namesNoExtension = /\.(actions|triggers)\[\d+\]$/.test(where);
+        if (typeof o.name === "string" && o.name.startsWith("envoy.") && !("typed_config" in o) && !namesNoExtension) {
             missing.push(`${where} (${o.name})`);
         }
         for (const [k, v] of Object.entries(o)) {
@@ -39,7 +45,7 @@ function filtersWithoutTypedConfig(doc: unknown, where = "$"): string[] {
 describe("Envoy bootstrap", () => {
     it("has one listener and one upstream cluster per observed cluster, on the configured ports", () => {
         assert.deepEqual(
-            bootstrap.static_resources.listeners.map((l: any) => [l.name, l.address.socket_address.port_value]),
+            listeners.map((l: any) => [l.name, l.address.socket_address.port_value]),
             [
                 ["thanos_cl1", 10002],
                 ["thanos_cl2", 10003],
@@ -68,7 +74,7 @@ describe("Envoy bootstrap", () => {
 
     it("connects to the host on 443 by default, or to the address override, with SNI always the host", () => {
         const overridden = model({ renderDirectory: "x", clusters: [{ name: "a", host: "a.example.com", address: "lb.example.net:8443" }] });
-        const c = (buildBootstrap({ envoy: overridden.envoy, clusters: overridden.clusters }) as any).static_resources.clusters[0];
+        const c = (buildClusters({ envoy: overridden.envoy, clusters: overridden.clusters }) as any).resources[0];
         assert.deepEqual(c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: "lb.example.net", port_value: 8443 });
         assert.equal(c.transport_socket.typed_config.sni, "a.example.com");
         assert.deepEqual(upstream("thanos_cl1").load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, {
@@ -122,31 +128,82 @@ describe("Envoy bootstrap", () => {
         }
     });
 
-    it("has sized circuit breakers and outlier detection on every remote cluster", () => {
+    it("has sized circuit breakers on every remote cluster, and no outlier detection (one host: Envoy's panic threshold would route to it anyway)", () => {
         for (const cl of dev.clusters) {
             const c = upstream(`thanos_${cl.name}`);
             const t = c.circuit_breakers.thresholds[0];
             assert.ok(t.max_requests >= 4096 && t.max_pending_requests >= 1024 && t.max_connections >= 1024, JSON.stringify(t));
-            assert.ok(c.outlier_detection.consecutive_5xx > 0);
+            assert.equal(c.outlier_detection, undefined);
+            assert.equal(c.load_assignment.endpoints.flatMap((e: any) => e.lb_endpoints).length, 1);
         }
     });
 
+    it("takes listeners and clusters from LDS and CDS files in the ConfigMap, re-read when kubelet swaps its ..data directory", () => {
+        const watched = (file: string) => ({
+            path_config_source: { path: `${POD_PATHS.configDir}/${file}`, watched_directory: { path: POD_PATHS.configDir } },
+            resource_api_version: "V3",
+        });
+        assert.deepEqual(bootstrap.dynamic_resources, { lds_config: watched(FILES.listeners), cds_config: watched(FILES.clusters) });
+        assert.deepEqual(
+            bootstrap.static_resources.listeners.map((l: any) => l.name),
+            ["metrics"],
+            "the bootstrap holds nothing per observed cluster",
+        );
+        assert.deepEqual(
+            bootstrap.static_resources.clusters.map((c: any) => c.name),
+            ["envoy_admin"],
+        );
+        const files = renderEnvoyFiles({ envoy: dev.envoy, clusters: dev.clusters });
+        assert.deepEqual(Object.keys(files).sort(), [FILES.bootstrap, FILES.clusters, FILES.listeners, FILES.clientCertificateSds, FILES.trustedCaSds].sort());
+        assert.equal(files[FILES.bootstrap], renderEnvoyFiles({ envoy: dev.envoy, clusters: dev.clusters.slice(0, 1) })[FILES.bootstrap]);
+        const lds = YAML.parse(files[FILES.listeners]);
+        assert.ok(lds.resources.every((r: any) => r["@type"] === "type.googleapis.com/envoy.config.listener.v3.Listener"));
+        const cds = YAML.parse(files[FILES.clusters]);
+        assert.ok(cds.resources.every((r: any) => r["@type"] === "type.googleapis.com/envoy.config.cluster.v3.Cluster"));
+        for (const l of lds.resources) {
+            // The two files are applied one after the other; a listener must not wait for its cluster.
+            assert.equal(hcmOf(l).route_config.validate_clusters, false);
+        }
+    });
+
+    it("bounds each HTTP/2 stream's buffering with flow-control windows, downstream and upstream", () => {
+        const windows = { initial_stream_window_size: 1024 * 1024, initial_connection_window_size: 4 * 1024 * 1024 };
+        for (const cl of dev.clusters) {
+            assert.deepEqual(hcmOf(listener(`thanos_${cl.name}`)).http2_protocol_options, windows);
+            const options = upstream(`thanos_${cl.name}`).typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+            assert.deepEqual(options.explicit_http_config.http2_protocol_options, { connection_keepalive: { interval: "30s", timeout: "10s" }, ...windows });
+        }
+    });
+
+    it("logs requests to stdout only when envoy.accessLog is set", () => {
+        assert.equal(hcmOf(listener("thanos_cl1")).access_log, undefined);
+        const logged = model({ renderDirectory: "x", envoy: { accessLog: true }, clusters: [{ name: "a", host: "a.example.com" }] });
+        const hcm = hcmOf((buildListeners({ envoy: logged.envoy, clusters: logged.clusters }) as any).resources[0]);
+        assert.deepEqual(hcm.access_log, [
+            { name: "envoy.access_loggers.stdout", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog" } },
+        ]);
+    });
+
     it("gives every filter and extension a typed_config (the router too) and uses no deprecated names", () => {
-        assert.deepEqual(filtersWithoutTypedConfig(bootstrap), []);
-        const text = YAML.stringify(bootstrap);
+        assert.deepEqual(filtersWithoutTypedConfig([bootstrap, listeners, upstreams]), []);
+        const text = YAML.stringify([bootstrap, listeners, upstreams]);
         assert.doesNotMatch(text, /envoy\.http_connection_manager\b/);
         assert.doesNotMatch(text, /envoy\.api\.v2|\.v2\./);
-        for (const l of bootstrap.static_resources.listeners) {
+        for (const l of listeners) {
             assert.equal(hcmOf(l).http_filters.at(-1).name, "envoy.filters.http.router");
             assert.ok(hcmOf(l).http_filters.at(-1).typed_config["@type"].endsWith("router.v3.Router"));
         }
     });
 
-    it("binds admin to loopback and exposes only /stats/prometheus and /ready on the metrics port", () => {
+    it("binds admin to loopback and exposes only /stats/prometheus and /ready on the metrics port, which answers /live itself", () => {
         assert.equal(bootstrap.admin.address.socket_address.address, "127.0.0.1");
         const routes = hcmOf(listener("metrics")).route_config.virtual_hosts[0].routes;
         const toAdmin = routes.filter((r: any) => r.route?.cluster === "envoy_admin").map((r: any) => r.match);
         assert.deepEqual(toAdmin, [{ path: "/stats/prometheus" }, { path: "/ready" }]);
+        assert.deepEqual(
+            routes.find((r: any) => r.match.path === "/live"),
+            { match: { path: "/live" }, direct_response: { status: 200 } },
+        );
         assert.deepEqual(routes.at(-1), { match: { prefix: "/" }, direct_response: { status: 404 } });
         const admin = upstream("envoy_admin");
         assert.deepEqual(admin.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, {
@@ -155,10 +212,31 @@ describe("Envoy bootstrap", () => {
         });
     });
 
-    it("limits downstream connections globally", () => {
+    it("limits downstream connections globally, except on the metrics listener that the probes use", () => {
         const monitor = bootstrap.overload_manager.resource_monitors[0];
         assert.equal(monitor.name, "envoy.resource_monitors.global_downstream_max_connections");
         assert.equal(monitor.typed_config.max_active_downstream_connections, dev.envoy.maxDownstreamConnections);
+        assert.equal(listener("metrics").ignore_global_conn_limit, true);
+        for (const cl of dev.clusters) assert.equal(listener(`thanos_${cl.name}`).ignore_global_conn_limit, undefined);
+    });
+
+    it("sheds load before the memory limit: the heap monitor is 80 % of it, shrink the heap at 90 %, refuse new requests at 95 %", () => {
+        const heap = bootstrap.overload_manager.resource_monitors[1];
+        assert.equal(heap.name, "envoy.resource_monitors.fixed_heap");
+        assert.equal(heap.typed_config.max_heap_size_bytes, Math.floor(512 * 1024 * 1024 * 0.8));
+        assert.deepEqual(
+            bootstrap.overload_manager.actions.map((a: any) => [a.name, a.triggers[0].name, a.triggers[0].threshold.value]),
+            [
+                ["envoy.overload_actions.shrink_heap", "envoy.resource_monitors.fixed_heap", 0.9],
+                ["envoy.overload_actions.stop_accepting_requests", "envoy.resource_monitors.fixed_heap", 0.95],
+            ],
+        );
+        const small = model({
+            renderDirectory: "x",
+            envoy: { resources: { limits: { memory: "1Gi" } }, heapPercentOfMemoryLimit: 50 },
+            clusters: [{ name: "a", host: "a" }],
+        });
+        assert.equal((buildBootstrap({ envoy: small.envoy }) as any).overload_manager.resource_monitors[1].typed_config.max_heap_size_bytes, 512 * 1024 * 1024);
     });
 
     it("contains no certificate or key material, only file paths", () => {
@@ -168,7 +246,7 @@ describe("Envoy bootstrap", () => {
         }
     });
 
-    it("is what `npm run envoy-config -- dev` prints", () => {
+    it("is what `npm run envoy-config -- dev` prints (the bootstrap)", () => {
         const printed = execFileSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools/envoy-config.ts"), "dev"], { cwd: ROOT }).toString();
         assert.equal(printed, renderEnvoyFiles({ envoy: dev.envoy, clusters: dev.clusters })[FILES.bootstrap]);
         assert.deepEqual(YAML.parse(printed), bootstrap);

@@ -279,6 +279,54 @@ describe("configuration errors name the key and the fix", () => {
             /duration such as/,
         ],
         [
+            "a CPU limit that is not a quantity",
+            rendered([cluster(1)], { envoy: { resources: { limits: { cpu: "one" } } } }),
+            "envoy.resources.limits.cpu",
+            /not a CPU quantity.*500m/,
+        ],
+        ["a zero CPU limit", rendered([cluster(1)], { envoy: { resources: { limits: { cpu: "0" } } } }), "envoy.resources.limits.cpu", /not a CPU quantity/],
+        [
+            "a memory limit that is not a quantity",
+            rendered([cluster(1)], { envoy: { resources: { limits: { memory: "512MB" } } } }),
+            "envoy.resources.limits.memory",
+            /not a memory quantity.*512Mi/,
+        ],
+        [
+            "an HTTP/2 stream window below 65535",
+            rendered([cluster(1)], { envoy: { http2Windows: { streamBytes: 65534 } } }),
+            "envoy.http2Windows.streamBytes",
+            /between 65535/,
+        ],
+        [
+            "an HTTP/2 stream window above 16 MiB",
+            rendered([cluster(1)], { envoy: { http2Windows: { streamBytes: 16 * 1024 * 1024 + 1 } } }),
+            "envoy.http2Windows.streamBytes",
+            /slow reader/,
+        ],
+        [
+            "an HTTP/2 connection window above 256 MiB",
+            rendered([cluster(1)], { envoy: { http2Windows: { connectionBytes: 256 * 1024 * 1024 + 1 } } }),
+            "envoy.http2Windows.connectionBytes",
+            /between 65535 and 268435456/,
+        ],
+        [
+            "a typo in the HTTP/2 windows",
+            rendered([cluster(1)], { envoy: { http2Windows: { stream: 1 } } }),
+            "envoy.http2Windows",
+            /unknown key 'envoy\.http2Windows\.stream'/,
+        ],
+        [
+            "a longest stream that is not a duration",
+            rendered([cluster(1)], { envoy: { longestStream: "2 minutes" } }),
+            "envoy.longestStream",
+            /duration such as/,
+        ],
+        ["a longest stream above an hour", rendered([cluster(1)], { envoy: { longestStream: "61m" } }), "envoy.longestStream", /between 1s and 1h/],
+        ["a longest stream under a second", rendered([cluster(1)], { envoy: { longestStream: "0s" } }), "envoy.longestStream", /between 1s and 1h/],
+        ["a heap share above 95 %", rendered([cluster(1)], { envoy: { heapPercentOfMemoryLimit: 96 } }), "envoy.heapPercentOfMemoryLimit", /between 10 and 95/],
+        ["a heap share below 10 %", rendered([cluster(1)], { envoy: { heapPercentOfMemoryLimit: 9 } }), "envoy.heapPercentOfMemoryLimit", /between 10 and 95/],
+        ["an access log switch that is not a boolean", rendered([cluster(1)], { envoy: { accessLog: "yes" } }), "envoy.accessLog", /./],
+        [
             "renewal window longer than validity",
             rendered([cluster(1)], { tls: { validityHours: 24, earlyRenewalHours: 48 } }),
             "tls.earlyRenewalHours",
@@ -298,6 +346,43 @@ describe("configuration errors name the key and the fix", () => {
     for (const [what, raw, key, message] of cases) {
         it(`rejects ${what}`, () => assertProblem(raw, key, message));
     }
+
+    it("accepts the valid neighbours of the resource, drain and HTTP/2 bounds, and derives Envoy's settings from them", () => {
+        const model = build(
+            rendered([cluster(1)], {
+                envoy: {
+                    resources: { limits: { cpu: "1500m", memory: "1Gi" } },
+                    http2Windows: { streamBytes: 65535, connectionBytes: 256 * 1024 * 1024 },
+                    longestStream: "1h",
+                    heapPercentOfMemoryLimit: 95,
+                    accessLog: true,
+                },
+            }),
+        ).envoy;
+        assert.equal(model.concurrency, 2);
+        assert.deepEqual(model.http2Windows, { streamBytes: 65535, connectionBytes: 256 * 1024 * 1024 });
+        assert.equal(model.drainSeconds, 3600);
+        assert.equal(model.maxHeapBytes, Math.floor(1024 ** 3 * 0.95));
+        assert.equal(model.accessLog, true);
+        const lower = build(
+            rendered([cluster(1)], {
+                envoy: {
+                    resources: { limits: { cpu: "100m", memory: "512M" } },
+                    http2Windows: { streamBytes: 16 * 1024 * 1024 },
+                    longestStream: "1s",
+                    heapPercentOfMemoryLimit: 10,
+                },
+            }),
+        ).envoy;
+        assert.equal(lower.concurrency, 1, "a fraction of a CPU still needs one worker");
+        assert.equal(lower.drainSeconds, 1);
+        assert.equal(lower.maxHeapBytes, 51_200_000);
+        const defaulted = build(rendered([cluster(1)])).envoy;
+        assert.deepEqual(
+            [defaulted.concurrency, defaulted.drainSeconds, defaulted.maxHeapBytes, defaulted.accessLog, defaulted.http2Windows],
+            [1, 120, Math.floor(512 * 1024 * 1024 * 0.8), false, { streamBytes: 1024 * 1024, connectionBytes: 4 * 1024 * 1024 }],
+        );
+    });
 
     it("reports every problem at once, each with its full key", () => {
         const problems = problemsOf(rendered([{ name: "A", host: "bad host" }, cluster(2, { port: 1 })]));

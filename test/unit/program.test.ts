@@ -233,18 +233,34 @@ describe("program under Pulumi mocks", () => {
             capabilities: { drop: ["ALL"] },
         });
         assert.equal(container.readinessProbe.httpGet.path, "/ready");
-        assert.equal(container.livenessProbe.httpGet.path, "/ready");
+        assert.equal(container.livenessProbe.httpGet.path, "/live", "liveness must not depend on readiness (a draining pod is alive)");
         assert.equal(container.readinessProbe.httpGet.port, "metrics");
+        assert.equal(container.livenessProbe.httpGet.port, "metrics");
         assert.ok(container.resources.limits.memory && container.resources.requests.cpu);
-        assert.deepEqual(container.args.slice(0, 4), ["--config-path", "/etc/envoy/envoy.yaml", "--log-level", "info"]);
+        assert.deepEqual(container.args, [
+            "--config-path",
+            "/etc/envoy/envoy.yaml",
+            "--log-level",
+            "info",
+            "--concurrency",
+            "1",
+            "--drain-time-s",
+            "120",
+            "--drain-strategy",
+            "immediate",
+            "--disable-hot-restart",
+        ]);
+        // A port per listener would put the cluster list into the pod template; the Services target port numbers.
         assert.deepEqual(
             container.ports.map((p: any) => [p.name, p.containerPort]),
-            [
-                ["envoy-c1", 10002],
-                ["envoy-c2", 10003],
-                ["metrics", 9902],
-            ],
+            [["metrics", 9902]],
         );
+        const preStop = container.lifecycle.preStop.exec.command;
+        assert.deepEqual(preStop.slice(0, 2), ["/bin/bash", "-c"]);
+        assert.match(preStop[2], /\/healthcheck\/fail/);
+        assert.match(preStop[2], /drain_listeners\?graceful/);
+        assert.match(preStop[2], /127\.0\.0\.1\/9901/);
+        assert.equal(pod.terminationGracePeriodSeconds, 5 + 120 + 10);
         assert.deepEqual(
             pod.volumes.map((v: any) => v.configMap?.name ?? v.secret?.secretName),
             ["envoy-thanos-bootstrap", "envoy-thanos-client-tls"],
@@ -253,13 +269,55 @@ describe("program under Pulumi mocks", () => {
         assert.deepEqual(pdb.spec.selector.matchLabels, spec.selector.matchLabels);
     });
 
-    it("changes the pod checksum when the Envoy config changes, and not otherwise", async () => {
-        const checksum = async (config: Record<string, unknown>) =>
-            named(await runProgram(config), T.deployment, "envoy").inputs.spec.template.metadata.annotations[CHECKSUM_ANNOTATION];
-        const base = await checksum(clustersConfig(2));
-        assert.equal(await checksum(clustersConfig(2)), base);
-        assert.notEqual(await checksum(clustersConfig(2, { envoy: { connectTimeout: "3s" } })), base);
-        assert.notEqual(await checksum(clustersConfig(3)), base);
+    it("sizes Envoy from the container limits: workers from the CPU limit, the heap monitor from the memory limit", async () => {
+        const result = await runProgram(clustersConfig(1, { envoy: { resources: { limits: { cpu: "2500m", memory: "1Gi" } } } }));
+        const args: string[] = named(result, T.deployment, "envoy").inputs.spec.template.spec.containers[0].args;
+        assert.equal(args[args.indexOf("--concurrency") + 1], "3");
+        const bootstrap = YAML.parse(named(result, T.configMap, "bootstrap").inputs.data["envoy.yaml"]);
+        assert.equal(bootstrap.overload_manager.resource_monitors[1].typed_config.max_heap_size_bytes, Math.floor(1024 ** 3 * 0.8));
+    });
+
+    it("keeps the pod template unchanged when clusters are added or removed, certificates renewed or cluster settings changed", async () => {
+        const { OpensslCa } = await import("../../tools/pki/openssl-ca");
+        const ca = OpensslCa.create(undefined, "template");
+        const renewedCa = OpensslCa.create(undefined, "template-renewed");
+        const provided = (names: string[], authority = ca, client = authority.client()) => ({
+            mode: "provided",
+            caBundle: authority.ca.certificate,
+            client: { certificate: client.certificate, privateKey: client.privateKey },
+            servers: Object.fromEntries(
+                names.map((n) => {
+                    const server = authority.server(`${n}.observed.example.com`);
+                    return [n, { certificate: server.certificate, privateKey: server.privateKey }];
+                }),
+            ),
+        });
+        const template = async (config: Record<string, unknown>) => {
+            const result = await runProgram(config);
+            assert.equal(result.error, undefined, result.error?.message);
+            return plain(named(result, T.deployment, "envoy").inputs.spec.template);
+        };
+        const base = await template(clustersConfig(2, { tls: provided(["c1", "c2"]) }));
+        assert.match(base.metadata.annotations[CHECKSUM_ANNOTATION], /^[0-9a-f]{64}$/);
+        const reloadedInPlace: Array<[string, Record<string, unknown>]> = [
+            ["a cluster appended", clustersConfig(3, { tls: provided(["c1", "c2", "c3"]) })],
+            ["a cluster removed", clustersConfig(1, { tls: provided(["c1"]) })],
+            ["the client certificate renewed", clustersConfig(2, { tls: provided(["c1", "c2"], ca, ca.client("renewed")) })],
+            ["a new CA and certificates", clustersConfig(2, { tls: provided(["c1", "c2"], renewedCa) })],
+            ["a cluster setting changed", clustersConfig(2, { tls: provided(["c1", "c2"]), envoy: { connectTimeout: "3s", streamIdleTimeout: "10m" } })],
+        ];
+        for (const [what, config] of reloadedInPlace) {
+            assert.deepEqual(await template(config), base, `${what} must not roll the pods`);
+        }
+        const rolls: Array<[string, Record<string, unknown>]> = [
+            ["a new image", { image: "registry.example.com/envoyproxy/envoy:v1.40.0" }],
+            ["new resources", { resources: { limits: { memory: "1Gi" } } }],
+            ["a new admin port", { adminPort: 19901 }],
+            ["a new longest stream", { longestStream: "5m" }],
+        ];
+        for (const [what, envoy] of rolls) {
+            assert.notDeepEqual(await template(clustersConfig(2, { tls: provided(["c1", "c2"]), envoy })), base, `${what} must roll the pods`);
+        }
     });
 
     it("names one Service per cluster `envoy-<name>` with a port of the same name, selecting the Envoy pods", async () => {
@@ -363,8 +421,9 @@ describe("program under Pulumi mocks", () => {
         const index = (r: RunResult) => new Map(r.resources.map((x) => [`${x.type}::${x.name}`, x]));
         const a = index(before);
         const b = index(after);
-        // The shared gateway config changes by design: a new listener, a new port, a new checksum.
-        const changesByDesign = new Set([`${T.configMap}::bootstrap`, `${T.deployment}::envoy`, `${T.networkPolicy}::envoy`]);
+        // The shared gateway config changes by design: a new listener and cluster in the watched files, a new port in the
+        // NetworkPolicy. The Deployment does not.
+        const changesByDesign = new Set([`${T.configMap}::bootstrap`, `${T.networkPolicy}::envoy`]);
         for (const [key, resource] of a) {
             assert.ok(b.has(key), `${key} disappeared`);
             if (!changesByDesign.has(key)) {

@@ -3,14 +3,14 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 import type { EnvoyModel, ObservedClusterModel } from "../../../components/config/model";
-import { BootstrapPaths, buildBootstrap, buildSdsResources, FILES, TLS_KEYS, toYaml } from "../../../components/observer/bootstrap";
+import { BootstrapPaths, buildEnvoyDocuments, FILES, TLS_KEYS, toYaml } from "../../../components/observer/bootstrap";
 import { envoyArgs } from "../../../components/observer/manifests";
 import { ProcessGroup, Started, waitFor } from "./processes";
 
 /**
  * A real Envoy running the program's bootstrap. Only the file paths and the listen address differ from
- * the pod, and they are set through the builder's options. TLS files are laid out the way a Kubernetes
- * Secret volume lays them out (`..data` symlink), so a rotation can swap them the same way.
+ * the pod, and they are set through the builder's options. Config and TLS files are laid out the way
+ * Kubernetes lays out ConfigMap and Secret volumes (`..data` symlink), so an update swaps them the same way.
  */
 
 export interface TlsFiles {
@@ -46,8 +46,8 @@ export interface EnvoyOptions {
     clusters: ObservedClusterModel[];
     workDir: string;
     tls: TlsFiles;
-    /** Changes to the bootstrap object for negative tests (never to YAML text). */
-    mutate?: (bootstrap: any) => void;
+    /** Changes to the documents (file name → object) for negative tests, never to YAML text. */
+    mutate?: (documents: Record<string, any>) => void;
     /** Run these documents (file name → object, for the given paths) instead of the builder's, e.g. a rendered ConfigMap. */
     documents?: (paths: BootstrapPaths) => Record<string, object>;
 }
@@ -63,19 +63,41 @@ export class Envoy {
         this.paths = { configDir: path.join(options.workDir, "config"), tlsDir: path.join(options.workDir, "tls") };
     }
 
-    /** Writes the bootstrap and SDS files as the ConfigMap would, and the TLS files as the Secret would. */
+    /** The ConfigMap's documents for `clusters`, with the test's paths and loopback listeners. */
+    private documents(clusters: ObservedClusterModel[]): Record<string, any> {
+        const documents =
+            this.options.documents?.(this.paths) ?? buildEnvoyDocuments({ envoy: this.options.envoy, clusters, paths: this.paths, listenAddress: "127.0.0.1" });
+        this.options.mutate?.(documents);
+        return documents;
+    }
+
+    /** Writes the config files as the ConfigMap volume would, and the TLS files as the Secret volume would. */
     writeFiles(): string {
-        fs.mkdirSync(this.paths.configDir, { recursive: true });
-        const documents = this.options.documents?.(this.paths) ?? {
-            [FILES.bootstrap]: buildBootstrap({ envoy: this.options.envoy, clusters: this.options.clusters, paths: this.paths, listenAddress: "127.0.0.1" }),
-            ...buildSdsResources(this.paths),
-        };
-        this.options.mutate?.(documents[FILES.bootstrap]);
-        for (const [name, doc] of Object.entries(documents)) {
-            fs.writeFileSync(path.join(this.paths.configDir, name), toYaml(doc));
-        }
-        const file = path.join(this.paths.configDir, FILES.bootstrap);
+        this.reconfigure(this.options.clusters);
         this.rotateTls(this.options.tls);
+        return path.join(this.paths.configDir, FILES.bootstrap);
+    }
+
+    /** kubelet's update of the ConfigMap volume after `pulumi up` changed the observed clusters: one atomic `..data` swap. */
+    reconfigure(clusters: ObservedClusterModel[]): void {
+        const documents = this.documents(clusters);
+        writeSecretVolume(this.paths.configDir, Object.fromEntries(Object.entries(documents).map(([name, doc]) => [name, toYaml(doc)])));
+    }
+
+    /**
+     * `--mode validate` checks the bootstrap but does not read the LDS and CDS files it points at, so validation
+     * runs on one file with the same listeners and clusters inlined as static resources.
+     */
+    writeValidationFile(): string {
+        this.writeFiles();
+        const documents = this.documents(this.options.clusters);
+        const bootstrap = structuredClone(documents[FILES.bootstrap]);
+        delete bootstrap.dynamic_resources;
+        const strip = ({ "@type": _type, ...resource }: Record<string, unknown>) => resource;
+        bootstrap.static_resources.listeners.push(...documents[FILES.listeners].resources.map(strip));
+        bootstrap.static_resources.clusters.push(...documents[FILES.clusters].resources.map(strip));
+        const file = path.join(this.options.workDir, "validate.yaml");
+        fs.writeFileSync(file, toYaml(bootstrap));
         return file;
     }
 
@@ -86,7 +108,7 @@ export class Envoy {
     async start(): Promise<void> {
         this.writeFiles();
         const log = path.join(this.options.workDir, "envoy.log");
-        this.process = this.group.start("envoy", envoyArgs("info", this.paths), { logFile: log });
+        this.process = this.group.start("envoy", envoyArgs(this.options.envoy, this.paths), { logFile: log });
         const child = this.process.child;
         await waitFor(`Envoy ready on the metrics port (${log})`, 20_000, async () => {
             if (child.exitCode !== null) throw new Error(`envoy exited ${child.exitCode}: ${this.log().slice(-2000)}`);

@@ -37,7 +37,7 @@ export interface TopologyOptions {
     sslProtocols?: string;
     /** Envoy's TLS files override (negative tests), and bootstrap changes. */
     envoyTls?: (ca: OpensslCa, client: Issued) => TlsFiles;
-    mutateBootstrap?: (bootstrap: any) => void;
+    mutateDocuments?: (documents: Record<string, any>) => void;
     /** Where each cluster's sidecar Service is (real Thanos sidecars); default: a gRPC test backend per cluster. */
     sidecarAddress?: (cluster: string) => string;
     /** Only the observed side (native mode: the querier reaches the front doors itself); default: Envoy too. */
@@ -136,7 +136,7 @@ export class Topology {
             ca: this.ca.ca.certificate,
         };
         this.envoy = new Envoy(
-            { envoy: this.model.envoy, clusters: this.model.clusters, workDir: path.join(this.dir, "envoy"), tls, mutate: this.options.mutateBootstrap },
+            { envoy: this.model.envoy, clusters: this.model.clusters, workDir: path.join(this.dir, "envoy"), tls, mutate: this.options.mutateDocuments },
             this.group,
         );
         await this.envoy.start();
