@@ -68,11 +68,11 @@ const EXIT_SECONDS = 10;
 /**
  * The preStop hook, as argv: fail readiness, stop accepting once the Service no longer sends new connections,
  * then wait until no stream to an observed cluster is left (at most `drainSeconds`); kubelet sends SIGTERM after.
- * The Envoy image has bash but no curl, so bash's /dev/tcp speaks HTTP/1.0 to the loopback admin interface.
+ * The Envoy image has bash but no curl, so bash's /dev/tcp speaks HTTP/1.1 to the loopback admin interface.
  */
 export function preStopCommand(envoy: Pick<EnvoyModel, "adminPort" | "drainSeconds">): string[] {
     const script = [
-        `admin() { exec 3<>/dev/tcp/127.0.0.1/${envoy.adminPort} || return 1; printf '%s %s HTTP/1.0\r\n\r\n' "$1" "$2" >&3; cat <&3; exec 3<&-; }`,
+        `admin() { exec 3<>/dev/tcp/127.0.0.1/${envoy.adminPort} || return 1; printf '%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' "$1" "$2" >&3; cat <&3; exec 3<&-; }`,
         "admin POST /healthcheck/fail >/dev/null",
         `sleep ${ENDPOINT_REMOVAL_SECONDS}`,
         "admin POST '/drain_listeners?graceful&skip_exit' >/dev/null",

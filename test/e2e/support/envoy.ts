@@ -93,7 +93,7 @@ export class Envoy {
         const documents = this.documents(this.options.clusters);
         const bootstrap = structuredClone(documents[FILES.bootstrap]);
         delete bootstrap.dynamic_resources;
-        const strip = ({ "@type": _type, ...resource }: Record<string, unknown>) => resource;
+        const strip = (resource: Record<string, unknown>) => Object.fromEntries(Object.entries(resource).filter(([key]) => key !== "@type"));
         bootstrap.static_resources.listeners.push(...documents[FILES.listeners].resources.map(strip));
         bootstrap.static_resources.clusters.push(...documents[FILES.clusters].resources.map(strip));
         const file = path.join(this.options.workDir, "validate.yaml");
@@ -122,6 +122,14 @@ export class Envoy {
 
     log(): string {
         return this.process?.log() ?? "";
+    }
+
+    get adminPort(): number {
+        return this.options.envoy.adminPort;
+    }
+
+    get metricsPort(): number {
+        return this.options.envoy.metricsPort;
     }
 
     /** The running Envoy's process id (tests check it was never restarted). */

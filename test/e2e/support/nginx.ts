@@ -222,6 +222,12 @@ export class Nginx {
         this.process?.child.kill("SIGHUP");
     }
 
+    /** A new configuration (e.g. renewed certificate files), applied by a graceful reload. */
+    reconfigure(config: string): void {
+        fs.writeFileSync(this.configFile, config);
+        this.reload();
+    }
+
     async stop(): Promise<void> {
         await this.process?.stop();
     }

@@ -25,6 +25,11 @@ export interface ObservedSide {
     /** Envoy's listener for this cluster. */
     listenerPort: number;
     server: Issued;
+    /**
+     * Replaces the ingress' TLS Secrets (server certificate, client CA bundle) and reloads nginx, as ingress-nginx
+     * does when a Secret it uses changes.
+     */
+    updateIngressTls(tls: { server: Issued; clientCa: string }): void;
 }
 
 export interface TopologyOptions {
@@ -42,6 +47,8 @@ export interface TopologyOptions {
     sidecarAddress?: (cluster: string) => string;
     /** Only the observed side (native mode: the querier reaches the front doors itself); default: Envoy too. */
     observedOnly?: boolean;
+    /** The clusters Envoy starts with (default: all); the others exist on the observed side, ready to be appended. */
+    envoyClusters?: string[];
 }
 
 export class Topology {
@@ -99,10 +106,10 @@ export class Topology {
             const server = this.options.serverCertificate?.(cluster.name, this.ca) ?? this.ca.server(cluster.host);
             const names = observedNames(cluster.name);
             const ns = cluster.sidecar.namespace;
-            const secrets: SecretStore = {
-                [`${ns}/${names.serverTlsSecret}`]: { "tls.crt": server.certificate, "tls.key": server.privateKey },
-                [`${ns}/${names.clientCaSecret}`]: { "ca.crt": this.ca.ca.certificate },
-            };
+            const secretsOf = (tls: { server: Issued; clientCa: string }): SecretStore => ({
+                [`${ns}/${names.serverTlsSecret}`]: { "tls.crt": tls.server.certificate, "tls.key": tls.server.privateKey },
+                [`${ns}/${names.clientCaSecret}`]: { "ca.crt": tls.clientCa },
+            });
             const ingress: IngressObject = {
                 metadata: { name: names.ingress, namespace: ns, annotations: ingressAnnotations({ cluster, verifyDepth: 1 }) },
                 spec: ingressSpec(cluster) as IngressObject["spec"],
@@ -114,20 +121,30 @@ export class Topology {
             fs.mkdirSync(workDir, { recursive: true });
             const nginx = new Nginx(workDir, ports[i].nginx, this.group);
             const backendAddress = sidecar ?? `127.0.0.1:${ports[i].backend}`;
-            const config = translateIngress(ingress, secrets, {
-                listenPort: ports[i].nginx,
-                workDir,
-                sslProtocols: this.options.sslProtocols,
-                defaultCertificate: fake,
-                resolveService: (namespace, service, port) => {
-                    if (namespace !== cluster.sidecar.namespace || service !== cluster.sidecar.service || port.name !== cluster.sidecar.port) {
-                        throw new Error(`Ingress points at ${namespace}/${service}:${port.name ?? port.number}, not the sidecar Service`);
-                    }
-                    return backendAddress;
-                },
+            const render = (tls: { server: Issued; clientCa: string }) =>
+                translateIngress(ingress, secretsOf(tls), {
+                    listenPort: ports[i].nginx,
+                    workDir,
+                    sslProtocols: this.options.sslProtocols,
+                    defaultCertificate: fake,
+                    resolveService: (namespace, service, port) => {
+                        if (namespace !== cluster.sidecar.namespace || service !== cluster.sidecar.service || port.name !== cluster.sidecar.port) {
+                            throw new Error(`Ingress points at ${namespace}/${service}:${port.name ?? port.number}, not the sidecar Service`);
+                        }
+                        return backendAddress;
+                    },
+                });
+            await nginx.start(render({ server, clientCa: this.ca.ca.certificate }));
+            this.sides.push({
+                name: cluster.name,
+                host: cluster.host,
+                backend,
+                backendPort: ports[i].backend,
+                nginx,
+                listenerPort: cluster.port,
+                server,
+                updateIngressTls: (tls) => nginx.reconfigure(render(tls)),
             });
-            await nginx.start(config);
-            this.sides.push({ name: cluster.name, host: cluster.host, backend, backendPort: ports[i].backend, nginx, listenerPort: cluster.port, server });
         }
         if (this.options.observedOnly) return;
         const tls = this.options.envoyTls?.(this.ca, this.client) ?? {
@@ -136,7 +153,13 @@ export class Topology {
             ca: this.ca.ca.certificate,
         };
         this.envoy = new Envoy(
-            { envoy: this.model.envoy, clusters: this.model.clusters, workDir: path.join(this.dir, "envoy"), tls, mutate: this.options.mutateDocuments },
+            {
+                envoy: this.model.envoy,
+                clusters: this.model.clusters.filter((c) => this.options.envoyClusters?.includes(c.name) ?? true),
+                workDir: path.join(this.dir, "envoy"),
+                tls,
+                mutate: this.options.mutateDocuments,
+            },
             this.group,
         );
         await this.envoy.start();
