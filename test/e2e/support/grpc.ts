@@ -168,7 +168,12 @@ export class QuerierClient {
         return this.unary(this.health, "check", timeoutMs);
     }
 
-    series(request: { frames: number; intervalMs?: number; initialDelayMs?: number; frameBytes?: number }, timeoutMs: number): Promise<StreamResult> {
+    /** `stallMsAfterFirstFrame`: a slow reader, which stops reading for that long after the first frame (HTTP/2 flow control should then hold the sender). */
+    series(
+        request: { frames: number; intervalMs?: number; initialDelayMs?: number; frameBytes?: number },
+        timeoutMs: number,
+        reader: { stallMsAfterFirstFrame?: number } = {},
+    ): Promise<StreamResult> {
         const started = Date.now();
         const hash = crypto.createHash("sha256");
         const result: StreamResult = { frames: 0, bytes: 0, sha256: "", backend: "", arrivals: [] };
@@ -188,6 +193,10 @@ export class QuerierClient {
                 result.backend = frame.backend;
                 result.arrivals.push((Date.now() - started) / 1000);
                 hash.update(frame.chunk);
+                if (result.frames === 1 && reader.stallMsAfterFirstFrame !== undefined) {
+                    call.pause();
+                    setTimeout(() => call.resume(), reader.stallMsAfterFirstFrame);
+                }
             });
             call.on("error", reject);
             call.on("end", () => {
