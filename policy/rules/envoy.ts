@@ -2,42 +2,80 @@ import * as YAML from "yaml";
 import { at, isMissing, list, str } from "./values";
 
 /**
- * Rules on an Envoy v3 bootstrap carried in a ConfigMap (data key `envoy.yaml`). Each takes the
- * ConfigMap's props and returns one message per problem; a ConfigMap without the key passes.
+ * Rules on an Envoy v3 bootstrap carried in a ConfigMap (data key `envoy.yaml`), and on the listeners and
+ * clusters of the LDS/CDS files it reads from the same ConfigMap (`dynamic_resources` with a
+ * `path_config_source` whose file name is another data key). Each takes the ConfigMap's props and returns
+ * one message per problem; a ConfigMap without the key passes.
  */
 
 export const ENVOY_CONFIG_KEY = "envoy.yaml";
 
-/** Parses the bootstrap and runs `check` on it; an unparseable bootstrap is itself a violation. */
-function withBootstrap(configMap: unknown, check: (doc: unknown) => string[]): string[] {
+/** A listener or cluster, and the data key of the file it came from (for the message). */
+interface Located {
+    resource: unknown;
+    key: string;
+}
+
+/** The parsed bootstrap and where its listeners and clusters are. */
+interface EnvoyConfig {
+    doc: unknown;
+    listeners: Located[];
+    clusters: Located[];
+}
+
+function parse(text: string, key: string): { doc: unknown } | { problem: string } {
+    try {
+        return { doc: YAML.parse(text) };
+    } catch (err) {
+        const reason = (err instanceof Error ? err.message : String(err)).split("\n")[0];
+        return { problem: `data.${key} is not valid YAML (${reason}), so it cannot be checked. Fix the YAML; Envoy would refuse it too.` };
+    }
+}
+
+/** Parses the bootstrap and the LDS/CDS files it reads from this ConfigMap, and runs `check`; an unparseable file is itself a violation. */
+function withBootstrap(configMap: unknown, check: (config: EnvoyConfig) => string[]): string[] {
     const text = str(at(configMap, "data", ENVOY_CONFIG_KEY));
     if (text === undefined) {
         return [];
     }
-    let doc: unknown;
-    try {
-        doc = YAML.parse(text);
-    } catch (err) {
-        const reason = (err instanceof Error ? err.message : String(err)).split("\n")[0];
-        return [`data.${ENVOY_CONFIG_KEY} is not valid YAML (${reason}), so it cannot be checked. Fix the YAML; Envoy would refuse it too.`];
+    const bootstrap = parse(text, ENVOY_CONFIG_KEY);
+    if ("problem" in bootstrap) {
+        return [bootstrap.problem];
     }
-    return check(doc);
+    const doc = bootstrap.doc;
+    const problems: string[] = [];
+    const collect = (kind: "listeners" | "clusters", source: "lds_config" | "cds_config"): Located[] => {
+        const found = list(doc, "static_resources", kind).map((resource) => ({ resource, key: ENVOY_CONFIG_KEY }));
+        const file = str(at(doc, "dynamic_resources", source, "path_config_source", "path")) ?? str(at(doc, "dynamic_resources", source, "path"));
+        const key = file?.split("/").pop();
+        const dynamicText = key === undefined ? undefined : str(at(configMap, "data", key));
+        if (key !== undefined && dynamicText !== undefined) {
+            const parsed = parse(dynamicText, key);
+            if ("problem" in parsed) {
+                problems.push(parsed.problem);
+            } else {
+                found.push(...list(parsed.doc, "resources").map((resource) => ({ resource, key })));
+            }
+        }
+        return found;
+    };
+    const config = { doc, listeners: collect("listeners", "lds_config"), clusters: collect("clusters", "cds_config") };
+    return [...problems, ...check(config)];
 }
 
 const name = (value: unknown) => JSON.stringify(str(at(value, "name")) ?? "(unnamed)");
 const hasType = (typedConfig: unknown, suffix: string) => str(at(typedConfig, "@type"))?.endsWith(`.${suffix}`) === true;
-const clusters = (doc: unknown) => list(doc, "static_resources", "clusters");
 
 /** Rule 1: an upstream TLS context must verify the server: a trusted CA and a SAN match. */
 export function upstreamTlsViolations(configMap: unknown): string[] {
-    return withBootstrap(configMap, (doc) =>
-        clusters(doc).flatMap((cluster) => {
+    return withBootstrap(configMap, ({ clusters }) =>
+        clusters.flatMap(({ resource: cluster, key }) => {
             // A cluster's TLS lives in transport_socket, or per endpoint group in transport_socket_matches.
             const sockets = [at(cluster, "transport_socket"), ...list(cluster, "transport_socket_matches").map((m) => at(m, "transport_socket"))];
             return sockets
                 .map((socket) => at(socket, "typed_config"))
                 .filter((tls) => hasType(tls, "UpstreamTlsContext"))
-                .flatMap((tls) => tlsContextProblems(tls).map((problem) => `Envoy cluster ${name(cluster)} in data.${ENVOY_CONFIG_KEY}: ${problem}`));
+                .flatMap((tls) => tlsContextProblems(tls).map((problem) => `Envoy cluster ${name(cluster)} in data.${key}: ${problem}`));
         }),
     );
 }
@@ -79,10 +117,10 @@ const ZERO_DURATION = /^0+(\.0+)?s$/;
 
 /** Rule 2: a route's timeout (15 s when unset) ends every stream that lasts longer, e.g. a Thanos Series call. */
 export function routeTimeoutViolations(configMap: unknown): string[] {
-    return withBootstrap(configMap, (doc) => {
-        const adminClusters = adminClusterNames(doc);
+    return withBootstrap(configMap, ({ doc, listeners, clusters }) => {
+        const adminClusters = adminClusterNames(doc, clusters);
         const problems: string[] = [];
-        for (const listener of list(doc, "static_resources", "listeners")) {
+        for (const { resource: listener, key } of listeners) {
             const chains = [...list(listener, "filter_chains"), at(listener, "default_filter_chain")];
             const managers = chains.flatMap((chain) => list(chain, "filters")).map((f) => at(f, "typed_config"));
             for (const hcm of managers.filter((tc) => hasType(tc, "HttpConnectionManager"))) {
@@ -96,7 +134,7 @@ export function routeTimeoutViolations(configMap: unknown): string[] {
                     if (typeof timeout === "string" && ZERO_DURATION.test(timeout)) {
                         continue;
                     }
-                    const where = `Envoy route ${JSON.stringify(at(route, "match") ?? {})} of listener ${name(listener)} in data.${ENVOY_CONFIG_KEY}`;
+                    const where = `Envoy route ${JSON.stringify(at(route, "match") ?? {})} of listener ${name(listener)} in data.${key}`;
                     const what =
                         timeout === undefined
                             ? "has no timeout, so Envoy's default of 15s ends every stream that lasts longer (Thanos Series and long queries)"
@@ -110,10 +148,10 @@ export function routeTimeoutViolations(configMap: unknown): string[] {
 }
 
 /** Clusters whose every endpoint is Envoy's own admin address (the metrics listener's upstream). */
-function adminClusterNames(doc: unknown): Set<string> {
+function adminClusterNames(doc: unknown, clusters: Located[]): Set<string> {
     const admin = at(doc, "admin", "address", "socket_address");
     const names = new Set<string>();
-    for (const cluster of clusters(doc)) {
+    for (const { resource: cluster } of clusters) {
         const endpoints = list(cluster, "load_assignment", "endpoints")
             .flatMap((e) => list(e, "lb_endpoints"))
             .map((lb) => at(lb, "endpoint", "address", "socket_address"));
@@ -136,7 +174,7 @@ const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/;
 
 /** Rule 3: the admin interface can drain, reconfigure and stop Envoy; only the pod itself may reach it. */
 export function adminAddressViolations(configMap: unknown): string[] {
-    return withBootstrap(configMap, (doc) => {
+    return withBootstrap(configMap, ({ doc }) => {
         const address = at(doc, "admin", "address", "socket_address", "address");
         if (typeof address !== "string" || LOOPBACK.test(address)) {
             return [];

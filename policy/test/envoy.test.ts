@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import * as YAML from "yaml";
 import { COMPUTED_STRING, envoyConfigMap, policy, runPolicy, TYPES } from "./harness";
 
 const UPSTREAM_TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
@@ -167,6 +168,63 @@ describe("envoy-admin-loopback-only", () => {
         const violations = await check(name, doc);
         assert.equal(violations.length, 1);
         assert.match(violations[0], /admin interface .* listens on "0\.0\.0\.0".*Fix: set admin\.address\.socket_address\.address to 127\.0\.0\.1/);
+    });
+});
+
+describe("Envoy rules on listeners and clusters from LDS/CDS files in the same ConfigMap", () => {
+    /** The passing bootstrap, split as the program ships it: listeners and clusters in files the bootstrap watches. */
+    function split(mutate: (doc: Bootstrap) => void = () => undefined) {
+        const doc = bootstrap();
+        mutate(doc);
+        const watched = (file: string) => ({ path_config_source: { path: `/etc/envoy/${file}`, watched_directory: { path: "/etc/envoy" } } });
+        const { listeners, clusters } = doc.static_resources;
+        return {
+            metadata: { name: "envoy" },
+            data: {
+                "envoy.yaml": YAML.stringify({
+                    admin: doc.admin,
+                    static_resources: { listeners: listeners.filter((l) => l.name === "metrics"), clusters: clusters.filter((c) => c.name === "admin") },
+                    dynamic_resources: { lds_config: watched("listeners.yaml"), cds_config: watched("clusters.yaml") },
+                }),
+                "listeners.yaml": YAML.stringify({ resources: listeners.filter((l) => l.name !== "metrics") }),
+                "clusters.yaml": YAML.stringify({ resources: clusters.filter((c) => c.name !== "admin") }),
+            },
+        };
+    }
+
+    it("pass when the files pass", async () => {
+        for (const name of ["envoy-upstream-tls-verified", "envoy-routes-no-stream-timeout", "envoy-admin-loopback-only"]) {
+            assert.deepEqual(await runPolicy(policy(name), TYPES.configMap, split()), []);
+        }
+    });
+
+    it("find a route without timeout in the LDS file, and name that file", async () => {
+        const configMap = split(
+            (doc) =>
+                delete (
+                    doc.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0] as {
+                        route: Record<string, unknown>;
+                    }
+                ).route.timeout,
+        );
+        const violations = await runPolicy(policy("envoy-routes-no-stream-timeout"), TYPES.configMap, configMap);
+        assert.equal(violations.length, 1);
+        assert.match(violations[0], /listener "sidecar" in data\.listeners\.yaml has no timeout/);
+    });
+
+    it("find an unverified upstream in the CDS file, and name that file", async () => {
+        const configMap = split((doc) => delete (commonTls(doc).validation_context as Record<string, unknown>).match_typed_subject_alt_names);
+        const violations = await runPolicy(policy("envoy-upstream-tls-verified"), TYPES.configMap, configMap);
+        assert.equal(violations.length, 1);
+        assert.match(violations[0], /cluster "sidecar" in data\.clusters\.yaml: .*subject alternative names/);
+    });
+
+    it("report an LDS file that is not YAML", async () => {
+        const configMap = split();
+        configMap.data["listeners.yaml"] = "resources: [unclosed";
+        const violations = await runPolicy(policy("envoy-routes-no-stream-timeout"), TYPES.configMap, configMap);
+        assert.equal(violations.length, 1);
+        assert.match(violations[0], /data\.listeners\.yaml is not valid YAML/);
     });
 });
 

@@ -18,13 +18,13 @@ const configMap = { metadata: { name: observerNames.bootstrapConfigMap, namespac
 
 describe("the dev stack's resources pass the envoy-thanos policy pack", () => {
     it("the Envoy ConfigMap", async () => {
-        assert.ok(files[FILES.bootstrap].includes("UpstreamTlsContext"), "the rules see the real bootstrap");
+        assert.ok(files[FILES.clusters].includes("UpstreamTlsContext"), "the rules see the real CDS file");
         assert.deepEqual(await runAll(TYPES.configMap, configMap), []);
     });
 
     it("the Envoy Deployment, with its checksum known and still computed (preview)", async () => {
         for (const checksum of ["0123abcd", COMPUTED_STRING]) {
-            const deployment = { metadata: { name: observerNames.deployment }, spec: deploymentSpec(model.envoy, model.clusters, checksum) };
+            const deployment = { metadata: { name: observerNames.deployment }, spec: deploymentSpec(model.envoy, checksum) };
             // Only the advisory digest warning: the dev stack pins a version tag (a digest cannot be verified offline).
             const messages = await runAll(TYPES.deployment, deployment);
             assert.deepEqual(
@@ -46,13 +46,20 @@ describe("the dev stack's resources pass the envoy-thanos policy pack", () => {
         }
     });
 
-    it("would catch a regression in the real bootstrap (the check is not vacuous)", async () => {
-        const withoutTimeouts = { ...configMap, data: { ...files, [FILES.bootstrap]: files[FILES.bootstrap].replaceAll(/^\s*timeout: 0s\n/gm, "") } };
+    it("would catch a regression in the real listeners and clusters (the check is not vacuous)", async () => {
+        const withoutTimeouts = { ...configMap, data: { ...files, [FILES.listeners]: files[FILES.listeners].replaceAll(/^\s*timeout: 0s\n/gm, "") } };
         const violations = await runAll(TYPES.configMap, withoutTimeouts);
         assert.equal(violations.length, model.clusters.length);
         assert.ok(
-            violations.every((v) => v.startsWith("envoy-routes-no-stream-timeout: ")),
+            violations.every((v) => v.startsWith("envoy-routes-no-stream-timeout: ") && v.includes(`data.${FILES.listeners}`)),
             violations.join("\n"),
         );
+        const unverified = {
+            ...configMap,
+            data: { ...files, [FILES.clusters]: files[FILES.clusters].replaceAll(/match_typed_subject_alt_names/g, "x_unchecked") },
+        };
+        const tls = await runAll(TYPES.configMap, unverified);
+        assert.equal(tls.length, model.clusters.length, tls.join("\n"));
+        assert.ok(tls.every((v) => v.startsWith("envoy-upstream-tls-verified: ") && v.includes(`data.${FILES.clusters}`)));
     });
 });

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as YAML from "yaml";
+import { FILES } from "../../components/observer/bootstrap";
 import { CHECKSUM_ANNOTATION } from "../../components/observer/manifests";
 import { Issued, OpensslCa } from "../../tools/pki/openssl-ca";
 import { ControlPlane, fakeIngressStatus, fakeSidecar, KubeClusters, requireKube } from "./support/kube";
@@ -23,6 +24,10 @@ const skip = typeof kube === "object" && "skip" in kube ? kube.skip : missingPul
 const STACK = "clusters";
 const SIDECAR = { namespace: "monitoring", service: "prom-kube-prometheus-prometheus-thanos" };
 const PART_OF = "app.kubernetes.io/part-of=envoy-thanos";
+/** Another reference to the same Envoy version: what a registry mirror or digest pin changes. */
+const NEW_IMAGE = "registry.example.com/envoyproxy/envoy:v1.40.0";
+/** Envoy settings after the roll-out test, kept by the tests that follow. */
+const settled = { connectTimeout: "3s", image: NEW_IMAGE };
 
 async function get(plane: ControlPlane, pathname: string): Promise<any> {
     const res = await plane.request("GET", pathname);
@@ -78,7 +83,7 @@ describe("pulumi up into real API servers: observer + observed clusters", { skip
         assert.deepEqual(Object.keys(tlsSecret.data).sort(), ["ca.crt", "tls.crt", "tls.key"]);
         assert.equal(Buffer.from(tlsSecret.data["tls.key"], "base64").toString(), client.privateKey);
         const configMap = await get(observer, "/api/v1/namespaces/envoy/configmaps/envoy-thanos-bootstrap");
-        assert.ok(YAML.parse(configMap.data["envoy.yaml"]).static_resources.listeners.length === 3);
+        assert.equal(YAML.parse(configMap.data[FILES.listeners]).resources.length, 2, "one listener per observed cluster");
         for (const [i, name] of observed.entries()) {
             const service = await get(observer, `/api/v1/namespaces/envoy/services/envoy-${name}`);
             assert.deepEqual(
@@ -110,16 +115,32 @@ describe("pulumi up into real API servers: observer + observed clusters", { skip
         await project.ok(["preview", "-s", STACK, "--expect-no-changes"]);
     });
 
-    it("rolls the Deployment when an Envoy setting changes, and leaves the Services alone", async () => {
+    /** The pod template, the Deployment's generation and what the preview wants to change, around an `up`. */
+    const deploymentOf = async () => get(clusters.get("observer"), "/apis/apps/v1/namespaces/envoy/deployments/envoy-thanos");
+    const changedSteps = async () =>
+        (await project.previewSteps(STACK))
+            .filter((s) => s.op !== "same")
+            .map((s) => `${s.op} ${s.type.split(":").pop()} ${s.name}`)
+            .sort();
+
+    it("applies a cluster setting through the ConfigMap alone, and rolls the Deployment for a new image, leaving the Services alone", async () => {
         const observer = clusters.get("observer");
-        const before = await get(observer, "/apis/apps/v1/namespaces/envoy/deployments/envoy-thanos");
+        const before = await deploymentOf();
         const services = await get(observer, `/api/v1/namespaces/envoy/services?labelSelector=${encodeURIComponent(PART_OF)}`);
         project.writeStack(STACK, stackConfig(observed, { connectTimeout: "3s" }));
+        assert.deepEqual(await changedSteps(), ["update ConfigMap bootstrap"]);
         await project.ok(["up", "-s", STACK, "--yes", "--skip-preview"]);
-        const after = await get(observer, "/apis/apps/v1/namespaces/envoy/deployments/envoy-thanos");
-        assert.notEqual(after.spec.template.metadata.annotations[CHECKSUM_ANNOTATION], before.spec.template.metadata.annotations[CHECKSUM_ANNOTATION]);
-        assert.ok(after.metadata.generation > before.metadata.generation, "a new pod template");
-        assert.equal(after.status.availableReplicas, 2);
+        const reloaded = await deploymentOf();
+        assert.deepEqual(reloaded.spec.template, before.spec.template, "Envoy reloads its CDS file: the pods stay");
+        assert.equal(reloaded.metadata.generation, before.metadata.generation);
+
+        project.writeStack(STACK, stackConfig(observed, settled));
+        assert.deepEqual(await changedSteps(), ["update Deployment envoy"]);
+        await project.ok(["up", "-s", STACK, "--yes", "--skip-preview"]);
+        const rolled = await deploymentOf();
+        assert.equal(rolled.spec.template.spec.containers[0].image, NEW_IMAGE);
+        assert.ok(rolled.metadata.generation > before.metadata.generation, "a new pod template");
+        assert.equal(rolled.status.availableReplicas, 2);
         const servicesAfter = await get(observer, `/api/v1/namespaces/envoy/services?labelSelector=${encodeURIComponent(PART_OF)}`);
         assert.deepEqual(
             servicesAfter.items.map((s: any) => [s.metadata.name, s.metadata.resourceVersion]),
@@ -127,17 +148,15 @@ describe("pulumi up into real API servers: observer + observed clusters", { skip
         );
     });
 
-    it("updates the Secrets in place with renewed certificates; the Deployment rolls for a new client certificate", async () => {
+    it("updates the Secrets in place with renewed certificates, and leaves the pod template alone", async () => {
         const observer = clusters.get("observer");
         const cl1 = clusters.get("cl1");
         const clientBefore = await get(observer, "/api/v1/namespaces/envoy/secrets/envoy-thanos-client-tls");
         const serverBefore = await get(cl1, "/api/v1/namespaces/monitoring/secrets/envoy-thanos-cl1-server-tls");
-        const checksumBefore = (await get(observer, "/apis/apps/v1/namespaces/envoy/deployments/envoy-thanos")).spec.template.metadata.annotations[
-            CHECKSUM_ANNOTATION
-        ];
+        const before = await deploymentOf();
         client = ca.client("client-renewed");
         servers.cl1 = ca.server("cl1m.example.com");
-        project.writeStack(STACK, stackConfig(observed, { connectTimeout: "3s" }));
+        project.writeStack(STACK, stackConfig(observed, settled));
         await project.ok(["up", "-s", STACK, "--yes", "--skip-preview"]);
         const clientAfter = await get(observer, "/api/v1/namespaces/envoy/secrets/envoy-thanos-client-tls");
         const serverAfter = await get(cl1, "/api/v1/namespaces/monitoring/secrets/envoy-thanos-cl1-server-tls");
@@ -145,16 +164,15 @@ describe("pulumi up into real API servers: observer + observed clusters", { skip
         assert.equal(serverAfter.metadata.uid, serverBefore.metadata.uid, "updated in place, not replaced");
         assert.equal(Buffer.from(clientAfter.data["tls.crt"], "base64").toString(), client.certificate);
         assert.equal(Buffer.from(serverAfter.data["tls.crt"], "base64").toString(), servers.cl1.certificate);
-        // The checksum covers the client certificate and CA that Envoy reads (SDS also reloads them without a roll);
-        // a server certificate lives in the observed cluster and is ingress-nginx's to reload.
-        const checksumAfter = (await get(observer, "/apis/apps/v1/namespaces/envoy/deployments/envoy-thanos")).spec.template.metadata.annotations[
-            CHECKSUM_ANNOTATION
-        ];
-        assert.notEqual(checksumAfter, checksumBefore);
+        // Envoy re-reads the Secret's files (SDS); a server certificate is ingress-nginx's to reload.
+        const after = await deploymentOf();
+        assert.deepEqual(after.spec.template, before.spec.template);
+        assert.equal(after.metadata.generation, before.metadata.generation);
     });
 
-    it("adds a third observed cluster with creates only, plus the shared Envoy config", async () => {
-        project.writeStack(STACK, stackConfig([...observed, "cl3"], { connectTimeout: "3s" }));
+    it("adds a third observed cluster with creates only, plus the shared Envoy ConfigMap and NetworkPolicy; the pod template stays", async () => {
+        const before = await deploymentOf();
+        project.writeStack(STACK, stackConfig([...observed, "cl3"], settled));
         const changed = (await project.previewSteps(STACK)).filter((s) => s.op !== "same");
         assert.ok(changed.filter((s) => s.op === "create").every((s) => s.name.includes("cl3")));
         assert.deepEqual(
@@ -162,8 +180,8 @@ describe("pulumi up into real API servers: observer + observed clusters", { skip
                 .filter((s) => s.op !== "create")
                 .map((s) => `${s.op} ${s.type.split(":").pop()} ${s.name}`)
                 .sort(),
-            // The NetworkPolicy opens the new listener port.
-            ["update ConfigMap bootstrap", "update Deployment envoy", "update NetworkPolicy envoy"],
+            // The ConfigMap gets the new listener and cluster, the NetworkPolicy the new listener port; not the Deployment.
+            ["update ConfigMap bootstrap", "update NetworkPolicy envoy"],
         );
         await project.ok(["up", "-s", STACK, "--yes", "--skip-preview"]);
         assert.equal(
@@ -171,6 +189,14 @@ describe("pulumi up into real API servers: observer + observed clusters", { skip
             "cl3m.example.com",
         );
         assert.ok(await get(clusters.get("observer"), "/api/v1/namespaces/envoy/services/envoy-cl3"));
+        const configMap = await get(clusters.get("observer"), "/api/v1/namespaces/envoy/configmaps/envoy-thanos-bootstrap");
+        assert.deepEqual(
+            YAML.parse(configMap.data[FILES.listeners]).resources.map((l: any) => l.name),
+            ["thanos_cl1", "thanos_cl2", "thanos_cl3"],
+        );
+        const after = await deploymentOf();
+        assert.deepEqual(after.spec.template, before.spec.template);
+        assert.equal(after.metadata.generation, before.metadata.generation);
     });
 
     it("names the unreachable cluster when one cannot be reached, and leaves the others untouched", async () => {
