@@ -4,6 +4,10 @@
  */
 export const ENVOY_VERSION = "1.40.0";
 
+/** Generate mode's CA slots: during a rotation the old CA lives in one and the new one in the other. */
+export const CA_SLOTS = ["a", "b"] as const;
+export type CaSlot = (typeof CA_SLOTS)[number];
+
 export const defaults = {
     basePort: 10002,
     clusterDomain: "cluster.local",
@@ -78,5 +82,7 @@ export const defaults = {
         validityHours: 24 * 365,
         earlyRenewalHours: 24 * 30,
         caValidityHours: 24 * 365 * 10,
+        // Two CA slots make a rotation with overlap possible; one CA, slot a, in normal operation.
+        ca: { issuing: "a" as CaSlot, trusted: ["a"] as CaSlot[] },
     },
 } as const;

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { checkCaBundle, checkKeyPair } from "../pki/material";
 import { defaultPortName, serviceName } from "../names";
 import { MANAGED_ANNOTATIONS } from "../observed/ingress";
-import { defaults } from "./defaults";
+import { CaSlot, defaults } from "./defaults";
 import { cpuCores, memoryBytes } from "./quantities";
 import { ClusterInput, KeyPairInput, StackConfigInput, stackConfigSchema } from "./schema";
 import { readPemFile, TLS_FILE_NAMES } from "./tls-files";
@@ -78,7 +78,15 @@ export interface SuppliedMaterial {
 }
 
 export type TlsModel =
-    { mode: "generate"; validityHours: number; earlyRenewalHours: number; caValidityHours: number } | ({ mode: "provided" | "files" } & SuppliedMaterial);
+    | {
+          mode: "generate";
+          validityHours: number;
+          earlyRenewalHours: number;
+          caValidityHours: number;
+          /** The CA slot that signs the certificates, and the slots whose CA certificates both sides trust. */
+          ca: { issuing: CaSlot; trusted: CaSlot[] };
+      }
+    | ({ mode: "provided" | "files" } & SuppliedMaterial);
 
 /** Who may reach Envoy, and where Envoy may go; each selector is a label map (`{}`: everything). */
 export interface NetworkPolicyModel {
@@ -477,7 +485,7 @@ function checkPorts(clusters: ObservedClusterModel[], envoy: EnvoyModel, problem
 
 /** Which `tls.*` keys belong to which mode; a key of another mode is a mistake worth naming. */
 const TLS_KEYS_BY_MODE = {
-    generate: ["validityHours", "earlyRenewalHours", "caValidityHours"],
+    generate: ["validityHours", "earlyRenewalHours", "caValidityHours", "ca"],
     provided: ["caBundle", "client", "servers", "shared"],
     files: ["directory", "files"],
 } as const;
@@ -494,11 +502,24 @@ function resolveTls(input: StackConfigInput, clusters: ObservedClusterModel[], o
         }
     }
     if (mode === "generate") {
+        const issuing = t.ca?.issuing ?? defaults.tls.ca.issuing;
+        // No default follows issuing: moving it alone would switch CAs without the overlap; say so instead.
+        const trusted = t.ca?.trusted ?? [...defaults.tls.ca.trusted];
+        if (new Set(trusted).size !== trusted.length) {
+            problems.push({ key: "tls.ca.trusted", message: `lists a slot twice (${trusted.join(", ")}); list a, b or both once` });
+        }
+        if (!trusted.includes(issuing)) {
+            problems.push({
+                key: "tls.ca.trusted",
+                message: `(${trusted.join(", ")}) must include tls.ca.issuing (${issuing}): both sides must trust the CA that signs the certificates`,
+            });
+        }
         const model = {
             mode,
             validityHours: t.validityHours ?? defaults.tls.validityHours,
             earlyRenewalHours: t.earlyRenewalHours ?? defaults.tls.earlyRenewalHours,
             caValidityHours: t.caValidityHours ?? defaults.tls.caValidityHours,
+            ca: { issuing, trusted },
         };
         if (model.earlyRenewalHours >= model.validityHours) {
             problems.push({

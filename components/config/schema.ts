@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CA_SLOTS } from "./defaults";
 
 /**
  * The stack configuration under the `envoy-thanos` namespace, as a zod schema.
@@ -204,6 +205,17 @@ export const tlsSchema = z.strictObject({
     validityHours: z.int().min(1).optional(),
     earlyRenewalHours: z.int().min(0).optional(),
     caValidityHours: z.int().min(1).optional(),
+    /** generate: which CA slot signs the certificates and which slots both sides trust (a rotation with overlap, see README). */
+    ca: z
+        .strictObject({
+            issuing: z.enum(CA_SLOTS, "must be a or b, the CA slot that signs the certificates").optional(),
+            trusted: z
+                .array(z.enum(CA_SLOTS, "must be a or b"))
+                .min(1, "must list at least one CA slot (a, b or both)")
+                .max(2, "lists at most the two slots a and b")
+                .optional(),
+        })
+        .optional(),
     /** provided: CA certificates that verify the servers (in Envoy) and the client (in nginx). */
     caBundle: pemSecret.optional(),
     /** provided: Envoy's client certificate. */

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
+import type { CaSlot } from "../config/defaults";
 import type { TlsModel } from "../config/model";
 import { caSpec, CertificateSpec, clientSpec, KEY_SPEC, serverSpec } from "./spec";
 
@@ -23,7 +24,7 @@ export interface PkiArgs {
  * model), its private keys wrapped as secrets here, before anything else sees them.
  */
 export class Pki extends pulumi.ComponentResource {
-    /** CA certificate(s) that verify both the servers (in Envoy) and the client (in nginx). Public. */
+    /** CA certificate(s) that verify both the servers (in Envoy) and the client (in nginx): every trusted CA. Public. */
     public readonly caCertificate: pulumi.Output<string>;
     public readonly client: CertificateAndKey;
     public readonly servers: Record<string, CertificateAndKey>;
@@ -41,20 +42,28 @@ export class Pki extends pulumi.ComponentResource {
             this.servers = Object.fromEntries(args.clusters.map((c) => [c.name, pass(provided.servers[c.name])]));
         } else {
             const lifetime = { validityPeriodHours: args.tls.validityHours, earlyRenewalHours: args.tls.earlyRenewalHours };
-            const caId = new random.RandomId("ca-id", { byteLength: 4 }, { parent: this });
-            const caKey = new tls.PrivateKey("ca", KEY_SPEC, { parent: this });
-            const ca = new tls.SelfSignedCert(
-                "ca",
-                {
-                    privateKeyPem: caKey.privateKeyPem,
-                    subject: caId.hex.apply((id) => subjectOf(caSpec(id))),
-                    isCaCertificate: true,
-                    allowedUses: caSpec("").allowedUses,
-                    validityPeriodHours: args.tls.caValidityHours,
-                    earlyRenewalHours: args.tls.earlyRenewalHours,
-                },
-                { parent: this },
-            );
+            const caValidityHours = args.tls.caValidityHours;
+            // Slot a keeps the resource names of a single CA, so existing stacks do not replace theirs.
+            const slotName = (slot: CaSlot, base: string) => (slot === "a" ? base : `${base}-${slot}`);
+            const newCa = (slot: CaSlot) => {
+                const caId = new random.RandomId(slotName(slot, "ca-id"), { byteLength: 4 }, { parent: this });
+                const key = new tls.PrivateKey(slotName(slot, "ca"), KEY_SPEC, { parent: this });
+                const cert = new tls.SelfSignedCert(
+                    slotName(slot, "ca"),
+                    {
+                        privateKeyPem: key.privateKeyPem,
+                        subject: caId.hex.apply((id) => subjectOf(caSpec(id))),
+                        isCaCertificate: true,
+                        allowedUses: caSpec("").allowedUses,
+                        validityPeriodHours: caValidityHours,
+                        earlyRenewalHours: lifetime.earlyRenewalHours,
+                    },
+                    { parent: this },
+                );
+                return { key, cert };
+            };
+            const cas = new Map(args.tls.ca.trusted.map((slot) => [slot, newCa(slot)]));
+            const { key: caKey, cert: ca } = cas.get(args.tls.ca.issuing)!;
             const issue = (resourceName: string, spec: CertificateSpec): CertificateAndKey => {
                 const key = new tls.PrivateKey(resourceName, KEY_SPEC, { parent: this });
                 const request = new tls.CertRequest(
@@ -75,12 +84,17 @@ export class Pki extends pulumi.ComponentResource {
                 );
                 return { certificate: cert.certPem, privateKey: pulumi.secret(key.privateKeyPem) };
             };
-            this.caCertificate = ca.certPem;
+            // Every trusted CA, so that during a rotation each side accepts certificates of the old and the new CA.
+            this.caCertificate = pulumi.all([...cas.values()].map((c) => c.cert.certPem)).apply(joinPem);
             this.client = issue("client", clientSpec());
             this.servers = Object.fromEntries(args.clusters.map((c) => [c.name, issue(`server-${c.name}`, serverSpec(c.host))]));
         }
         this.registerOutputs({ caCertificate: this.caCertificate });
     }
+}
+
+function joinPem(pems: string[]): string {
+    return pems.map((pem) => (pem.endsWith("\n") ? pem : `${pem}\n`)).join("");
 }
 
 function subjectOf(spec: CertificateSpec) {

@@ -279,6 +279,27 @@ describe("configuration errors name the key and the fix", () => {
             /duration such as/,
         ],
         [
+            "a new issuing CA that is not trusted yet",
+            rendered([cluster(1)], { tls: { ca: { issuing: "b" } } }),
+            "tls.ca.trusted",
+            /must include tls\.ca\.issuing \(b\)/,
+        ],
+        [
+            "an issuing CA dropped from the trusted ones",
+            rendered([cluster(1)], { tls: { ca: { issuing: "a", trusted: ["b"] } } }),
+            "tls.ca.trusted",
+            /must include/,
+        ],
+        ["a CA slot listed twice", rendered([cluster(1)], { tls: { ca: { trusted: ["a", "a"] } } }), "tls.ca.trusted", /lists a slot twice/],
+        ["an unknown CA slot", rendered([cluster(1)], { tls: { ca: { issuing: "c" } } }), "tls.ca.issuing", /must be a or b/],
+        ["no trusted CA", rendered([cluster(1)], { tls: { ca: { trusted: [] } } }), "tls.ca.trusted", /at least one CA slot/],
+        [
+            "CA slots in provided mode",
+            rendered([cluster(1)], { tls: { mode: "provided", ca: { issuing: "a" } } }),
+            "tls.ca",
+            /only used with tls\.mode: generate/,
+        ],
+        [
             "a CPU limit that is not a quantity",
             rendered([cluster(1)], { envoy: { resources: { limits: { cpu: "one" } } } }),
             "envoy.resources.limits.cpu",
@@ -346,6 +367,19 @@ describe("configuration errors name the key and the fix", () => {
     for (const [what, raw, key, message] of cases) {
         it(`rejects ${what}`, () => assertProblem(raw, key, message));
     }
+
+    it("accepts every phase of a CA rotation", () => {
+        for (const ca of [
+            { trusted: ["a", "b"] },
+            { issuing: "b", trusted: ["a", "b"] },
+            { issuing: "b", trusted: ["b"] },
+            { issuing: "a", trusted: ["b", "a"] },
+        ]) {
+            const tls = build(rendered([cluster(1)], { tls: { ca } })).tls;
+            assert.equal(tls.mode, "generate");
+            assert.deepEqual(tls.mode === "generate" && tls.ca, { issuing: ca.issuing ?? "a", trusted: ca.trusted });
+        }
+    });
 
     it("accepts the valid neighbours of the resource, drain and HTTP/2 bounds, and derives Envoy's settings from them", () => {
         const model = build(

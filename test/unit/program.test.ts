@@ -434,6 +434,35 @@ describe("program under Pulumi mocks", () => {
         assert.ok(added.length > 0 && added.every((k) => k.includes("c3")), added.join(", "));
     });
 
+    it("rotates the generated CA with overlap: trust both, issue from the new one, drop the old one; the pod template never changes", async () => {
+        const phase = async (ca: { issuing: string; trusted: string[] } | undefined) => {
+            const result = await runProgram(clustersConfig(1, ca === undefined ? {} : { tls: { ca } }));
+            assert.equal(result.error, undefined, result.error?.message);
+            const caCerts = ofType(result, "tls:index/selfSignedCert:SelfSignedCert").map((r) => r.name);
+            const trustedByEnvoy = plain(named(result, T.secret, "client-tls").inputs.stringData)["ca.crt"];
+            const trustedByNginx = plain(named(result, T.secret, "cluster-c1-client-ca").inputs.stringData)["ca.crt"];
+            assert.equal(trustedByEnvoy, trustedByNginx, "both sides trust the same CAs");
+            const issuers = ["client", "server-c1"].map((n) => plain(named(result, "tls:index/locallySignedCert:LocallySignedCert", n).inputs.caCertPem));
+            const template = plain(named(result, T.deployment, "envoy").inputs.spec.template);
+            return { caCerts, trusted: (trustedByEnvoy.match(/MOCK CERTIFICATE \S+/g) ?? []).map((m: string) => m.split(" ")[2]), issuers, template };
+        };
+        const before = await phase(undefined);
+        assert.deepEqual([before.caCerts, before.trusted], [["ca"], ["ca"]]);
+        const steps = [
+            { ca: { issuing: "a", trusted: ["a", "b"] }, caCerts: ["ca", "ca-b"], trusted: ["ca", "ca-b"], issuer: "ca" },
+            { ca: { issuing: "b", trusted: ["a", "b"] }, caCerts: ["ca", "ca-b"], trusted: ["ca", "ca-b"], issuer: "ca-b" },
+            { ca: { issuing: "b", trusted: ["b"] }, caCerts: ["ca-b"], trusted: ["ca-b"], issuer: "ca-b" },
+        ];
+        for (const step of steps) {
+            const now = await phase(step.ca);
+            const what = JSON.stringify(step.ca);
+            assert.deepEqual(now.caCerts, step.caCerts, what);
+            assert.deepEqual(now.trusted, step.trusted, what);
+            for (const issuer of now.issuers) assert.match(issuer, new RegExp(`MOCK CERTIFICATE ${step.issuer}\n`), what);
+            assert.deepEqual(now.template, before.template, `${what} must not roll the pods`);
+        }
+    });
+
     it("passes provided certificates through unchanged, keys as secrets", async () => {
         const { OpensslCa } = await import("../../tools/pki/openssl-ca");
         const ca = OpensslCa.create(undefined, "unit");
