@@ -240,10 +240,8 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
                     querier.close();
                 }
             }
-            assert.ok(
-                configMap.data[FILES.bootstrap].includes(`${POD_PATHS.configDir}/${FILES.clientCertificateSds}`),
-                "the rendered bootstrap uses the pod's paths",
-            );
+            assert.ok(configMap.data[FILES.bootstrap].includes(`${POD_PATHS.configDir}/${FILES.listeners}`), "the rendered bootstrap uses the pod's paths");
+            assert.ok(configMap.data[FILES.clusters].includes(`${POD_PATHS.configDir}/${FILES.clientCertificateSds}`), "so do the rendered clusters");
             assert.ok(configMap.data[FILES.clientCertificateSds].includes(`${POD_PATHS.tlsDir}/tls.crt`));
 
             // `npm run status -s`: clusters and Envoy's client certificate and key from this stack's outputs.
@@ -277,18 +275,15 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
             const changed = (await project.previewSteps(STACK)).filter((s) => s.op !== "same");
             const creates = changed.filter((s) => s.op === "create");
             assert.ok(creates.length >= 5 && creates.every((s) => s.name.includes("cl3")), JSON.stringify(creates.map((s) => s.name)));
-            // A new listener changes the Envoy bootstrap (updated in place) and so the pod checksum, which rolls
-            // the Deployment, and the NetworkPolicy opens its port. No other existing resource changes.
+            // A new listener and cluster change Envoy's watched LDS/CDS files in the ConfigMap (updated in place); Envoy
+            // reloads them, so the Deployment's pod template stays. The NetworkPolicy opens the new listener port.
+            // No other existing resource changes.
             assert.deepEqual(
                 changed
                     .filter((s) => s.op !== "create")
                     .map((s) => `${s.op} ${s.type} ${s.name}`)
                     .sort(),
-                [
-                    "update kubernetes:apps/v1:Deployment envoy",
-                    "update kubernetes:core/v1:ConfigMap bootstrap",
-                    "update kubernetes:networking.k8s.io/v1:NetworkPolicy envoy",
-                ],
+                ["update kubernetes:core/v1:ConfigMap bootstrap", "update kubernetes:networking.k8s.io/v1:NetworkPolicy envoy"],
             );
         } finally {
             project.writeStack(STACK, config);
