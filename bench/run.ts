@@ -17,6 +17,9 @@ import { querierModes } from "./querier-modes";
  */
 
 const smoke = process.argv.includes("--smoke");
+/** `--only envoy,program`: run some sections (data-path, querier-modes, envoy, program, engine), written to bench/results-<sections>.md. */
+const onlyIndex = process.argv.indexOf("--only");
+const only = onlyIndex >= 0 ? (process.argv[onlyIndex + 1] ?? "").split(",") : undefined;
 const REPS = smoke ? 1 : 5;
 const UNARY_CALLS = smoke ? 100 : 1000;
 const CONCURRENCY = 8;
@@ -190,43 +193,50 @@ async function envoyFootprint(lines: string[]): Promise<void> {
     lines.push(
         `### Envoy footprint by number of observed clusters (${REPS} starts each)`,
         "",
-        "| clusters | start to /ready, ms | resident memory, MiB |",
-        "| --- | --- | --- |",
+        "Listeners and clusters from the watched LDS/CDS files (the deployed layout), and the same resources inlined as",
+        "static resources in one bootstrap (the layout before Envoy reloaded them in place), started alternately.",
+        "",
+        "| clusters | start to /ready, ms (LDS/CDS files) | resident memory, MiB (LDS/CDS files) | start to /ready, ms (static) | resident memory, MiB (static) |",
+        "| --- | --- | --- | --- | --- |",
     );
     const ca = (await import("../tools/pki/openssl-ca")).OpensslCa.create(undefined, "bench");
     const client = ca.client();
     for (const n of ENVOY_SIZES) {
-        const startMs: number[] = [];
-        const rss: number[] = [];
+        const measured = { watched: { startMs: [] as number[], rss: [] as number[] }, inline: { startMs: [] as number[], rss: [] as number[] } };
         for (let rep = 0; rep < REPS; rep++) {
-            const group = new ProcessGroup();
-            const [adminPort, metricsPort] = [await freePort(), await freePort()];
-            const model = buildModel(
-                {
-                    renderDirectory: "unused",
-                    basePort: 30000,
-                    envoy: { adminPort, metricsPort },
-                    // Nothing listens there: the footprint of configuration, not of traffic.
-                    clusters: Array.from({ length: n }, (_, i) => ({ name: `c${i + 1}`, host: `c${i + 1}.example.com`, address: "127.0.0.1:9" })),
-                },
-                { checkSecretMaterial: false, now: new Date() },
-            );
-            const envoy = new Envoy(
-                {
-                    envoy: model.envoy,
-                    clusters: model.clusters,
-                    workDir: tempDir("bench-envoy"),
-                    tls: { certificate: client.certificate, privateKey: client.privateKey, ca: ca.ca.certificate },
-                },
-                group,
-            );
-            const t0 = performance.now();
-            await envoy.start();
-            startMs.push(performance.now() - t0);
-            rss.push(rssKiB(envoy.pid!) / 1024);
-            await group.stopAll();
+            for (const layout of ["watched", "inline"] as const) {
+                const group = new ProcessGroup();
+                const [adminPort, metricsPort] = [await freePort(), await freePort()];
+                const model = buildModel(
+                    {
+                        renderDirectory: "unused",
+                        basePort: 30000,
+                        envoy: { adminPort, metricsPort },
+                        // Nothing listens there: the footprint of configuration, not of traffic.
+                        clusters: Array.from({ length: n }, (_, i) => ({ name: `c${i + 1}`, host: `c${i + 1}.example.com`, address: "127.0.0.1:9" })),
+                    },
+                    { checkSecretMaterial: false, now: new Date() },
+                );
+                const envoy = new Envoy(
+                    {
+                        envoy: model.envoy,
+                        clusters: model.clusters,
+                        workDir: tempDir("bench-envoy"),
+                        tls: { certificate: client.certificate, privateKey: client.privateKey, ca: ca.ca.certificate },
+                    },
+                    group,
+                );
+                const t0 = performance.now();
+                await envoy.start({ inlineResources: layout === "inline" });
+                measured[layout].startMs.push(performance.now() - t0);
+                measured[layout].rss.push(rssKiB(envoy.pid!) / 1024);
+                await group.stopAll();
+            }
         }
-        lines.push(`| ${n} | ${fmt(stats(startMs), 0)} | ${fmt(stats(rss), 1)} |`);
+        const { watched, inline } = measured;
+        lines.push(
+            `| ${n} | ${fmt(stats(watched.startMs), 0)} | ${fmt(stats(watched.rss), 1)} | ${fmt(stats(inline.startMs), 0)} | ${fmt(stats(inline.rss), 1)} |`,
+        );
     }
     lines.push("");
 }
@@ -311,13 +321,21 @@ async function main(): Promise<void> {
         `Run ${new Date().toISOString()} on ${require("node:os").cpus().length} cores; numbers compare only within this run.`,
         "",
     ];
-    await dataPath(lines);
-    await querierModes(lines, { reps: REPS, perQuery: smoke ? 2 : 20, stats, fmt });
-    await envoyFootprint(lines);
-    await programScale(lines);
-    await engineScale(lines);
+    const sections: Record<string, (lines: string[]) => Promise<void>> = {
+        "data-path": dataPath,
+        "querier-modes": (l) => querierModes(l, { reps: REPS, perQuery: smoke ? 2 : 20, stats, fmt }),
+        envoy: envoyFootprint,
+        program: programScale,
+        engine: engineScale,
+    };
+    const chosen = only ?? Object.keys(sections);
+    for (const name of chosen) {
+        const section = sections[name];
+        if (section === undefined) throw new Error(`--only: no section ${name}; choose from ${Object.keys(sections).join(", ")}`);
+        await section(lines);
+    }
     const text = lines.join("\n");
-    const out = path.join(__dirname, smoke ? "results-smoke.md" : "results.md");
+    const out = path.join(__dirname, only !== undefined ? `results-${only.join("-")}.md` : smoke ? "results-smoke.md" : "results.md");
     fs.writeFileSync(out, `${text}\n`);
     process.stdout.write(`${text}\nwritten to ${path.relative(process.cwd(), out)}\n`);
 }

@@ -28,7 +28,7 @@ function clusters(n: number, extra: (i: number) => Record<string, unknown> = () 
 function validateModel(m: Model, tls?: { certificate: string; privateKey: string; ca: string }): { ok: boolean; output: string } {
     const client = tls ?? { ...pick(ca!.client()), ca: ca!.ca.certificate };
     const envoy = new Envoy({ envoy: m.envoy, clusters: m.clusters, workDir: tempDir("validate"), tls: client }, new ProcessGroup());
-    return validate(envoy.writeValidationFile());
+    return validate(envoy.writeStaticFile());
 }
 
 function pick(issued: { certificate: string; privateKey: string }) {

@@ -85,10 +85,11 @@ export class Envoy {
     }
 
     /**
-     * `--mode validate` checks the bootstrap but does not read the LDS and CDS files it points at, so validation
-     * runs on one file with the same listeners and clusters inlined as static resources.
+     * One file with the same listeners and clusters inlined as static resources (the layout before Envoy watched
+     * LDS/CDS files). `--mode validate` checks a bootstrap but does not read the LDS and CDS files it points at,
+     * so validation runs on this file; the benchmark compares the two layouts' footprint.
      */
-    writeValidationFile(): string {
+    writeStaticFile(): string {
         this.writeFiles();
         const documents = this.documents(this.options.clusters);
         const bootstrap = structuredClone(documents[FILES.bootstrap]);
@@ -96,7 +97,7 @@ export class Envoy {
         const strip = (resource: Record<string, unknown>) => Object.fromEntries(Object.entries(resource).filter(([key]) => key !== "@type"));
         bootstrap.static_resources.listeners.push(...documents[FILES.listeners].resources.map(strip));
         bootstrap.static_resources.clusters.push(...documents[FILES.clusters].resources.map(strip));
-        const file = path.join(this.options.workDir, "validate.yaml");
+        const file = path.join(this.options.workDir, "static.yaml");
         fs.writeFileSync(file, toYaml(bootstrap));
         return file;
     }
@@ -105,10 +106,13 @@ export class Envoy {
         writeSecretVolume(this.paths.tlsDir, { [TLS_KEYS.certificate]: tls.certificate, [TLS_KEYS.privateKey]: tls.privateKey, [TLS_KEYS.ca]: tls.ca });
     }
 
-    async start(): Promise<void> {
+    /** `inlineResources`: run the static-resources file instead of the watched LDS/CDS files (benchmark baseline). */
+    async start(options: { inlineResources?: boolean } = {}): Promise<void> {
         this.writeFiles();
         const log = path.join(this.options.workDir, "envoy.log");
-        this.process = this.group.start("envoy", envoyArgs(this.options.envoy, this.paths), { logFile: log });
+        const args = envoyArgs(this.options.envoy, this.paths);
+        if (options.inlineResources) args[args.indexOf("--config-path") + 1] = this.writeStaticFile();
+        this.process = this.group.start("envoy", args, { logFile: log });
         const child = this.process.child;
         await waitFor(`Envoy ready on the metrics port (${log})`, 20_000, async () => {
             if (child.exitCode !== null) throw new Error(`envoy exited ${child.exitCode}: ${this.log().slice(-2000)}`);
