@@ -6,7 +6,7 @@ import { FILES, renderEnvoyFiles } from "../components/observer/bootstrap";
 
 /**
  * `npm run envoy-config -- <stack> [--out-dir DIR]`: the Envoy bootstrap a stack deploys, from its stack file,
- * with no Pulumi engine and no cluster. Prints the bootstrap; with --out-dir also writes the SDS files beside it.
+ * with no Pulumi engine and no cluster. Prints the bootstrap; with --out-dir also writes the LDS, CDS and SDS files beside it.
  */
 function main(argv: string[]): number {
     const args = [...argv];

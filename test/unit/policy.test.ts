@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as YAML from "yaml";
+import { FILES } from "../../components/observer/bootstrap";
 import { adminAddressViolations, routeTimeoutViolations, upstreamTlsViolations } from "../../policy/rules/envoy";
 import {
     configMapPrivateKeyViolations,
@@ -57,11 +58,11 @@ describe("policy pack on the program's resources", () => {
     it("rejects the same resources once a protection is removed", async () => {
         const result = await runProgram(devStackConfig());
         const configMap = result.resources.find((r) => r.type === "kubernetes:core/v1:ConfigMap")!;
-        const bootstrap = YAML.parse(configMap.inputs.data["envoy.yaml"]);
-        for (const c of bootstrap.static_resources.clusters) {
-            delete c.transport_socket?.typed_config.common_tls_context.combined_validation_context.default_validation_context;
+        const cds = YAML.parse(configMap.inputs.data[FILES.clusters]);
+        for (const c of cds.resources) {
+            delete c.transport_socket.typed_config.common_tls_context.combined_validation_context.default_validation_context;
         }
-        const broken = { ...configMap, inputs: { ...configMap.inputs, data: { ...configMap.inputs.data, "envoy.yaml": YAML.stringify(bootstrap) } } };
+        const broken = { ...configMap, inputs: { ...configMap.inputs, data: { ...configMap.inputs.data, [FILES.clusters]: YAML.stringify(cds) } } };
         assert.ok(violations(broken).length >= 2, "one violation per cluster without SAN matching");
         const ingress = result.resources.find((r) => r.type === "kubernetes:networking.k8s.io/v1:Ingress")!;
         const annotations = { ...ingress.inputs.metadata.annotations };
