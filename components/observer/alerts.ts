@@ -119,8 +119,10 @@ export function buildAlertRules(input: AlertRulesInput) {
                     },
                     {
                         alert: ALERTS.notReady,
-                        // envoy_server_state: 0 live, 1 draining, 2 pre-initializing, 3 initializing.
-                        expr: `envoy_server_state${pod} != 0 or up${pod} == 0`,
+                        // envoy_server_state: 0 live, 1 draining, 2 pre-initializing, 3 initializing. Draining is left
+                        // out: only a stopping pod drains (its preStop hook), for up to envoy.longestStream, which may
+                        // exceed the `for` below; the grace period bounds it.
+                        expr: `envoy_server_state${pod} > 1 or up${pod} == 0`,
                         for: "5m",
                         labels: { severity: "critical" },
                         annotations: {

@@ -178,8 +178,11 @@ function testGroups() {
             name: ALERTS.notReady,
             interval: "1m",
             input_series: [
-                // Pod a: initializing (state 3) from 6m to 16m. Pod b: not scraped from 6m to 16m.
+                // Pod a: initializing (state 3) from 6m to 16m. Pod b: not scraped from 6m to 16m. Pod c: draining
+                // (state 1) from 6m on, as a stopping pod does for up to envoy.longestStream: no alert.
                 { series: `envoy_server_state{namespace="${NS}",job="${JOB}",instance="a"}`, values: "0+0x5 3+0x10 0+0x10" },
+                { series: `envoy_server_state{namespace="${NS}",job="${JOB}",instance="c"}`, values: "0+0x5 1+0x20" },
+                { series: `up{namespace="${NS}",job="${JOB}",instance="c"}`, values: "1+0x25" },
                 { series: `up{namespace="${NS}",job="${JOB}",instance="a"}`, values: "1+0x25" },
                 { series: `envoy_server_state{namespace="${NS}",job="${JOB}",instance="b"}`, values: "0+0x5 _x10 0+0x10" },
                 { series: `up{namespace="${NS}",job="${JOB}",instance="b"}`, values: "1+0x5 0+0x10 1+0x10" },
