@@ -55,5 +55,11 @@ export function observedNames(cluster: string) {
         serverTlsSecret: `envoy-thanos-${cluster}-server-tls`,
         clientCaSecret: `envoy-thanos-${cluster}-client-ca`,
         ingress: `envoy-thanos-${cluster}`,
+        /** gateway-api: the CA ConfigMap (`ca.crt`) for frontend validation, and the Gateway, GRPCRoute and policies. */
+        clientCaConfigMap: `envoy-thanos-${cluster}-client-ca`,
+        gateway: `envoy-thanos-${cluster}`,
+        route: `envoy-thanos-${cluster}`,
+        backendTrafficPolicy: `envoy-thanos-${cluster}`,
+        clientTrafficPolicy: `envoy-thanos-${cluster}`,
     };
 }

@@ -44,6 +44,9 @@ export interface ProgramOutputs {
 
 /** Declares everything for a validated model: providers, PKI, the observer gateway, each observed cluster. */
 export function deploy(model: Model): ProgramOutputs {
+    for (const warning of model.warnings) {
+        void pulumi.log.warn(warning);
+    }
     if (model.renderDirectory !== undefined) {
         void pulumi.log.warn(
             `Render mode: manifests are written under ${model.renderDirectory}/ instead of applied. ` +

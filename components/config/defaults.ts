@@ -52,6 +52,15 @@ export const defaults = {
         namespace: "monitoring",
         service: "prom-kube-prometheus-prometheus-thanos",
         port: "grpc" as string | number,
+        /** gateway-api: a GRPCRoute names the Service port by number; kube-prometheus-stack's thanos Service serves grpc on 10901. */
+        portNumber: 10901,
+    },
+    /** What a stack that names no front door gets, so that existing stacks keep their Ingresses (with a warning). */
+    frontDoor: "ingress-nginx" as const,
+    gatewayApi: {
+        gatewayClassName: "eg",
+        implementation: "envoy-gateway" as const,
+        streamTimeoutSeconds: 3600,
     },
     ingress: {
         className: "nginx",

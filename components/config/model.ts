@@ -1,7 +1,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
-import { checkCaBundle, checkKeyPair } from "../pki/material";
+import type * as crypto from "node:crypto";
+import { checkCaBundle, checkKeyPair, parseCertificates } from "../pki/material";
+import { CLIENT_IDENTITY } from "../pki/spec";
 import { defaultPortName, serviceName } from "../names";
 import { MANAGED_ANNOTATIONS } from "../observed/ingress";
 import { CaSlot, defaults } from "./defaults";
@@ -21,6 +23,16 @@ export interface HostPort {
     port: number;
 }
 
+/** The front door of an observed cluster: a Gateway API Gateway, or an ingress-nginx Ingress (end of life). */
+export type FrontDoor = "gateway-api" | "ingress-nginx";
+
+export interface GatewayApiModel {
+    gatewayClassName: string;
+    /** `envoy-gateway`: also its BackendTrafficPolicy and ClientTrafficPolicy; `other`: standard objects only. */
+    implementation: "envoy-gateway" | "other";
+    streamTimeoutSeconds: number;
+}
+
 export interface ObservedClusterModel {
     name: string;
     host: string;
@@ -32,6 +44,8 @@ export interface ObservedClusterModel {
     address: HostPort;
     connection: Connection;
     sidecar: { namespace: string; service: string; port: string | number };
+    frontDoor: FrontDoor;
+    gatewayApi: GatewayApiModel;
     ingress: { className: string; annotations: Record<string, string>; streamTimeoutSeconds: number };
 }
 
@@ -118,6 +132,8 @@ export interface Model {
     tls: TlsModel;
     monitoring: MonitoringModel;
     clusters: ObservedClusterModel[];
+    /** What the program should say with `pulumi.log.warn` (deprecations); empty for a clean configuration. */
+    warnings: string[];
 }
 
 export interface ConfigProblem {
@@ -182,6 +198,11 @@ export function buildModel(raw: Record<string, unknown>, options: BuildOptions):
     };
     const tls = resolveTls(input, clusters, options, problems);
     const monitoring = resolveMonitoring(input, tls, problems);
+    if (tls.mode !== "generate" && options.checkSecretMaterial && clusters.some((c) => c.frontDoor === "gateway-api")) {
+        const t = input.tls ?? {};
+        const key = t.mode === "provided" ? (t.client !== undefined ? "tls.client" : "tls.shared") : t.files?.client?.certificate !== undefined ? "tls.files.client.certificate" : "tls.directory";
+        checkClientIdentity(tls.client.certificate, key, problems);
+    }
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }
@@ -194,7 +215,42 @@ export function buildModel(raw: Record<string, unknown>, options: BuildOptions):
         tls,
         monitoring,
         clusters,
+        warnings: frontDoorWarnings(input),
     };
+}
+
+/** A stack that names no front door keeps its Ingresses (as before front doors were a choice), with one warning. */
+function frontDoorWarnings(input: StackConfigInput): string[] {
+    const unnamed = input.clusters.flatMap((c, i) => (c.frontDoor === undefined ? [i] : []));
+    if (input.frontDoor !== undefined || unnamed.length === 0) return [];
+    const which = unnamed.map((i) => input.clusters[i].name).join(", ");
+    return [
+        `No front door is configured for ${which}, so ${unnamed.length === 1 ? "it keeps its" : "they keep their"} ingress-nginx Ingress. ` +
+            "ingress-nginx reached end of life in March 2026 (no more releases or security fixes). Switch with " +
+            "`pulumi config set --path frontDoor gateway-api` (or per cluster: `pulumi config set --path 'clusters[0].frontDoor' gateway-api`); " +
+            "keep the Ingresses and silence this warning with `pulumi config set --path frontDoor ingress-nginx`. " +
+            'README "Choosing a front door" explains the migration.',
+    ];
+}
+
+/**
+ * Envoy Gateway pins a client by subjectAltName only, so a gateway-api cluster needs Envoy's client certificate to carry
+ * the DNS name it pins. Generated certificates do; supplied ones are checked here.
+ */
+function checkClientIdentity(certificatePem: string, key: string, problems: ConfigProblem[]): void {
+    let leaf: crypto.X509Certificate | undefined;
+    try {
+        leaf = parseCertificates(certificatePem)[0];
+    } catch {
+        return; // unreadable material is reported by the material checks
+    }
+    if (leaf === undefined || leaf.checkHost(CLIENT_IDENTITY, { subject: "never" }) !== undefined) return;
+    problems.push({
+        key,
+        message:
+            `Envoy's client certificate has no DNS subjectAltName ${CLIENT_IDENTITY}, the identity a gateway-api front door accepts; ` +
+            `issue it with subjectAltName=DNS:${CLIENT_IDENTITY} (and CN=${CLIENT_IDENTITY}), or set frontDoor: ingress-nginx`,
+    });
 }
 
 /** What `observer.mode: native` cannot do: everything that configures the Envoy it does not deploy, and old queriers. */
@@ -387,6 +443,14 @@ function resolveCluster(
                 : { key: `${key}.portName`, message: portNameIssue },
         );
     }
+    const frontDoor = c.frontDoor ?? input.frontDoor ?? defaults.frontDoor;
+    const other = (block: "ingress" | "gatewayApi", door: FrontDoor) =>
+        problems.push({
+            key: `${key}.${block}`,
+            message: `configures the ${door} front door, but this cluster's front door is ${frontDoor}; remove ${key}.${block}, or set ${key}.frontDoor to ${door}`,
+        });
+    if (frontDoor === "gateway-api" && c.ingress !== undefined) other("ingress", "ingress-nginx");
+    if (frontDoor === "ingress-nginx" && c.gatewayApi !== undefined) other("gatewayApi", "gateway-api");
     for (const annotation of Object.keys(c.ingress?.annotations ?? {})) {
         if (MANAGED_ANNOTATIONS.includes(annotation)) {
             problems.push({
@@ -394,6 +458,15 @@ function resolveCluster(
                 message: `'${annotation}' is set by the program (mTLS and gRPC settings); remove it, or use ${key}.ingress.streamTimeoutSeconds for the timeouts`,
             });
         }
+    }
+    const sidecarPort = c.sidecar?.port ?? input.sidecar?.port ?? (frontDoor === "gateway-api" ? defaults.sidecar.portNumber : defaults.sidecar.port);
+    if (frontDoor === "gateway-api" && typeof sidecarPort === "string") {
+        problems.push({
+            key: c.sidecar?.port !== undefined ? `${key}.sidecar.port` : "sidecar.port",
+            message:
+                `is the port name '${sidecarPort}', but a GRPCRoute (this cluster's front door is gateway-api) names the Service port by number; ` +
+                `set it to the number of that port (${defaults.sidecar.portNumber} for kube-prometheus-stack's thanos Service)`,
+        });
     }
     const address = c.address === undefined ? { host: c.host, port: 443 } : parseAddress(c.address, `${key}.address`, problems);
     const port = c.port ?? basePort + index;
@@ -411,7 +484,13 @@ function resolveCluster(
         sidecar: {
             namespace: c.sidecar?.namespace ?? input.sidecar?.namespace ?? defaults.sidecar.namespace,
             service: c.sidecar?.service ?? input.sidecar?.service ?? defaults.sidecar.service,
-            port: c.sidecar?.port ?? input.sidecar?.port ?? defaults.sidecar.port,
+            port: sidecarPort,
+        },
+        frontDoor,
+        gatewayApi: {
+            gatewayClassName: c.gatewayApi?.gatewayClassName ?? input.gatewayApi?.gatewayClassName ?? defaults.gatewayApi.gatewayClassName,
+            implementation: c.gatewayApi?.implementation ?? input.gatewayApi?.implementation ?? defaults.gatewayApi.implementation,
+            streamTimeoutSeconds: c.gatewayApi?.streamTimeoutSeconds ?? input.gatewayApi?.streamTimeoutSeconds ?? defaults.gatewayApi.streamTimeoutSeconds,
         },
         ingress: {
             className: c.ingress?.className ?? defaults.ingress.className,

@@ -55,6 +55,18 @@ const ingressSchema = z.strictObject({
     streamTimeoutSeconds: z.int().min(61, "must be more than 60 seconds, or idle Series streams are cut").optional(),
 });
 
+/** The front door in front of an observed cluster's sidecar: a Gateway API Gateway, or an ingress-nginx Ingress (end of life). */
+export const frontDoorSchema = z.enum(["gateway-api", "ingress-nginx"], "must be gateway-api or ingress-nginx");
+
+export const gatewayApiSchema = z.strictObject({
+    /** GatewayClass of the observed cluster's Gateway API implementation (Envoy Gateway's is often `eg`). */
+    gatewayClassName: dnsLabelSchema.optional(),
+    /** `envoy-gateway` adds its BackendTrafficPolicy and ClientTrafficPolicy; `other` creates only standard Gateway API objects. */
+    implementation: z.enum(["envoy-gateway", "other"], "must be envoy-gateway or other").optional(),
+    /** Seconds a gRPC stream may be silent before the gateway resets it (Envoy Gateway's default is 5 minutes). */
+    streamTimeoutSeconds: z.int().min(61, "must be more than 60 seconds, or idle Series streams are cut").max(99999, "must be at most 99999 seconds").optional(),
+});
+
 export const clusterSchema = z.strictObject({
     /** Short name of the observed cluster; becomes the Envoy listener, the Service `envoy-<name>` and its port name. */
     name: dnsLabelSchema,
@@ -71,6 +83,11 @@ export const clusterSchema = z.strictObject({
     /** kubeconfig content (secret) for this observed cluster. */
     kubeconfig: z.string().min(1).optional(),
     sidecar: sidecarSchema.optional(),
+    /** This cluster's front door; default: the stack's frontDoor. */
+    frontDoor: frontDoorSchema.optional(),
+    /** Gateway API settings of this cluster, over the stack's gatewayApi (frontDoor: gateway-api). */
+    gatewayApi: gatewayApiSchema.optional(),
+    /** ingress-nginx settings (frontDoor: ingress-nginx). */
     ingress: ingressSchema.optional(),
 });
 
@@ -243,6 +260,9 @@ export const stackConfigSchema = z.strictObject({
     observer: observerSchema.optional(),
     envoy: envoySchema.optional(),
     sidecar: sidecarSchema.optional(),
+    /** Front door of every observed cluster that names none. */
+    frontDoor: frontDoorSchema.optional(),
+    gatewayApi: gatewayApiSchema.optional(),
     networkPolicy: networkPolicySchema.optional(),
     tls: tlsSchema.optional(),
     monitoring: monitoringSchema.optional(),

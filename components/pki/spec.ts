@@ -8,6 +8,11 @@ export const KEY_SPEC = { algorithm: "ECDSA", ecdsaCurve: "P256" } as const;
 
 export const ORGANIZATION = "envoy-thanos";
 export const CLIENT_COMMON_NAME = "envoy-thanos-client";
+/**
+ * The identity a front door accepts: ingress-nginx matches the subject's CN, Envoy Gateway a DNS subjectAltName
+ * (it has no CN matcher), so Envoy's client certificate carries the same name in both.
+ */
+export const CLIENT_IDENTITY = CLIENT_COMMON_NAME;
 
 export interface CertificateSpec {
     commonName: string;
@@ -45,7 +50,7 @@ export function clientSpec(): CertificateSpec {
     return {
         commonName: CLIENT_COMMON_NAME,
         organization: ORGANIZATION,
-        dnsNames: [],
+        dnsNames: [CLIENT_IDENTITY],
         allowedUses: ["client_auth", "digital_signature", "key_encipherment"],
         isCa: false,
     };

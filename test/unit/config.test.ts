@@ -49,12 +49,14 @@ describe("configuration model", () => {
                 c.sidecar.service,
                 c.sidecar.port,
                 c.sidecar.namespace,
+                c.frontDoor,
             ]),
             [
-                ["cl1", "cl1m.example.com", 10002, "envoy-cl1", "cl1m.example.com:443", "prom-kube-prometheus-prometheus-thanos", "grpc", "monitoring"],
-                ["cl2", "cl2m.example.com", 10003, "envoy-cl2", "cl2m.example.com:443", "prom-kube-prometheus-prometheus-thanos", "grpc", "monitoring"],
+                ["cl1", "cl1m.example.com", 10002, "envoy-cl1", "cl1m.example.com:443", "prom-kube-prometheus-prometheus-thanos", 10901, "monitoring", "ingress-nginx"],
+                ["cl2", "cl2m.example.com", 10003, "envoy-cl2", "cl2m.example.com:443", "prom-kube-prometheus-prometheus-thanos", 10901, "monitoring", "gateway-api"],
             ],
         );
+        assert.deepEqual(model.warnings, [], "the dev stack names its front doors");
         assert.equal(model.renderDirectory, "rendered");
         assert.equal(model.tls.mode, "files");
         assert.equal(model.envoy.logLevel, "info");
@@ -69,6 +71,7 @@ describe("configuration model", () => {
             assert.equal(model.observer.connection.kind, "context");
             assert.ok(model.clusters.every((c) => c.connection.kind === "context"));
             assert.equal(model.networkPolicy.enabled, true);
+            assert.deepEqual(model.warnings, [], "every shipped stack names its front door");
         });
     }
 

@@ -28,6 +28,10 @@ const T = {
     deployment: "kubernetes:apps/v1:Deployment",
     pdb: "kubernetes:policy/v1:PodDisruptionBudget",
     ingress: "kubernetes:networking.k8s.io/v1:Ingress",
+    gateway: "kubernetes:gateway.networking.k8s.io/v1:Gateway",
+    grpcRoute: "kubernetes:gateway.networking.k8s.io/v1:GRPCRoute",
+    backendTrafficPolicy: "kubernetes:gateway.envoyproxy.io/v1alpha1:BackendTrafficPolicy",
+    clientTrafficPolicy: "kubernetes:gateway.envoyproxy.io/v1alpha1:ClientTrafficPolicy",
     networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
     provider: "pulumi:providers:kubernetes",
 };
@@ -38,8 +42,11 @@ function countBy(resources: RecordedResource[], key: (r: RecordedResource) => st
     return counts;
 }
 
-/** `certificates`: issued by the program (generate mode) or supplied by the operator (provided, files). */
-function assertInventory(result: RunResult, names: string[], certificates: "issued" | "supplied" = "issued"): void {
+/**
+ * `certificates`: issued by the program (generate mode) or supplied by the operator (provided, files);
+ * `gatewayApi`: the clusters whose front door is gateway-api (Envoy Gateway), the others are on ingress-nginx.
+ */
+function assertInventory(result: RunResult, names: string[], certificates: "issued" | "supplied" = "issued", gatewayApi: string[] = []): void {
     const n = names.length;
     assert.equal(result.error, undefined, result.error?.message);
     const k8sResources = result.resources.filter((r) => r.type.startsWith("kubernetes:"));
@@ -54,8 +61,14 @@ function assertInventory(result: RunResult, names: string[], certificates: "issu
         [`observer ${T.networkPolicy}`]: 1,
     };
     for (const name of names) {
-        expected[`observed-${name} ${T.secret}`] = 2;
-        expected[`observed-${name} ${T.ingress}`] = 1;
+        if (gatewayApi.includes(name)) {
+            for (const type of [T.secret, T.configMap, T.gateway, T.grpcRoute, T.backendTrafficPolicy, T.clientTrafficPolicy]) {
+                expected[`observed-${name} ${type}`] = 1;
+            }
+        } else {
+            expected[`observed-${name} ${T.secret}`] = 2;
+            expected[`observed-${name} ${T.ingress}`] = 1;
+        }
     }
     assert.deepEqual(byProvider, expected);
     const others = countBy(
@@ -76,6 +89,7 @@ function assertInventory(result: RunResult, names: string[], certificates: "issu
         "envoy-thanos:pki:Pki": 1,
         "envoy-thanos:observer:ObserverGateway": 1,
         "envoy-thanos:observed:ObservedCluster": n,
+        ...(gatewayApi.length > 0 ? { "envoy-thanos:observed:GatewayApiFrontDoor": gatewayApi.length } : {}),
         [T.provider]: n + 1,
         ...issuing,
     });
@@ -625,6 +639,6 @@ describe("index.ts with the dev stack", () => {
         ]);
         assert.equal(outputs.caCertificate, fs.readFileSync(path.join(ROOT, "dev-pki/ca.crt"), "utf8"));
         assert.equal(outputs.renderDirectory, "rendered");
-        assertInventory(result, ["cl1", "cl2"], "supplied");
+        assertInventory(result, ["cl1", "cl2"], "supplied", ["cl2"]);
     });
 });

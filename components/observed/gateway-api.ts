@@ -1,0 +1,118 @@
+import type { ObservedClusterModel } from "../config/model";
+import { observedNames } from "../names";
+import { CLIENT_IDENTITY } from "../pki/spec";
+
+/**
+ * The Gateway API front door of one observed cluster, as plain objects: a Gateway that terminates TLS for the
+ * cluster's host and verifies Envoy's client certificate (Gateway API v1.5+ frontend validation), a GRPCRoute to the
+ * sidecar Service and, for Envoy Gateway, the policies that keep long Series streams open and pin Envoy's identity.
+ * The resource wiring is in gateway-api-front-door.ts.
+ */
+
+export const GATEWAY_API_GROUP = "gateway.networking.k8s.io";
+export const GATEWAY_API_VERSION = `${GATEWAY_API_GROUP}/v1`;
+export const ENVOY_GATEWAY_VERSION = "gateway.envoyproxy.io/v1alpha1";
+/** The Gateway's only listener; the policies target it by this section name. */
+export const LISTENER_NAME = "thanos-grpc";
+
+/**
+ * `pulumi.com/waitFor` (Kubernetes provider >= 4.18) makes `pulumi up` wait for these conditions, so a cluster is
+ * reported ready only when its implementation has programmed the Gateway and accepted the route and the policies.
+ */
+export const WAIT_FOR_ANNOTATION = "pulumi.com/waitFor";
+
+type Cluster = Pick<ObservedClusterModel, "name" | "host" | "sidecar" | "gatewayApi">;
+
+/** A `kubectl wait`-style JSONPath condition on the first parent (route) or ancestor (policy) status. */
+function statusCondition(list: "parents" | "ancestors", type: string): string {
+    return `jsonpath={.status.${list}[0].conditions[?(@.type=="${type}")].status}=True`;
+}
+
+export function waitFor(kind: "Gateway" | "GRPCRoute" | "Policy"): string {
+    const conditions = {
+        Gateway: ["condition=Accepted", "condition=Programmed"],
+        GRPCRoute: [statusCondition("parents", "Accepted"), statusCondition("parents", "ResolvedRefs")],
+        Policy: [statusCondition("ancestors", "Accepted")],
+    }[kind];
+    return JSON.stringify(conditions);
+}
+
+/** The CA ConfigMap's data: the CA certificate(s) that issued Envoy's client certificate (public, hence a ConfigMap). */
+export function clientCaData(caCertificate: string): Record<string, string> {
+    return { "ca.crt": caCertificate };
+}
+
+export function gatewaySpec(cluster: Cluster): Record<string, unknown> {
+    const names = observedNames(cluster.name);
+    return {
+        gatewayClassName: cluster.gatewayApi.gatewayClassName,
+        listeners: [
+            {
+                name: LISTENER_NAME,
+                protocol: "HTTPS",
+                port: 443,
+                hostname: cluster.host,
+                tls: { mode: "Terminate", certificateRefs: [{ group: "", kind: "Secret", name: names.serverTlsSecret }] },
+                allowedRoutes: { namespaces: { from: "Same" }, kinds: [{ group: GATEWAY_API_GROUP, kind: "GRPCRoute" }] },
+            },
+        ],
+        tls: {
+            frontend: {
+                default: {
+                    validation: {
+                        caCertificateRefs: [{ group: "", kind: "ConfigMap", name: names.clientCaConfigMap }],
+                        mode: "AllowValidOnly",
+                    },
+                },
+            },
+        },
+    };
+}
+
+export function grpcRouteSpec(cluster: Cluster): Record<string, unknown> {
+    const port = cluster.sidecar.port;
+    if (typeof port !== "number") {
+        // A GRPCRoute backendRef takes a port number; the component resolves a port name through the Service first.
+        throw new Error(`grpcRouteSpec needs the sidecar Service's port number, got the port name ${port}`);
+    }
+    return {
+        parentRefs: [{ group: GATEWAY_API_GROUP, kind: "Gateway", name: observedNames(cluster.name).gateway, sectionName: LISTENER_NAME }],
+        hostnames: [cluster.host],
+        rules: [{ backendRefs: [{ group: "", kind: "Service", name: cluster.sidecar.service, port }] }],
+    };
+}
+
+/** Gateway API durations: whole seconds, at most five digits. */
+function seconds(value: number): string {
+    return `${value}s`;
+}
+
+/**
+ * Envoy Gateway: no route timeout (its default is Envoy's 15 s, which cuts every Series stream that takes longer) and
+ * the stream idle timeout of the route.
+ */
+export function backendTrafficPolicySpec(cluster: Cluster): Record<string, unknown> {
+    return {
+        targetRefs: [{ group: GATEWAY_API_GROUP, kind: "GRPCRoute", name: observedNames(cluster.name).route }],
+        timeout: { http: { requestTimeout: "0s", streamIdleTimeout: seconds(cluster.gatewayApi.streamTimeoutSeconds) } },
+    };
+}
+
+/**
+ * Envoy Gateway: the listener's stream idle timeout (default 5 minutes), and client validation that accepts only
+ * Envoy's identity. Envoy Gateway lets this policy's clientValidation replace the Gateway's frontend validation for the
+ * listener, so it names the same CA ConfigMap; Envoy Gateway matches subjectAltNames only (no CN matcher).
+ */
+export function clientTrafficPolicySpec(cluster: Cluster): Record<string, unknown> {
+    const names = observedNames(cluster.name);
+    return {
+        targetRefs: [{ group: GATEWAY_API_GROUP, kind: "Gateway", name: names.gateway, sectionName: LISTENER_NAME }],
+        timeout: { http: { streamIdleTimeout: seconds(cluster.gatewayApi.streamTimeoutSeconds) } },
+        tls: {
+            clientValidation: {
+                caCertificateRefs: [{ group: "", kind: "ConfigMap", name: names.clientCaConfigMap }],
+                subjectAltNames: { dnsNames: [{ type: "Exact", value: CLIENT_IDENTITY }] },
+            },
+        },
+    };
+}
