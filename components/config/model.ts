@@ -200,7 +200,14 @@ export function buildModel(raw: Record<string, unknown>, options: BuildOptions):
     const monitoring = resolveMonitoring(input, tls, problems);
     if (tls.mode !== "generate" && options.checkSecretMaterial && clusters.some((c) => c.frontDoor === "gateway-api")) {
         const t = input.tls ?? {};
-        const key = t.mode === "provided" ? (t.client !== undefined ? "tls.client" : "tls.shared") : t.files?.client?.certificate !== undefined ? "tls.files.client.certificate" : "tls.directory";
+        const key =
+            t.mode === "provided"
+                ? t.client !== undefined
+                    ? "tls.client"
+                    : "tls.shared"
+                : t.files?.client?.certificate !== undefined
+                  ? "tls.files.client.certificate"
+                  : "tls.directory";
         checkClientIdentity(tls.client.certificate, key, problems);
     }
     if (problems.length > 0) {

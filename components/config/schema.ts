@@ -64,7 +64,11 @@ export const gatewayApiSchema = z.strictObject({
     /** `envoy-gateway` adds its BackendTrafficPolicy and ClientTrafficPolicy; `other` creates only standard Gateway API objects. */
     implementation: z.enum(["envoy-gateway", "other"], "must be envoy-gateway or other").optional(),
     /** Seconds a gRPC stream may be silent before the gateway resets it (Envoy Gateway's default is 5 minutes). */
-    streamTimeoutSeconds: z.int().min(61, "must be more than 60 seconds, or idle Series streams are cut").max(99999, "must be at most 99999 seconds").optional(),
+    streamTimeoutSeconds: z
+        .int()
+        .min(61, "must be more than 60 seconds, or idle Series streams are cut")
+        .max(99999, "must be at most 99999 seconds")
+        .optional(),
 });
 
 export const clusterSchema = z.strictObject({

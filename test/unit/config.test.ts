@@ -52,8 +52,28 @@ describe("configuration model", () => {
                 c.frontDoor,
             ]),
             [
-                ["cl1", "cl1m.example.com", 10002, "envoy-cl1", "cl1m.example.com:443", "prom-kube-prometheus-prometheus-thanos", 10901, "monitoring", "ingress-nginx"],
-                ["cl2", "cl2m.example.com", 10003, "envoy-cl2", "cl2m.example.com:443", "prom-kube-prometheus-prometheus-thanos", 10901, "monitoring", "gateway-api"],
+                [
+                    "cl1",
+                    "cl1m.example.com",
+                    10002,
+                    "envoy-cl1",
+                    "cl1m.example.com:443",
+                    "prom-kube-prometheus-prometheus-thanos",
+                    10901,
+                    "monitoring",
+                    "ingress-nginx",
+                ],
+                [
+                    "cl2",
+                    "cl2m.example.com",
+                    10003,
+                    "envoy-cl2",
+                    "cl2m.example.com:443",
+                    "prom-kube-prometheus-prometheus-thanos",
+                    10901,
+                    "monitoring",
+                    "gateway-api",
+                ],
             ],
         );
         assert.deepEqual(model.warnings, [], "the dev stack names its front doors");
@@ -685,5 +705,115 @@ describe("observer.mode: native", () => {
             "clusters[0].portName",
             /Envoy listener/,
         );
+    });
+});
+
+describe("front door per observed cluster", () => {
+    const doors = (model: Model) => model.clusters.map((c) => c.frontDoor);
+
+    it("keeps Ingresses when no front door is named, with one warning that names the clusters and the keys to set", () => {
+        const model = build(rendered([cluster(1), cluster(2)]));
+        assert.deepEqual(doors(model), ["ingress-nginx", "ingress-nginx"]);
+        assert.equal(model.warnings.length, 1);
+        assert.match(model.warnings[0], /c1, c2/);
+        assert.match(model.warnings[0], /end of life/);
+        assert.match(model.warnings[0], /pulumi config set --path frontDoor gateway-api/);
+        assert.match(model.warnings[0], /pulumi config set --path frontDoor ingress-nginx/);
+        assert.equal(model.clusters[0].sidecar.port, "grpc", "an existing stack's Ingress is unchanged");
+    });
+
+    it("warns only about clusters that name no front door, and not at all once the stack names one", () => {
+        const mixed = build(rendered([cluster(1, { frontDoor: "gateway-api" }), cluster(2)]));
+        assert.deepEqual(doors(mixed), ["gateway-api", "ingress-nginx"]);
+        assert.equal(mixed.warnings.length, 1);
+        assert.match(mixed.warnings[0], /for c2, so it keeps its ingress-nginx Ingress/);
+        assert.deepEqual(build(rendered([cluster(1)], { frontDoor: "ingress-nginx" })).warnings, []);
+        assert.deepEqual(build(rendered([cluster(1, { frontDoor: "ingress-nginx" })])).warnings, []);
+    });
+
+    it("takes the stack's front door and Gateway API settings, a cluster's own over them", () => {
+        const model = build(
+            rendered(
+                [
+                    cluster(1),
+                    cluster(2, { frontDoor: "ingress-nginx" }),
+                    cluster(3, { gatewayApi: { gatewayClassName: "internal", streamTimeoutSeconds: 600 } }),
+                ],
+                {
+                    frontDoor: "gateway-api",
+                    gatewayApi: { gatewayClassName: "shared", implementation: "other" },
+                },
+            ),
+        );
+        assert.deepEqual(doors(model), ["gateway-api", "ingress-nginx", "gateway-api"]);
+        assert.deepEqual(model.clusters[0].gatewayApi, { gatewayClassName: "shared", implementation: "other", streamTimeoutSeconds: 3600 });
+        assert.deepEqual(model.clusters[2].gatewayApi, { gatewayClassName: "internal", implementation: "other", streamTimeoutSeconds: 600 });
+        assert.deepEqual(build(rendered([cluster(1, { frontDoor: "gateway-api" })])).clusters[0].gatewayApi, {
+            gatewayClassName: "eg",
+            implementation: "envoy-gateway",
+            streamTimeoutSeconds: 3600,
+        });
+    });
+
+    it("gives a gateway-api cluster the sidecar Service's port number, and refuses a port name a GRPCRoute cannot take", () => {
+        assert.equal(build(rendered([cluster(1)], { frontDoor: "gateway-api" })).clusters[0].sidecar.port, 10901);
+        assertProblem(rendered([cluster(1)], { frontDoor: "gateway-api", sidecar: { port: "grpc" } }), "sidecar.port", /port name 'grpc'.*GRPCRoute.*10901/);
+        assertProblem(
+            rendered([cluster(1, { frontDoor: "gateway-api", sidecar: { port: "thanos" } })]),
+            "clusters[0].sidecar.port",
+            /port name 'thanos'.*set it to the number/,
+        );
+        assert.equal(build(rendered([cluster(1, { sidecar: { port: "grpc" } })], { frontDoor: "ingress-nginx" })).clusters[0].sidecar.port, "grpc");
+    });
+
+    for (const [what, raw, key, fragment] of [
+        ["an unknown front door", rendered([cluster(1)], { frontDoor: "nginx" }), "frontDoor", /must be gateway-api or ingress-nginx/],
+        ["an unknown cluster front door", rendered([cluster(1, { frontDoor: "istio" })]), "clusters[0].frontDoor", /must be gateway-api or ingress-nginx/],
+        ["an unknown implementation", rendered([cluster(1)], { gatewayApi: { implementation: "eg" } }), "gatewayApi.implementation", /envoy-gateway or other/],
+        ["a bad GatewayClass name", rendered([cluster(1)], { gatewayApi: { gatewayClassName: "Envoy Gateway" } }), "gatewayApi.gatewayClassName", /DNS-1123/],
+        ["a short stream timeout", rendered([cluster(1)], { gatewayApi: { streamTimeoutSeconds: 30 } }), "gatewayApi.streamTimeoutSeconds", /more than 60/],
+        ["a typo in gatewayApi", rendered([cluster(1)], { gatewayApi: { className: "eg" } }), "gatewayApi", /unknown key 'gatewayApi\.className'/],
+        [
+            "ingress settings on a gateway-api cluster",
+            rendered([cluster(1, { frontDoor: "gateway-api", ingress: { className: "nginx" } })]),
+            "clusters[0].ingress",
+            /front door is gateway-api; remove clusters\[0\]\.ingress, or set clusters\[0\]\.frontDoor to ingress-nginx/,
+        ],
+        [
+            "Gateway API settings on an ingress-nginx cluster",
+            rendered([cluster(1, { gatewayApi: { gatewayClassName: "eg" } })], { frontDoor: "ingress-nginx" }),
+            "clusters[0].gatewayApi",
+            /front door is ingress-nginx; remove clusters\[0\]\.gatewayApi, or set clusters\[0\]\.frontDoor to gateway-api/,
+        ],
+    ] as const) {
+        it(`refuses ${what}, naming ${key}`, () => assertProblem(raw, key, fragment));
+    }
+
+    describe("Envoy's identity on a gateway-api front door (provided certificates)", () => {
+        const ca = OpensslCa.create(undefined, "identity");
+        const server = ca.server("c1.example.com");
+        const pair = (issued: { certificate: string; privateKey: string }) => ({ certificate: issued.certificate, privateKey: issued.privateKey });
+        const withoutSan = ca.issue("no-san", {
+            commonName: "envoy-thanos-client",
+            organization: "x",
+            dnsNames: [],
+            allowedUses: ["digital_signature", "client_auth"],
+            isCa: false,
+        });
+        const provided = (client: { certificate: string; privateKey: string }, frontDoor: string) =>
+            rendered([cluster(1)], { frontDoor, tls: { mode: "provided", caBundle: ca.ca.certificate, client: pair(client), servers: { c1: pair(server) } } });
+
+        it("accepts a client certificate with the DNS subjectAltName the gateway pins", () => {
+            assert.equal(build(provided(ca.client(), "gateway-api")).clusters[0].frontDoor, "gateway-api");
+        });
+
+        it("refuses one without it, naming tls.client and how to issue it; ingress-nginx does not need it", () => {
+            assertProblem(
+                provided(withoutSan, "gateway-api"),
+                "tls.client",
+                /no DNS subjectAltName envoy-thanos-client.*subjectAltName=DNS:envoy-thanos-client/,
+            );
+            assert.equal(build(provided(withoutSan, "ingress-nginx")).clusters[0].frontDoor, "ingress-nginx");
+        });
     });
 });

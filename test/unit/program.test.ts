@@ -172,6 +172,64 @@ describe("program under Pulumi mocks", () => {
         });
     });
 
+    it("builds the Gateway API front door: Gateway with frontend client validation, GRPCRoute, Envoy Gateway policies", async () => {
+        const result = await runProgram(clustersConfig(1, { frontDoor: "gateway-api", gatewayApi: { gatewayClassName: "eg-internal" } }));
+        assert.equal(ofType(result, T.ingress).length, 0);
+        const caMap = named(result, T.configMap, "cluster-c1-gateway-api-client-ca").inputs;
+        assert.deepEqual(plain(caMap.data), { "ca.crt": "-----BEGIN CERTIFICATE-----\nMOCK CERTIFICATE ca\n-----END CERTIFICATE-----\n" });
+        assert.equal(caMap.metadata.name, "envoy-thanos-c1-client-ca");
+        assert.doesNotMatch(JSON.stringify(caMap), /PRIVATE KEY/);
+        const gateway = named(result, T.gateway, "cluster-c1-gateway-api-gateway").inputs;
+        assert.deepEqual([gateway.metadata.name, gateway.metadata.namespace], ["envoy-thanos-c1", "monitoring"]);
+        assert.deepEqual(JSON.parse(gateway.metadata.annotations["pulumi.com/waitFor"]), ["condition=Accepted", "condition=Programmed"]);
+        assert.deepEqual(gateway.spec, {
+            gatewayClassName: "eg-internal",
+            listeners: [
+                {
+                    name: "thanos-grpc",
+                    protocol: "HTTPS",
+                    port: 443,
+                    hostname: "c1.observed.example.com",
+                    tls: { mode: "Terminate", certificateRefs: [{ group: "", kind: "Secret", name: "envoy-thanos-c1-server-tls" }] },
+                    allowedRoutes: { namespaces: { from: "Same" }, kinds: [{ group: "gateway.networking.k8s.io", kind: "GRPCRoute" }] },
+                },
+            ],
+            tls: {
+                frontend: {
+                    default: {
+                        validation: { caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "envoy-thanos-c1-client-ca" }], mode: "AllowValidOnly" },
+                    },
+                },
+            },
+        });
+        const route = named(result, T.grpcRoute, "cluster-c1-gateway-api-route").inputs;
+        assert.deepEqual(route.spec, {
+            parentRefs: [{ group: "gateway.networking.k8s.io", kind: "Gateway", name: "envoy-thanos-c1", sectionName: "thanos-grpc" }],
+            hostnames: ["c1.observed.example.com"],
+            rules: [{ backendRefs: [{ group: "", kind: "Service", name: "prom-kube-prometheus-prometheus-thanos", port: 10901 }] }],
+        });
+        assert.match(route.metadata.annotations["pulumi.com/waitFor"], /parents\[0\].*Accepted.*ResolvedRefs/);
+        const backend = named(result, T.backendTrafficPolicy, "cluster-c1-gateway-api-backend-traffic").inputs.spec;
+        assert.deepEqual(backend.timeout, { http: { requestTimeout: "0s", streamIdleTimeout: "3600s" } }, "no 15 s route timeout on Series streams");
+        assert.deepEqual(backend.targetRefs, [{ group: "gateway.networking.k8s.io", kind: "GRPCRoute", name: "envoy-thanos-c1" }]);
+        const client = named(result, T.clientTrafficPolicy, "cluster-c1-gateway-api-client-traffic").inputs.spec;
+        assert.deepEqual(client.targetRefs, [{ group: "gateway.networking.k8s.io", kind: "Gateway", name: "envoy-thanos-c1", sectionName: "thanos-grpc" }]);
+        assert.deepEqual(client.tls.clientValidation, {
+            caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "envoy-thanos-c1-client-ca" }],
+            subjectAltNames: { dnsNames: [{ type: "Exact", value: "envoy-thanos-client" }] },
+        });
+        assert.deepEqual(client.timeout, { http: { streamIdleTimeout: "3600s" } });
+        // Envoy's generated client certificate carries the identity the policy pins.
+        assert.deepEqual(named(result, "tls:index/certRequest:CertRequest", "client").inputs.dnsNames, ["envoy-thanos-client"]);
+    });
+
+    it("creates only standard Gateway API objects for another implementation", async () => {
+        const result = await runProgram(clustersConfig(2, { frontDoor: "gateway-api", gatewayApi: { implementation: "other" } }));
+        assert.equal(ofType(result, T.gateway).length, 2);
+        assert.equal(ofType(result, T.grpcRoute).length, 2);
+        assert.equal(ofType(result, T.backendTrafficPolicy).length + ofType(result, T.clientTrafficPolicy).length, 0);
+    });
+
     it("writes Secrets of the right type and keys, with the keys as Pulumi secrets", async () => {
         const result = await runProgram(clustersConfig(1));
         const serverTls = named(result, T.secret, "cluster-c1-server-tls").inputs;
