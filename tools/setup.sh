@@ -36,9 +36,9 @@ if [ ! -d policy/node_modules ] || [ policy/package-lock.json -nt policy/node_mo
   npm --prefix policy ci --no-audit --no-fund >/dev/null
 fi
 
-# 3. Debian packages: nginx (the server ingress-nginx runs), Prometheus, openssl.
+# 3. Debian packages: nginx (the server ingress-nginx runs), Prometheus, openssl, unzip (CRDs from module zips).
 missing=()
-for cmd_pkg in nginx:nginx prometheus:prometheus openssl:openssl; do
+for cmd_pkg in nginx:nginx prometheus:prometheus openssl:openssl unzip:unzip; do
   command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${cmd_pkg%%:*}" ] || missing+=("${cmd_pkg#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -96,4 +96,8 @@ say "kubernetes $("$k8s_bin/kube-apiserver" --version) (with etcd, controller-ma
 # 8. kube-score from its Go module, the second manifest scanner.
 kube_score=$(bash tools/kube-score/build.sh | tail -n 1)
 say "kube-score $KUBE_SCORE_VERSION ($kube_score)"
+# 9. The Gateway API and Envoy Gateway CRDs, from their Go module zips (tools/envoy-gateway/), for the tests that
+# install them into real API servers.
+crds=$(bash tools/envoy-gateway/crds.sh | tail -n 1)
+say "Gateway API and Envoy Gateway CRDs in $crds"
 say "done"
