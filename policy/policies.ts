@@ -3,6 +3,7 @@ import { ReportViolation, ResourceValidation, ResourceValidationPolicy, validate
 import { adminAddressViolations, routeTimeoutViolations, upstreamTlsViolations } from "./rules/envoy";
 import {
     configMapPrivateKeyViolations,
+    gatewayMtlsViolations,
     grpcIngressMtlsViolations,
     imageDigestViolations,
     imagePinViolations,
@@ -42,6 +43,8 @@ function onPods(rule: Rule): ResourceValidation[] {
 }
 
 const mandatory = "mandatory" as const;
+/** The Kubernetes provider's type token for a Gateway (a custom resource: no typed class to match). */
+const GATEWAY_TYPE = "kubernetes:gateway.networking.k8s.io/v1:Gateway";
 
 export const policies: ResourceValidationPolicy[] = [
     {
@@ -67,6 +70,15 @@ export const policies: ResourceValidationPolicy[] = [
         description: "An ingress-nginx Ingress with a gRPC backend requires a client certificate verified against a CA Secret.",
         enforcementLevel: mandatory,
         validateResource: validateResourceOfType(k8s.networking.v1.Ingress, reportAll(grpcIngressMtlsViolations)),
+    },
+    {
+        name: "gateway-requires-client-cert",
+        description: "A Gateway API Gateway that terminates TLS verifies client certificates on every such listener (frontend validation).",
+        enforcementLevel: mandatory,
+        validateResource: (args, reportViolation) => {
+            if (args.type !== GATEWAY_TYPE) return;
+            reportAll(gatewayMtlsViolations)(args.props, args, reportViolation);
+        },
     },
     {
         name: "configmap-no-private-key",

@@ -31,6 +31,36 @@ export function grpcIngressMtlsViolations(ingress: unknown): string[] {
     return problems;
 }
 
+/**
+ * Rule 4b: a Gateway API Gateway that terminates TLS must verify client certificates on every such listener (frontend
+ * validation, Gateway API >= v1.5): the default or a perPort entry for its port, with a CA and without the insecure fallback.
+ */
+export function gatewayMtlsViolations(gateway: unknown): string[] {
+    const frontend = at(gateway, "spec", "tls", "frontend");
+    if (frontend === UNKNOWN) return [];
+    const problems: string[] = [];
+    for (const listener of list(gateway, "spec", "listeners")) {
+        if (at(listener, "protocol") !== "HTTPS" || at(listener, "tls", "mode") === "Passthrough") continue;
+        const port = at(listener, "port");
+        const perPort = list(frontend, "perPort").find((p) => at(p, "port") === port);
+        const validation = perPort === undefined ? at(frontend, "default", "validation") : at(perPort, "tls", "validation");
+        const name = str(at(listener, "name")) ?? "?";
+        if (validation === UNKNOWN) continue;
+        if (list(validation, "caCertificateRefs").length === 0) {
+            problems.push(
+                `listener ${name} (port ${String(port)}) terminates TLS without client-certificate validation, so any client reaches the backend. ` +
+                    "Fix: set spec.tls.frontend.default.validation.caCertificateRefs to a ConfigMap with ca.crt (the CA that signs Envoy's client certificate).",
+            );
+        } else if (at(validation, "mode") === "AllowInsecureFallback") {
+            problems.push(
+                `listener ${name} (port ${String(port)}) validates client certificates with mode AllowInsecureFallback, which lets clients without a valid certificate through. ` +
+                    "Fix: set the validation mode to AllowValidOnly (or leave it unset).",
+            );
+        }
+    }
+    return problems;
+}
+
 const PRIVATE_KEY = "PRIVATE KEY-----";
 
 /** Rule 5: ConfigMaps are not secret; a PEM private key in one is readable by anyone who may read ConfigMaps. */

@@ -23,6 +23,7 @@ export const TYPES = {
     daemonSet: "kubernetes:apps/v1:DaemonSet",
     pod: "kubernetes:core/v1:Pod",
     ingress: "kubernetes:networking.k8s.io/v1:Ingress",
+    gateway: "kubernetes:gateway.networking.k8s.io/v1:Gateway",
 } as const;
 
 class NotApplicable extends Error {}

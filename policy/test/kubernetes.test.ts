@@ -5,6 +5,45 @@ import { COMPUTED_OBJECT, COMPUTED_STRING, policy, runPolicy, TYPES } from "./ha
 
 const NGINX = "nginx.ingress.kubernetes.io/";
 
+describe("gateway-requires-client-cert", () => {
+    const name = "gateway-requires-client-cert";
+    const listener = { name: "thanos-grpc", protocol: "HTTPS", port: 443, tls: { mode: "Terminate" } };
+    const validation = { caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "client-ca" }], mode: "AllowValidOnly" };
+    const gateway = (tls: unknown, listeners: unknown[] = [listener]) => ({ metadata: { name: "gw" }, spec: { gatewayClassName: "eg", listeners, tls } });
+
+    it("passes a Gateway that validates client certificates (default or per port)", async () => {
+        assert.deepEqual(await runPolicy(policy(name), TYPES.gateway, gateway({ frontend: { default: { validation } } })), []);
+        assert.deepEqual(
+            await runPolicy(policy(name), TYPES.gateway, gateway({ frontend: { default: {}, perPort: [{ port: 443, tls: { validation } }] } })),
+            [],
+        );
+    });
+
+    it("rejects a TLS listener without frontend validation, naming the listener and the fix", async () => {
+        const violations = await runPolicy(policy(name), TYPES.gateway, gateway(undefined));
+        assert.equal(violations.length, 1);
+        assert.match(
+            violations[0],
+            /listener thanos-grpc \(port 443\) terminates TLS without client-certificate validation.*Fix: set spec\.tls\.frontend\.default\.validation\.caCertificateRefs/,
+        );
+    });
+
+    it("rejects the insecure fallback mode, and ignores plain HTTP listeners", async () => {
+        const insecure = await runPolicy(
+            policy(name),
+            TYPES.gateway,
+            gateway({ frontend: { default: { validation: { ...validation, mode: "AllowInsecureFallback" } } } }),
+        );
+        assert.equal(insecure.length, 1);
+        assert.match(insecure[0], /AllowInsecureFallback.*Fix: set the validation mode to AllowValidOnly/);
+        assert.deepEqual(await runPolicy(policy(name), TYPES.gateway, gateway(undefined, [{ name: "http", protocol: "HTTP", port: 80 }])), []);
+    });
+
+    it("does not judge what is unknown during preview", async () => {
+        assert.deepEqual(await runPolicy(policy(name), TYPES.gateway, gateway(COMPUTED_OBJECT)), []);
+    });
+});
+
 describe("grpc-ingress-requires-client-cert", () => {
     const name = "grpc-ingress-requires-client-cert";
     const ingress = (annotations: Record<string, string>) => ({

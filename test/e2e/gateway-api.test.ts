@@ -79,7 +79,9 @@ describe("gateway-api front door: real CRD schemas, pulumi up, read back, migrat
         let running = true;
         const ingressStatus = (async () => {
             for (let round = 0; running && round < 2_000; round++) {
-                const list = await cl1.request("GET", `/apis/networking.k8s.io/v1/ingresses?labelSelector=${encodeURIComponent(PART_OF)}`).catch(() => undefined);
+                const list = await cl1
+                    .request("GET", `/apis/networking.k8s.io/v1/ingresses?labelSelector=${encodeURIComponent(PART_OF)}`)
+                    .catch(() => undefined);
                 for (const ing of list?.body?.items ?? []) {
                     if (!ing.status?.loadBalancer?.ingress?.length) {
                         await cl1.request("PATCH", `/apis/networking.k8s.io/v1/namespaces/${NS}/ingresses/${ing.metadata.name}/status`, {
@@ -134,7 +136,12 @@ describe("gateway-api front door: real CRD schemas, pulumi up, read back, migrat
             finished = true;
             return r;
         });
-        await waitFor("the Gateway to exist", 120_000, async () => ((await cl1.request("GET", `${GW}/namespaces/${NS}/gateways/envoy-thanos-cl1`)).status === 200 ? true : undefined), 300);
+        await waitFor(
+            "the Gateway to exist",
+            120_000,
+            async () => ((await cl1.request("GET", `${GW}/namespaces/${NS}/gateways/envoy-thanos-cl1`)).status === 200 ? true : undefined),
+            300,
+        );
         // Both the route (dependsOn the Gateway) and the Ingress's deletion wait for the Gateway's readiness.
         await sleep(3_000);
         assert.equal(finished, false, "pulumi up is still waiting for the Gateway");

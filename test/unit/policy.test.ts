@@ -5,6 +5,7 @@ import { FILES } from "../../components/observer/bootstrap";
 import { adminAddressViolations, routeTimeoutViolations, upstreamTlsViolations } from "../../policy/rules/envoy";
 import {
     configMapPrivateKeyViolations,
+    gatewayMtlsViolations,
     grpcIngressMtlsViolations,
     imagePinViolations,
     nonRootViolations,
@@ -29,6 +30,8 @@ function violations(resource: RecordedResource): string[] {
             ];
         case "kubernetes:networking.k8s.io/v1:Ingress":
             return grpcIngressMtlsViolations(props);
+        case "kubernetes:gateway.networking.k8s.io/v1:Gateway":
+            return gatewayMtlsViolations(props);
         case "kubernetes:apps/v1:Deployment": {
             const pod = props.spec.template.spec;
             return [...resourceLimitViolations(pod), ...nonRootViolations(pod), ...imagePinViolations(pod)];
@@ -41,8 +44,8 @@ function violations(resource: RecordedResource): string[] {
 describe("policy pack on the program's resources", () => {
     it("passes every resource of the dev stack", async () => {
         const result = await runProgram(devStackConfig());
-        const checked = result.resources.filter((r) => ["ConfigMap", "Ingress", "Deployment"].some((k) => r.type.endsWith(`:${k}`)));
-        assert.equal(checked.length, 4, "the bootstrap and cl2's CA ConfigMap, cl1's Ingress, one Deployment");
+        const checked = result.resources.filter((r) => ["ConfigMap", "Ingress", "Gateway", "Deployment"].some((k) => r.type.endsWith(`:${k}`)));
+        assert.equal(checked.length, 5, "the bootstrap and cl2's CA ConfigMap, cl1's Ingress, cl2's Gateway, one Deployment");
         for (const r of checked) assert.deepEqual(violations(r), [], `${r.type} ${r.name}`);
     });
 
@@ -68,5 +71,8 @@ describe("policy pack on the program's resources", () => {
         const annotations = { ...ingress.inputs.metadata.annotations };
         delete annotations["nginx.ingress.kubernetes.io/auth-tls-verify-client"];
         assert.equal(violations({ ...ingress, inputs: { ...ingress.inputs, metadata: { ...ingress.inputs.metadata, annotations } } }).length, 1);
+        const gateway = result.resources.find((r) => r.type === "kubernetes:gateway.networking.k8s.io/v1:Gateway")!;
+        const withoutValidation = { ...gateway.inputs.spec, tls: undefined };
+        assert.equal(violations({ ...gateway, inputs: { ...gateway.inputs, spec: withoutValidation } }).length, 1);
     });
 });

@@ -15,18 +15,16 @@ export const CRDS_COMMAND = "bash tools/envoy-gateway/crds.sh";
 
 /** The CRD directory, or `{ skip }` naming the command that makes it. Under CI=true a missing directory throws. */
 export function requireGatewayApiCrds(): string | { skip: string } {
-    let dir = "";
     try {
-        dir = execFileSync("bash", [path.join(ROOT, "tools/envoy-gateway/crds.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
+        return execFileSync("bash", [path.join(ROOT, "tools/envoy-gateway/crds.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
             .trim()
             .split("\n")
             .pop()!;
     } catch (err) {
         const message = `Gateway API CRDs unavailable (${(err as Error).message.split("\n")[0]}); make them with: ${CRDS_COMMAND}`;
-        if (process.env.CI === "true") throw new Error(`${message} (CI never skips end-to-end tests)`);
+        if (process.env.CI === "true") throw new Error(`${message} (CI never skips end-to-end tests)`, { cause: err });
         return { skip: message };
     }
-    return dir;
 }
 
 /** The CustomResourceDefinitions under `dir/<sub>/` (other kinds, such as the upgrade ValidatingAdmissionPolicy, left out). */
@@ -58,7 +56,14 @@ export async function installCrds(plane: ControlPlane, crds: any[]): Promise<voi
 const CONTROLLER = "example.com/status-stand-in";
 
 function condition(type: string, generation: number, reason = type): object {
-    return { type, status: "True", reason, message: "stand-in", observedGeneration: generation, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z") };
+    return {
+        type,
+        status: "True",
+        reason,
+        message: "stand-in",
+        observedGeneration: generation,
+        lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    };
 }
 
 /**
@@ -82,35 +87,52 @@ export function gatewayStatusStandIn(
                 const eg = "/apis/gateway.envoyproxy.io/v1alpha1";
                 for (const gateway of (await plane.request("GET", `${gw}/gateways`).catch(() => undefined))?.body?.items ?? []) {
                     const generation = gateway.metadata.generation;
-                    const done = gateway.status?.conditions?.some((c: any) => c.type === "Programmed" && c.status === "True" && c.observedGeneration === generation);
+                    const done = gateway.status?.conditions?.some(
+                        (c: any) => c.type === "Programmed" && c.status === "True" && c.observedGeneration === generation,
+                    );
                     if (held || done) continue;
                     await options.onProgrammed?.(plane, gateway);
-                    await patchStatus(plane, gw, { ...gateway, plural: "gateways" }, {
-                        conditions: [condition("Accepted", generation), condition("Programmed", generation)],
-                    });
+                    await patchStatus(
+                        plane,
+                        gw,
+                        { ...gateway, plural: "gateways" },
+                        {
+                            conditions: [condition("Accepted", generation), condition("Programmed", generation)],
+                        },
+                    );
                 }
                 for (const route of (await plane.request("GET", `${gw}/grpcroutes`).catch(() => undefined))?.body?.items ?? []) {
                     const generation = route.metadata.generation;
                     if (route.status?.parents?.[0]?.conditions?.[0]?.observedGeneration === generation) continue;
-                    await patchStatus(plane, gw, { ...route, plural: "grpcroutes" }, {
-                        parents: route.spec.parentRefs.map((parentRef: object) => ({
-                            parentRef,
-                            controllerName: CONTROLLER,
-                            conditions: [condition("Accepted", generation), condition("ResolvedRefs", generation)],
-                        })),
-                    });
+                    await patchStatus(
+                        plane,
+                        gw,
+                        { ...route, plural: "grpcroutes" },
+                        {
+                            parents: route.spec.parentRefs.map((parentRef: object) => ({
+                                parentRef,
+                                controllerName: CONTROLLER,
+                                conditions: [condition("Accepted", generation), condition("ResolvedRefs", generation)],
+                            })),
+                        },
+                    );
                 }
                 for (const plural of ["backendtrafficpolicies", "clienttrafficpolicies"]) {
                     for (const policy of (await plane.request("GET", `${eg}/${plural}`).catch(() => undefined))?.body?.items ?? []) {
                         const generation = policy.metadata.generation;
                         if (policy.status?.ancestors?.[0]?.conditions?.[0]?.observedGeneration === generation) continue;
-                        await patchStatus(plane, eg, { ...policy, plural }, {
-                            ancestors: policy.spec.targetRefs.map((ref: any) => ({
-                                ancestorRef: { group: ref.group, kind: ref.kind, name: ref.name },
-                                controllerName: CONTROLLER,
-                                conditions: [condition("Accepted", generation)],
-                            })),
-                        });
+                        await patchStatus(
+                            plane,
+                            eg,
+                            { ...policy, plural },
+                            {
+                                ancestors: policy.spec.targetRefs.map((ref: any) => ({
+                                    ancestorRef: { group: ref.group, kind: ref.kind, name: ref.name },
+                                    controllerName: CONTROLLER,
+                                    conditions: [condition("Accepted", generation)],
+                                })),
+                            },
+                        );
                     }
                 }
             }
