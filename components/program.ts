@@ -89,6 +89,7 @@ export function deploy(model: Model): ProgramOutputs {
             serverPrivateKey: server.privateKey,
             clientCaCertificate: pki.caCertificate,
             verifyDepth,
+            clientIdentity: model.clientIdentity,
         });
     }
     return {

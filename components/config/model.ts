@@ -131,6 +131,11 @@ export interface Model {
     networkPolicy: NetworkPolicyModel;
     tls: TlsModel;
     monitoring: MonitoringModel;
+    /**
+     * The client identity every front door accepts: the CN (ingress-nginx) and DNS subjectAltName (Envoy Gateway) of
+     * Envoy's client certificate. `envoy-thanos-client` for generated certificates; a supplied certificate's CN otherwise.
+     */
+    clientIdentity: string;
     clusters: ObservedClusterModel[];
     /** What the program should say with `pulumi.log.warn` (deprecations); empty for a clean configuration. */
     warnings: string[];
@@ -198,6 +203,8 @@ export function buildModel(raw: Record<string, unknown>, options: BuildOptions):
     };
     const tls = resolveTls(input, clusters, options, problems);
     const monitoring = resolveMonitoring(input, tls, problems);
+    const clientIdentity =
+        tls.mode === "generate" || !options.checkSecretMaterial ? CLIENT_IDENTITY : (commonNameOf(tls.client.certificate) ?? CLIENT_IDENTITY);
     if (tls.mode !== "generate" && options.checkSecretMaterial && clusters.some((c) => c.frontDoor === "gateway-api")) {
         const t = input.tls ?? {};
         const key =
@@ -208,7 +215,7 @@ export function buildModel(raw: Record<string, unknown>, options: BuildOptions):
                 : t.files?.client?.certificate !== undefined
                   ? "tls.files.client.certificate"
                   : "tls.directory";
-        checkClientIdentity(tls.client.certificate, key, problems);
+        checkClientIdentity(tls.client.certificate, clientIdentity, key, problems);
     }
     if (problems.length > 0) {
         throw new ConfigError(problems);
@@ -221,6 +228,7 @@ export function buildModel(raw: Record<string, unknown>, options: BuildOptions):
         networkPolicy: { ...defaults.networkPolicy, ...input.networkPolicy },
         tls,
         monitoring,
+        clientIdentity,
         clusters,
         warnings: frontDoorWarnings(input),
     };
@@ -240,23 +248,36 @@ function frontDoorWarnings(input: StackConfigInput): string[] {
     ];
 }
 
+/** The subject CN of the first certificate in `pem`, or undefined when there is none or it cannot be read. */
+function commonNameOf(pem: string): string | undefined {
+    try {
+        const leaf = parseCertificates(pem)[0];
+        return leaf?.subject
+            .split("\n")
+            .find((line) => line.startsWith("CN="))
+            ?.slice(3);
+    } catch {
+        return undefined; // unreadable material is reported by the material checks
+    }
+}
+
 /**
  * Envoy Gateway pins a client by subjectAltName only, so a gateway-api cluster needs Envoy's client certificate to carry
- * the DNS name it pins. Generated certificates do; supplied ones are checked here.
+ * its CN as a DNS subjectAltName too. Generated certificates do; supplied ones are checked here.
  */
-function checkClientIdentity(certificatePem: string, key: string, problems: ConfigProblem[]): void {
+function checkClientIdentity(certificatePem: string, identity: string, key: string, problems: ConfigProblem[]): void {
     let leaf: crypto.X509Certificate | undefined;
     try {
         leaf = parseCertificates(certificatePem)[0];
     } catch {
         return; // unreadable material is reported by the material checks
     }
-    if (leaf === undefined || leaf.checkHost(CLIENT_IDENTITY, { subject: "never" }) !== undefined) return;
+    if (leaf === undefined || leaf.checkHost(identity, { subject: "never" }) !== undefined) return;
     problems.push({
         key,
         message:
-            `Envoy's client certificate has no DNS subjectAltName ${CLIENT_IDENTITY}, the identity a gateway-api front door accepts; ` +
-            `issue it with subjectAltName=DNS:${CLIENT_IDENTITY} (and CN=${CLIENT_IDENTITY}), or set frontDoor: ingress-nginx`,
+            `Envoy's client certificate (CN=${identity}) has no DNS subjectAltName ${identity}; a gateway-api front door (Envoy Gateway) ` +
+            `pins the client by subjectAltName. Issue it with subjectAltName=DNS:${identity}, or set frontDoor: ingress-nginx`,
     });
 }
 

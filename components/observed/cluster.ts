@@ -16,6 +16,8 @@ export interface ObservedClusterArgs {
     clientCaCertificate: pulumi.Input<string>;
     /** See `AnnotationInput.verifyDepth`. */
     verifyDepth: number;
+    /** See `AnnotationInput.clientIdentity`. */
+    clientIdentity: string;
 }
 
 /**
@@ -62,7 +64,10 @@ export class ObservedCluster extends pulumi.ComponentResource {
             const ingress = new k8s.networking.v1.Ingress(
                 `${name}-ingress`,
                 {
-                    metadata: { ...meta(names.ingress), annotations: ingressAnnotations({ cluster, verifyDepth: args.verifyDepth }) },
+                    metadata: {
+                        ...meta(names.ingress),
+                        annotations: ingressAnnotations({ cluster, verifyDepth: args.verifyDepth, clientIdentity: args.clientIdentity }),
+                    },
                     spec: ingressSpec(cluster),
                 },
                 { ...child, dependsOn: [serverTls, clientCa] },

@@ -8,6 +8,7 @@ export const ANNOTATION = {
     authTlsSecret: "nginx.ingress.kubernetes.io/auth-tls-secret",
     authTlsVerifyClient: "nginx.ingress.kubernetes.io/auth-tls-verify-client",
     authTlsVerifyDepth: "nginx.ingress.kubernetes.io/auth-tls-verify-depth",
+    authTlsMatchCn: "nginx.ingress.kubernetes.io/auth-tls-match-cn",
     proxyReadTimeout: "nginx.ingress.kubernetes.io/proxy-read-timeout",
     proxySendTimeout: "nginx.ingress.kubernetes.io/proxy-send-timeout",
 } as const;
@@ -19,9 +20,19 @@ export interface AnnotationInput {
     cluster: Pick<ObservedClusterModel, "name" | "sidecar" | "ingress">;
     /** How many CA levels may stand between Envoy's client certificate and the trusted CA (1: issued directly). */
     verifyDepth: number;
+    /** The CN of Envoy's client certificate: the only client identity nginx lets through (`Model.clientIdentity`). */
+    clientIdentity: string;
 }
 
-export function ingressAnnotations({ cluster, verifyDepth }: AnnotationInput): Record<string, string> {
+/**
+ * ingress-nginx's `auth-tls-match-cn` is a regex over the client's subject DN (RFC 2253, `CN=...,O=...`) that must start
+ * with `CN=`; the CN is matched literally and must end at a comma or the end of the DN, so `envoy-thanos-client-2` fails.
+ */
+export function matchCnPattern(commonName: string): string {
+    return `CN=${commonName.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&")}(,|$)`;
+}
+
+export function ingressAnnotations({ cluster, verifyDepth, clientIdentity }: AnnotationInput): Record<string, string> {
     const timeout = String(cluster.ingress.streamTimeoutSeconds);
     return {
         ...cluster.ingress.annotations,
@@ -29,6 +40,7 @@ export function ingressAnnotations({ cluster, verifyDepth }: AnnotationInput): R
         [ANNOTATION.authTlsSecret]: `${cluster.sidecar.namespace}/${observedNames(cluster.name).clientCaSecret}`,
         [ANNOTATION.authTlsVerifyClient]: "on",
         [ANNOTATION.authTlsVerifyDepth]: String(verifyDepth),
+        [ANNOTATION.authTlsMatchCn]: matchCnPattern(clientIdentity),
         // ingress-nginx renders these as grpc_read_timeout / grpc_send_timeout for GRPC backends; the 60 s default
         // would close a Series stream that is silent for a minute.
         [ANNOTATION.proxyReadTimeout]: timeout,

@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 import { buildModel } from "../../components/config/model";
 import { rawConfigFromStackFiles } from "../../components/config/sources";
+import { gatewaySpec } from "../../components/observed/gateway-api";
 import { ingressAnnotations, ingressSpec } from "../../components/observed/ingress";
 import { FILES, renderEnvoyFiles } from "../../components/observer/bootstrap";
 import { deploymentSpec } from "../../components/observer/manifests";
@@ -35,14 +36,23 @@ describe("the dev stack's resources pass the envoy-thanos policy pack", () => {
         }
     });
 
-    it("every observed cluster's Ingress", async () => {
-        assert.equal(model.clusters.length, 2);
+    it("every observed cluster's front door: cl1's Ingress, cl2's Gateway", async () => {
+        assert.deepEqual(
+            model.clusters.map((c) => c.frontDoor),
+            ["ingress-nginx", "gateway-api"],
+        );
         for (const cluster of model.clusters) {
-            const ingress = {
-                metadata: { name: observedNames(cluster.name).ingress, annotations: ingressAnnotations({ cluster, verifyDepth: 1 }) },
-                spec: ingressSpec(cluster),
-            };
-            assert.deepEqual(await runAll(TYPES.ingress, ingress), [], cluster.name);
+            const violations =
+                cluster.frontDoor === "gateway-api"
+                    ? await runAll(TYPES.gateway, { metadata: { name: observedNames(cluster.name).gateway }, spec: gatewaySpec(cluster) })
+                    : await runAll(TYPES.ingress, {
+                          metadata: {
+                              name: observedNames(cluster.name).ingress,
+                              annotations: ingressAnnotations({ cluster, verifyDepth: 1, clientIdentity: model.clientIdentity }),
+                          },
+                          spec: ingressSpec(cluster),
+                      });
+            assert.deepEqual(violations, [], cluster.name);
         }
     });
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { FILES } from "../../components/observer/bootstrap";
+import { clientSpec } from "../../components/pki/spec";
 import { expectedSha256, QuerierClient } from "./support/grpc";
 import { requireTool, sleep, waitFor } from "./support/processes";
 import { Topology, TopologyOptions } from "./support/topology";
@@ -253,6 +254,21 @@ describe("mTLS rejections, observed where they happen", { skip }, () => {
                 },
             },
             async (t) => assert.match(t.side("neg").nginx.errorLog(), /client SSL certificate verify error/),
+        ));
+
+    it("nginx rejects a client certificate from the right CA with another identity (auth-tls-match-cn)", () =>
+        refused(
+            {
+                envoyTls: (ca) => {
+                    const other = ca.issue("other-identity", { ...clientSpec(), commonName: "envoy-thanos-client-2", dnsNames: ["envoy-thanos-client-2"] });
+                    return { certificate: other.certificate, privateKey: other.privateKey, ca: ca.ca.certificate };
+                },
+            },
+            async (t) => {
+                const logged = t.side("neg").nginx.accessLog();
+                assert.ok(logged.length > 0 && logged.every((l) => l.status === 403), "nginx verified the certificate, then refused its CN with 403");
+                assert.ok(logged.every((l) => l.clientVerify === "SUCCESS"));
+            },
         ));
 
     it("Envoy refuses a server certificate for another host (SAN mismatch)", () =>

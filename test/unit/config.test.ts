@@ -807,6 +807,19 @@ describe("front door per observed cluster", () => {
             assert.equal(build(provided(ca.client(), "gateway-api")).clusters[0].frontDoor, "gateway-api");
         });
 
+        it("pins a supplied client certificate's own CN, so an existing ingress-nginx stack keeps working", () => {
+            const named = ca.issue("querier", {
+                commonName: "thanos-querier.example.com",
+                organization: "x",
+                dnsNames: ["thanos-querier.example.com"],
+                allowedUses: ["digital_signature", "client_auth"],
+                isCa: false,
+            });
+            assert.equal(build(provided(named, "ingress-nginx")).clientIdentity, "thanos-querier.example.com");
+            assert.equal(build(provided(named, "gateway-api")).clientIdentity, "thanos-querier.example.com");
+            assert.equal(build(rendered([cluster(1)])).clientIdentity, "envoy-thanos-client", "generated certificates");
+        });
+
         it("refuses one without it, naming tls.client and how to issue it; ingress-nginx does not need it", () => {
             assertProblem(
                 provided(withoutSan, "gateway-api"),

@@ -158,6 +158,7 @@ describe("program under Pulumi mocks", () => {
             "nginx.ingress.kubernetes.io/auth-tls-secret": "monitoring/envoy-thanos-c1-client-ca",
             "nginx.ingress.kubernetes.io/auth-tls-verify-client": "on",
             "nginx.ingress.kubernetes.io/auth-tls-verify-depth": "1",
+            "nginx.ingress.kubernetes.io/auth-tls-match-cn": "CN=envoy-thanos-client(,|$)",
             "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
             "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600",
         });
@@ -170,6 +171,17 @@ describe("program under Pulumi mocks", () => {
         assert.deepEqual(named(numeric, T.ingress, "cluster-c1-ingress").inputs.spec.rules[0].http.paths[0].backend, {
             service: { name: "thanos-sidecar", port: { number: 10901 } },
         });
+    });
+
+    it("pins Envoy's CN on the Ingress literally: another CN of the same CA, or a longer one, does not match", async () => {
+        const { matchCnPattern } = await import("../../components/observed/ingress");
+        const pattern = new RegExp(matchCnPattern("envoy-thanos-client"));
+        assert.ok(pattern.test("CN=envoy-thanos-client,O=envoy-thanos"));
+        assert.ok(pattern.test("O=envoy-thanos,CN=envoy-thanos-client"));
+        assert.ok(!pattern.test("CN=envoy-thanos-client-2,O=envoy-thanos"));
+        assert.ok(!pattern.test("CN=intruder,O=envoy-thanos"));
+        assert.equal(matchCnPattern("q.example.com"), "CN=q\\.example\\.com(,|$)");
+        assert.ok(!new RegExp(matchCnPattern("q.example.com")).test("CN=qxexample.com"));
     });
 
     it("builds the Gateway API front door: Gateway with frontend client validation, GRPCRoute, Envoy Gateway policies", async () => {

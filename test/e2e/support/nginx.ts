@@ -6,7 +6,8 @@ import { ProcessGroup, Started, waitFor } from "./processes";
  * Turns one of our Ingress objects (and the Secrets it references) into the nginx configuration that
  * ingress-nginx renders for it, following ingress-nginx's nginx.tmpl: `listen ... ssl http2`,
  * `server_name <host>`, the TLS Secret as `ssl_certificate`, the auth-tls annotations as
- * `ssl_client_certificate` / `ssl_verify_client` / `ssl_verify_depth`, `grpc_pass` for a GRPC backend,
+ * `ssl_client_certificate` / `ssl_verify_client` / `ssl_verify_depth`, `auth-tls-match-cn` as the `$ssl_client_s_dn`
+ * check that answers 403, `grpc_pass` for a GRPC backend,
  * and the proxy timeouts as `grpc_*_timeout`. An annotation it does not know is an error, so a new
  * annotation cannot go untested.
  */
@@ -79,6 +80,12 @@ const HANDLERS: Record<string, AnnotationHandler> = {
     },
     "auth-tls-verify-depth": (value, out) => {
         out.server.push(`ssl_verify_depth ${seconds("auth-tls-verify-depth", value)};`);
+    },
+    "auth-tls-match-cn": (value, out) => {
+        // ingress-nginx refuses a value without the CN= prefix (CommonNameAnnotationValidator) and renders the rest of
+        // nginx.tmpl's server block check with Go's quote.
+        if (!value.startsWith("CN=")) throw new Error(`auth-tls-match-cn: ingress-nginx requires the prefix CN=, got ${value}`);
+        out.server.push(`if ( $ssl_client_s_dn !~ ${JSON.stringify(value)} ) { return 403 "client certificate unauthorized"; }`);
     },
     "proxy-read-timeout": (value, out) => {
         out.location.push(`grpc_read_timeout ${seconds("proxy-read-timeout", value)}s;`);

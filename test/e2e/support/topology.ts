@@ -111,7 +111,11 @@ export class Topology {
                 [`${ns}/${names.clientCaSecret}`]: { "ca.crt": tls.clientCa },
             });
             const ingress: IngressObject = {
-                metadata: { name: names.ingress, namespace: ns, annotations: ingressAnnotations({ cluster, verifyDepth: 1 }) },
+                metadata: {
+                    name: names.ingress,
+                    namespace: ns,
+                    annotations: ingressAnnotations({ cluster, verifyDepth: 1, clientIdentity: this.model.clientIdentity }),
+                },
                 spec: ingressSpec(cluster) as IngressObject["spec"],
             };
             const sidecar = this.options.sidecarAddress?.(cluster.name);
