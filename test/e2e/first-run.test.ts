@@ -64,9 +64,14 @@ describe("the dev stack exactly as committed, under the real engine", { skip }, 
         const kinds = renderedKinds(path.join(project.dir, "rendered"));
         assert.deepEqual(Object.keys(kinds).sort(), ["cl1", "cl2", "observer"]);
         for (const c of ["cl1", "cl2"]) {
-            assert.ok(kinds[c].includes(`Ingress/envoy-thanos-${c}`), kinds[c].join(", "));
             assert.ok(kinds[c].includes(`Secret/envoy-thanos-${c}-server-tls`), kinds[c].join(", "));
         }
+        // The dev stack shows both front doors: cl1 still on ingress-nginx, cl2 on the Gateway API.
+        assert.ok(kinds.cl1.includes("Ingress/envoy-thanos-cl1"), kinds.cl1.join(", "));
+        for (const kind of ["Gateway", "GRPCRoute", "BackendTrafficPolicy", "ClientTrafficPolicy"]) {
+            assert.ok(kinds.cl2.includes(`${kind}/envoy-thanos-cl2`), kinds.cl2.join(", "));
+        }
+        assert.ok(!kinds.cl2.some((k) => k.startsWith("Ingress/")), kinds.cl2.join(", "));
         assert.ok(kinds.observer.includes("Deployment/envoy-thanos"), kinds.observer.join(", "));
         // The rendered server certificate is the file setup wrote: the files source reached the manifests.
         const secret = renderedManifests(path.join(project.dir, "rendered")).cl1.find(
