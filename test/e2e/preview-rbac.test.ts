@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as YAML from "yaml";
 import { OpensslCa } from "../../tools/pki/openssl-ca";
+import { crdsIn, gatewayStatusStandIn, installCrds, requireGatewayApiCrds } from "./support/gateway-api";
 import { createObject, fakeIngressStatus, fakeSidecar, issueUserCredentials, KubeClusters, requireKube, UserCredentials } from "./support/kube";
 import { tempDir } from "./support/processes";
 import { PulumiProject, requirePulumi } from "./support/pulumi";
@@ -11,12 +12,14 @@ import { PulumiProject, requirePulumi } from "./support/pulumi";
 /**
  * The pull-request preview's credentials, on real API servers: with only rbac/preview-readonly.yaml (get, list,
  * watch) a `pulumi preview --refresh` of a change succeeds (the refresh reads every object the program manages, so a
- * kind missing from the role fails it), and the same credentials cannot apply the change.
+ * kind missing from the role fails it), and the same credentials cannot apply the change. Both front doors are there:
+ * cl1 on ingress-nginx, cl2 (on the same API server) on the Gateway API, its CRDs installed from the pinned releases.
  */
 
 const ROOT = path.resolve(__dirname, "../..");
 const kube = requireKube();
-const skip = typeof kube === "object" && "skip" in kube ? kube.skip : requirePulumi();
+const crds = requireGatewayApiCrds();
+const skip = typeof kube === "object" && "skip" in kube ? kube.skip : typeof crds === "object" ? crds.skip : requirePulumi();
 const SIDECAR = { namespace: "monitoring", service: "prom-kube-prometheus-prometheus-thanos" };
 const READ_ONLY_USER = "envoy-thanos-preview";
 
@@ -32,6 +35,7 @@ describe("pull-request previews with read-only credentials (rbac/preview-readonl
     const clusters = skip ? undefined! : new KubeClusters(["observer", "cl1"]);
     const project = skip ? undefined! : new PulumiProject({ KUBECONFIG: kubeconfig });
     let ingressStatus: { stop: () => Promise<void> } | undefined;
+    let gatewayStatus: { stop: () => Promise<void> } | undefined;
     let stackConfig: (replicas: number) => Record<string, unknown>;
 
     before(async () => {
@@ -40,19 +44,29 @@ describe("pull-request previews with read-only credentials (rbac/preview-readonl
         const cl1 = clusters.get("cl1");
         await fakeSidecar(cl1, SIDECAR);
         ingressStatus = fakeIngressStatus([cl1]);
+        await installCrds(cl1, [...crdsIn(crds as string, "gateway-api"), ...crdsIn(crds as string, "envoy-gateway")]);
+        gatewayStatus = gatewayStatusStandIn([cl1]);
         const ca = OpensslCa.create(path.join(dir, "pki"), "rbac");
         const client = ca.client();
         const server = ca.server("cl1m.example.com");
+        const server2 = ca.server("cl2m.example.com");
         stackConfig = (replicas) => ({
             observer: { context: "observer" },
             envoy: { replicas },
-            sidecar: SIDECAR,
-            clusters: [{ name: "cl1", host: "cl1m.example.com", port: 10002, context: "cl1" }],
+            sidecar: { ...SIDECAR, port: 10901 },
+            frontDoor: "gateway-api",
+            clusters: [
+                { name: "cl1", host: "cl1m.example.com", port: 10002, context: "cl1", frontDoor: "ingress-nginx" },
+                { name: "cl2", host: "cl2m.example.com", port: 10003, context: "cl1" },
+            ],
             tls: {
                 mode: "provided",
                 caBundle: ca.ca.certificate,
                 client: { certificate: client.certificate, privateKey: client.privateKey },
-                servers: { cl1: { certificate: server.certificate, privateKey: server.privateKey } },
+                servers: {
+                    cl1: { certificate: server.certificate, privateKey: server.privateKey },
+                    cl2: { certificate: server2.certificate, privateKey: server2.privateKey },
+                },
             },
         });
         project.writeStack("rbac", stackConfig(2));
@@ -69,6 +83,7 @@ describe("pull-request previews with read-only credentials (rbac/preview-readonl
         clusters?.writeKubeconfig(kubeconfig);
         await project?.run(["destroy", "-s", "rbac", "--yes", "--skip-preview"]);
         await ingressStatus?.stop();
+        await gatewayStatus?.stop();
         await clusters?.stop();
     });
 
