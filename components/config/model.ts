@@ -2,8 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { checkCaBundle, checkKeyPair } from "../pki/material";
-import { defaultPortName, serviceName } from "../names";
-import { MANAGED_ANNOTATIONS } from "../observed/ingress";
+import { defaultPortName, MANAGED_INGRESS_ANNOTATIONS, serviceName } from "../names";
 import { CaSlot, defaults } from "./defaults";
 import { cpuCores, memoryBytes } from "./quantities";
 import { ClusterInput, KeyPairInput, StackConfigInput, stackConfigSchema } from "./schema";
@@ -388,7 +387,7 @@ function resolveCluster(
         );
     }
     for (const annotation of Object.keys(c.ingress?.annotations ?? {})) {
-        if (MANAGED_ANNOTATIONS.includes(annotation)) {
+        if (MANAGED_INGRESS_ANNOTATIONS.includes(annotation)) {
             problems.push({
                 key: `${key}.ingress.annotations`,
                 message: `'${annotation}' is set by the program (mTLS and gRPC settings); remove it, or use ${key}.ingress.streamTimeoutSeconds for the timeouts`,
