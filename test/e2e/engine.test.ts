@@ -144,15 +144,15 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
         assert.deepEqual(names("pulumi:providers:kubernetes"), ["observed-cl1", "observed-cl2", "observer"]);
         assert.deepEqual(names("envoy-thanos:observed:ObservedCluster"), ["cluster-cl1", "cluster-cl2"]);
         assert.deepEqual(names("kubernetes:networking.k8s.io/v1:Ingress"), ["cluster-cl1-ingress", "cluster-cl2-ingress"]);
-        assert.deepEqual(names("kubernetes:core/v1:Service"), ["metrics", "service-cl1", "service-cl2"]);
+        assert.deepEqual(names("kubernetes:core/v1:Service"), ["observer-metrics", "observer-service-cl1", "observer-service-cl2"]);
         assert.deepEqual(names("kubernetes:core/v1:Secret"), [
-            "client-tls",
+            "observer-client-tls",
             "cluster-cl1-client-ca",
             "cluster-cl1-server-tls",
             "cluster-cl2-client-ca",
             "cluster-cl2-server-tls",
         ]);
-        assert.deepEqual(names("kubernetes:apps/v1:Deployment"), ["envoy"]);
+        assert.deepEqual(names("kubernetes:apps/v1:Deployment"), ["observer-envoy"]);
         assert.equal(steps.filter((s) => s.type.startsWith("tls:") || s.type.startsWith("random:")).length, 0);
     });
 
