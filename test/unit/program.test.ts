@@ -175,7 +175,7 @@ describe("program under Pulumi mocks", () => {
         assert.equal(client.type, "kubernetes.io/tls");
         assert.deepEqual(Object.keys(plain(client.stringData)).sort(), ["ca.crt", "tls.crt", "tls.key"]);
         assert.ok(isSecret(client.stringData));
-        assert.match(plain(client.stringData)["tls.key"], /MOCK PRIVATE KEY client/);
+        assert.match(plain(client.stringData)["tls.key"], /MOCK PRIVATE KEY pki-client/);
     });
 
     it("issues P-256 ECDSA keys and certificates with the right SANs and usages", async () => {
