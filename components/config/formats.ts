@@ -192,8 +192,10 @@ export function closest(value: string, known: readonly string[]): string | undef
     let best: { candidate: string; distance: number } | undefined;
     for (const candidate of known) {
         const lower = candidate.toLowerCase();
-        const distance = lower.startsWith(wrote) && wrote.length >= 3 ? 1 : editDistance(wrote, lower);
-        if (distance <= Math.max(1, Math.floor(lower.length / 3)) && (best === undefined || distance < best.distance)) {
+        const edits = editDistance(wrote, lower);
+        // A truncation counts as a near miss, ranked behind a one-letter typo (`cluster` → `clusters`, not `clusterDomain`).
+        const distance = edits <= Math.max(1, Math.floor(lower.length / 3)) ? edits : lower.startsWith(wrote) && wrote.length >= 3 ? 1.5 : Infinity;
+        if (distance !== Infinity && (best === undefined || distance < best.distance)) {
             best = { candidate, distance };
         }
     }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
@@ -9,7 +10,7 @@ import { ConfigError } from "../../components/config/errors";
 import { buildModel, Model, toEnvoyDuration } from "../../components/config/model";
 import { ENCRYPTED, rawConfigFromRuntime, rawConfigFromStackFiles } from "../../components/config/sources";
 import { OpensslCa } from "../../tools/pki/openssl-ca";
-import { runProgram } from "./harness";
+import { MINIMAL_KUBECONFIG, runProgram } from "./harness";
 
 const NOW = new Date();
 const build = (raw: Record<string, unknown>): Model => buildModel(raw, { checkSecretMaterial: true, now: NOW });
@@ -134,7 +135,7 @@ describe("configuration model", () => {
 
     it("needs no connection in render mode, and one per cluster otherwise", () => {
         assert.equal(build(rendered([cluster(1)])).clusters[0].connection.kind, "none");
-        const model = build({ observer: { context: "obs" }, clusters: [cluster(1, { context: "c1" }), cluster(2, { kubeconfig: "apiVersion: v1" })] });
+        const model = build({ observer: { context: "obs" }, clusters: [cluster(1, { context: "c1" }), cluster(2, { kubeconfig: MINIMAL_KUBECONFIG })] });
         assert.deepEqual(
             model.clusters.map((c) => c.connection.kind),
             ["context", "kubeconfig"],
@@ -194,12 +195,23 @@ describe("configuration model", () => {
 
 describe("configuration errors name the key and the fix", () => {
     const cases: Array<[string, Record<string, unknown>, string, RegExp]> = [
-        ["a typo in a cluster key", rendered([{ name: "c1", hots: "c1.example.com" }]), "clusters[0]", /unknown key 'clusters\[0\]\.hots'/],
-        ["a typo at the top level", { ...rendered([cluster(1)]), cluster: [] }, "cluster", /unknown key 'cluster'.*spelling/],
-        ["a typo in envoy settings", rendered([cluster(1)], { envoy: { replica: 3 } }), "envoy", /unknown key 'envoy\.replica'/],
-        ["a missing cluster list", { renderDirectory: "out" }, "clusters", /is required/],
-        ["an empty cluster list", rendered([]), "clusters", /at least one/],
-        ["a missing host", rendered([{ name: "c1" }]), "clusters[0].host", /is required/],
+        [
+            "a typo in a cluster key",
+            rendered([{ name: "c1", hots: "c1.example.com" }]),
+            "clusters[0]",
+            /unknown key 'clusters\[0\]\.hots' \(did you mean 'host'\?\)/,
+        ],
+        ["a typo at the top level", { ...rendered([cluster(1)]), cluster: [] }, "cluster", /unknown key 'cluster' \(did you mean 'clusters'\?\)/],
+        ["a typo in envoy settings", rendered([cluster(1)], { envoy: { replica: 3 } }), "envoy", /unknown key 'envoy\.replica' \(did you mean 'replicas'\?\)/],
+        [
+            "an unknown key with no close match",
+            rendered([cluster(1)], { envoy: { colour: "blue" } }),
+            "envoy",
+            /unknown key 'envoy\.colour'; remove or rename it\. Known keys here: image, replicas, logLevel/,
+        ],
+        ["a missing cluster list", { renderDirectory: "out" }, "clusters", /^clusters: is required; set a list of observed clusters/],
+        ["an empty cluster list", rendered([]), "clusters", /is empty; list at least one observed cluster/],
+        ["a missing host", rendered([{ name: "c1" }]), "clusters[0].host", /is required; set a DNS hostname such as/],
         ["duplicate names", rendered([cluster(1), { name: "c1", host: "other.example.com" }]), "clusters[1].name", /'c1' is already used by clusters\[0\]/],
         ["duplicate hosts", rendered([cluster(1), { name: "c2", host: "c1.example.com" }]), "clusters[1].host", /already used by clusters\[0\]/],
         [
@@ -241,7 +253,12 @@ describe("configuration errors name the key and the fix", () => {
             /equals envoy\.adminPort/,
         ],
         ["a bad duration", rendered([cluster(1)], { envoy: { connectTimeout: "5 seconds" } }), "envoy.connectTimeout", /duration such as/],
-        ["a bad log level", rendered([cluster(1)], { envoy: { logLevel: "verbose" } }), "envoy.logLevel", /./],
+        [
+            "a bad log level",
+            rendered([cluster(1)], { envoy: { logLevel: "verbose" } }),
+            "envoy.logLevel",
+            /must be one of trace, debug, info, warning, error, critical, off; found the text "verbose"$/,
+        ],
         [
             "an ingress stream timeout of 60 s or less",
             rendered([cluster(1, { ingress: { streamTimeoutSeconds: 60 } })]),
@@ -254,7 +271,7 @@ describe("configuration errors name the key and the fix", () => {
             "clusters[0].ingress.annotations",
             /set by the program/,
         ],
-        ["an unknown TLS mode", rendered([cluster(1)], { tls: { mode: "self" } }), "tls.mode", /./],
+        ["an unknown TLS mode", rendered([cluster(1)], { tls: { mode: "self" } }), "tls.mode", /must be one of generate, provided; found the text "self"$/],
         [
             "a typo in a monitoring key",
             rendered([cluster(1)], { monitoring: { prometheusRule: { enable: true } } }),
@@ -468,52 +485,101 @@ describe("provided TLS material is checked before anything is deployed", () => {
         assert.ok(model.tls.mode === "provided" && model.tls.servers.c2.certificate === shared.certificate);
     });
 
-    it("rejects text that is not PEM", () => {
-        assertProblem(provided({ caBundle: "not a certificate", client: pair(client), servers: { c1: pair(server) } }), "tls.caBundle", /no PEM CERTIFICATE/);
+    it("rejects text that is not PEM, naming the exact key", () => {
+        assertProblem(
+            provided({ caBundle: "not a certificate", client: pair(client), servers: { c1: pair(server) } }),
+            "tls.caBundle",
+            /contains no PEM CERTIFICATE block .*set the certificate's PEM text/,
+        );
         assertProblem(
             provided({ client: { certificate: "x", privateKey: client.privateKey }, servers: { c1: pair(server) } }),
-            "tls.client",
-            /no PEM CERTIFICATE/,
+            "tls.client.certificate",
+            /contains no PEM CERTIFICATE block/,
         );
         assertProblem(
             provided({ client: { certificate: client.certificate, privateKey: "x" }, servers: { c1: pair(server) } }),
-            "tls.client",
-            /not a PEM private key/,
+            "tls.client.privateKey",
+            /is not a PEM private key \(PKCS#8, PKCS#1 or SEC1\); set the key's PEM text/,
         );
+    });
+
+    it("says an encrypted private key is encrypted, and how to decrypt it", () => {
+        const { privateKey: encrypted } = crypto.generateKeyPairSync("ec", {
+            namedCurve: "P-256",
+            publicKeyEncoding: { type: "spki", format: "pem" },
+            privateKeyEncoding: { type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase: "secret" },
+        });
+        const problems = problemsOf(provided({ client: { certificate: client.certificate, privateKey: encrypted }, servers: { c1: pair(server) } }));
+        assert.deepEqual(problems, [
+            "tls.client.privateKey: is encrypted; decrypt it with openssl pkey -in key.pem -out key.plain.pem (it asks for the passphrase) and set key.plain.pem's content",
+        ]);
+        // Its neighbour, the same kind of key unencrypted, is accepted.
+        assert.equal(build(provided({ client: pair(client), servers: { c1: pair(server) } })).tls.mode, "provided");
+    });
+
+    it("says when a file path was given where PEM content belongs, with the command that sets the content", () => {
+        const problems = problemsOf(
+            provided({
+                caBundle: "./certs/ca.pem",
+                client: { certificate: "/etc/tls/client.crt", privateKey: client.privateKey },
+                servers: { c1: pair(server) },
+            }),
+        );
+        assert.deepEqual(problems, [
+            "tls.caBundle: looks like a file path; set the file's content: pulumi config set --secret --path 'envoy-thanos:tls.caBundle' < ./certs/ca.pem",
+            "tls.client.certificate: looks like a file path; set the file's content: pulumi config set --secret --path 'envoy-thanos:tls.client.certificate' < /etc/tls/client.crt",
+        ]);
     });
 
     it("rejects a key that does not belong to the certificate", () => {
         assertProblem(
             provided({ client: pair(client), servers: { c1: { certificate: server.certificate, privateKey: client.privateKey } } }),
-            "tls.servers.c1",
-            /does not belong/,
+            "tls.servers.c1.privateKey",
+            /does not belong to the certificate \(the public keys differ\); set the key the certificate was issued for/,
         );
     });
 
     it("rejects a server certificate that does not cover the host", () => {
         const wrong = ca.server("elsewhere.example.com");
-        assertProblem(provided({ client: pair(client), servers: { c1: pair(wrong) } }), "tls.servers.c1", /does not cover host c1\.example\.com/);
+        assertProblem(
+            provided({ client: pair(client), servers: { c1: pair(wrong) } }),
+            "tls.servers.c1.certificate",
+            /does not cover host c1\.example\.com \(no matching DNS subjectAltName\); issue it with c1\.example\.com as a DNS SAN/,
+        );
     });
 
     it("rejects an expired certificate", () => {
         const expired = ca.server("c1.example.com", { notBefore: new Date(Date.now() - 3 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
-        assertProblem(provided({ client: pair(client), servers: { c1: pair(expired) } }), "tls.servers.c1", /expired/);
+        assertProblem(
+            provided({ client: pair(client), servers: { c1: pair(expired) } }),
+            "tls.servers.c1.certificate",
+            /expired on .*; set a renewed certificate/,
+        );
     });
 
     it("rejects a certificate from another CA", () => {
         assertProblem(
             provided({ client: pair(other.client("other-client")), servers: { c1: pair(server) } }),
-            "tls.client",
-            /not signed by a CA in tls\.caBundle/,
+            "tls.client.certificate",
+            /is not signed by a CA in tls\.caBundle .*; add the issuing CA to tls\.caBundle/,
         );
     });
 
     it("rejects a client certificate without clientAuth (nginx would refuse it)", () => {
-        assertProblem(provided({ client: pair(server), servers: { c1: pair(server) } }), "tls.client", /lacks clientAuth/);
+        assertProblem(
+            provided({ client: pair(server), servers: { c1: pair(server) } }),
+            "tls.client.certificate",
+            /extended key usage without clientAuth, so nginx will reject it/,
+        );
     });
 
-    it("rejects a leaf certificate as CA bundle", () => {
-        assertProblem(provided({ caBundle: server.certificate, client: pair(client), servers: { c1: pair(server) } }), "tls.caBundle", /not a CA certificate/);
+    it("reports a leaf certificate given as CA bundle once, without blaming the good certificates", () => {
+        const problems = problemsOf(provided({ caBundle: server.certificate, client: pair(client), servers: { c1: pair(server) } }));
+        assert.equal(problems.length, 1, problems.join("\n"));
+        assert.match(
+            problems[0],
+            /^tls\.caBundle: certificate #1 \(.*CN=c1\.example\.com.*\) is not a CA certificate \(basicConstraints CA:FALSE\); set the certificate of the CA/,
+        );
     });
 
     it("never quotes key material in its messages", () => {
