@@ -115,7 +115,9 @@ export function quantityProblem(value: string, resource: QuantityResource): stri
     const amount = parseQuantity(value);
     if (amount === undefined) {
         const unit = /^\d+(?:\.\d+)?([a-zA-Z]+)$/.exec(value)?.[1];
-        const hint = unit !== undefined && /^[KMGTPE]i?B$/i.test(unit) ? ` (Kubernetes writes ${unit} as ${unit[0].toUpperCase()}i)` : "";
+        const prefix = unit?.[0].toUpperCase();
+        const decimal = prefix === "K" ? "k" : prefix;
+        const hint = unit !== undefined && /^[KMGTPE]i?B$/i.test(unit) ? ` (${unit} is not a Kubernetes unit; write ${prefix}i or ${decimal})` : "";
         return `is not a Kubernetes quantity${hint}; write it as ${example}`;
     }
     if (amount <= 0) {

@@ -56,7 +56,8 @@ function describeIssue(schema: z.ZodType, issue: z.core.$ZodIssue): ConfigProble
             };
         }
         case "invalid_key":
-            return { key, message: `has an invalid key: ${issue.issues.map((i) => i.message).join("; ")}` };
+            // The path ends with the offending key itself; name the map that holds it.
+            return { key: formatPath(issue.path.slice(0, -1)), message: issue.issues.map((i) => i.message).join("; ") };
         default:
             return { key, message: issue.message };
     }

@@ -460,6 +460,388 @@ describe("configuration errors name the key and the fix", () => {
     });
 });
 
+describe("type errors report what was written", () => {
+    const cases: Array<[string, Record<string, unknown>, string, RegExp]> = [
+        [
+            "a port written as text",
+            rendered([cluster(1, { port: "10002" })]),
+            "clusters[0].port",
+            /must be a whole number \(a port, 1024-65535\), found the text "10002"; write the number without quotes$/,
+        ],
+        [
+            "clusters written as a map",
+            rendered({ c1: { host: "c1.example.com" } } as unknown as unknown[]),
+            "clusters",
+            /must be a list of observed clusters .*, found a map of keys; write each entry as a YAML list item starting with '- '$/,
+        ],
+        [
+            "a boolean written as text",
+            rendered([cluster(1)], { observer: { createNamespace: "false" } }),
+            "observer.createNamespace",
+            /must be true or false, found the text "false"; write false without quotes$/,
+        ],
+        [
+            "hours written with a unit",
+            rendered([cluster(1)], { tls: { validityHours: "90d" } }),
+            "tls.validityHours",
+            /must be a whole number \(hours, 1 or more\), found the text "90d"$/,
+        ],
+        [
+            "a duration without a unit",
+            rendered([cluster(1)], { envoy: { connectTimeout: 5 } }),
+            "envoy.connectTimeout",
+            /must be a duration such as 500ms, 5s, 2m or 1h, in quotes, found the number 5; add a unit, e.g. "5s"$/,
+        ],
+        [
+            "a directory written as a boolean",
+            rendered([cluster(1)], { renderDirectory: true }),
+            "renderDirectory",
+            /must be a directory path such as rendered, found the boolean true$/,
+        ],
+        ["a fractional replica count", rendered([cluster(1)], { envoy: { replicas: 1.5 } }), "envoy.replicas", /must be a whole number \(1-50\)/],
+        [
+            "a sidecar port of the wrong type",
+            rendered([cluster(1, { sidecar: { port: true } })]),
+            "clusters[0].sidecar.port",
+            /must be a Service port name such as grpc, or a port number such as 10901, found the boolean true$/,
+        ],
+    ];
+    for (const [what, raw, key, message] of cases) {
+        it(`reports ${what}`, () => assertProblem(raw, key, message));
+    }
+
+    it("never quotes a secret value, even of the wrong type", () => {
+        const problems = problemsOf(
+            rendered([cluster(1, { kubeconfig: 424242 })], { tls: { mode: "provided", client: { certificate: 13579, privateKey: 97531 } } }),
+        );
+        const text = problems.join("\n");
+        assert.match(text, /clusters\[0\]\.kubeconfig: must be kubeconfig content .*, found a number$/m);
+        assert.match(text, /tls\.client\.privateKey: must be PEM text .*, found a number$/m);
+        assert.ok(!/424242|13579|97531/.test(text), text);
+    });
+
+    it("keeps 'is required' for keys that are missing", () => {
+        assert.deepEqual(problemsOf(rendered([{ host: "c1.example.com" }])), ["clusters[0].name: is required; set a DNS-1123 label such as monitoring"]);
+    });
+});
+
+describe("values Envoy or Kubernetes would refuse are refused first; their valid neighbours pass", () => {
+    const kubeconfigWith = (edit: (doc: Record<string, any>) => void) => {
+        const doc = YAML.parse(MINIMAL_KUBECONFIG);
+        edit(doc);
+        return YAML.stringify(doc);
+    };
+    const live = (c: Record<string, unknown>) => ({ observer: { context: "obs" }, clusters: [cluster(1, c)] });
+    const existingFile = path.join(fs.mkdtempSync("/tmp/envoy-thanos-render-"), "a-file");
+    fs.writeFileSync(existingFile, "");
+    const existingDirectory = fs.mkdtempSync("/tmp/envoy-thanos-render-");
+    const digest = "a".repeat(64);
+    const envoy = (e: Record<string, unknown>) => rendered([cluster(1)], { envoy: e });
+
+    /** [what, refused config, key, message, accepted neighbour] */
+    const rules: Array<[string, Record<string, unknown>, string, RegExp, Record<string, unknown>]> = [
+        [
+            "a zero connect timeout",
+            envoy({ connectTimeout: "0s" }),
+            "envoy.connectTimeout",
+            /must be more than 0; Envoy refuses a zero duration here/,
+            envoy({ connectTimeout: "1ms" }),
+        ],
+        [
+            "a zero keepalive interval",
+            envoy({ http2Keepalive: { interval: "0s" } }),
+            "envoy.http2Keepalive.interval",
+            /must be more than 0/,
+            envoy({ http2Keepalive: { interval: "1s" } }),
+        ],
+        [
+            "a zero keepalive timeout",
+            envoy({ http2Keepalive: { timeout: "0ms" } }),
+            "envoy.http2Keepalive.timeout",
+            /must be more than 0/,
+            envoy({ http2Keepalive: { timeout: "500ms" } }),
+        ],
+        [
+            "a sub-millisecond idle timeout (0s disables it)",
+            envoy({ streamIdleTimeout: "0.5ms" }),
+            "envoy.streamIdleTimeout",
+            /must be at least 1ms, or 0s \(no idle timeout\)/,
+            envoy({ streamIdleTimeout: "0s" }),
+        ],
+        [
+            "a duration longer than protobuf holds",
+            envoy({ connectTimeout: "100000000h" }),
+            "envoy.connectTimeout",
+            /longer than Envoy can represent/,
+            envoy({ connectTimeout: "87600h" }),
+        ],
+        [
+            "a duration without a known unit",
+            envoy({ connectTimeout: "5 seconds" }),
+            "envoy.connectTimeout",
+            /must be a duration such as 500ms, 5s, 2m or 1h/,
+            envoy({ connectTimeout: "5s" }),
+        ],
+        [
+            "two clusters with one port name",
+            rendered([cluster(1, { portName: "thanos" }), cluster(2, { portName: "thanos" })]),
+            "clusters[1].portName",
+            /gives the port name 'thanos', already used by clusters\[0\]; give each cluster its own portName/,
+            rendered([cluster(1, { portName: "thanos" }), cluster(2, { portName: "thanos-2" })]),
+        ],
+        [
+            "the metrics port's name",
+            rendered([cluster(1, { portName: "metrics" })]),
+            "clusters[0].portName",
+            /'metrics' is the name of Envoy's metrics port; choose another port name/,
+            rendered([cluster(1, { portName: "metrics-c1" })]),
+        ],
+        [
+            "a port name with uppercase",
+            rendered([cluster(1, { portName: "Envoy-c1" })]),
+            "clusters[0].portName",
+            /must be lowercase letters, digits and single '-'/,
+            rendered([cluster(1, { portName: "envoy-c1x" })]),
+        ],
+        [
+            "a port name ending in '-'",
+            rendered([cluster(1, { portName: "envoy-" })]),
+            "clusters[0].portName",
+            /no '-' at either end/,
+            rendered([cluster(1, { portName: "envoy-1" })]),
+        ],
+        [
+            "a port name of 16 characters",
+            rendered([cluster(1, { portName: "a".repeat(16) })]),
+            "clusters[0].portName",
+            /is 16 characters; Kubernetes allows at most 15/,
+            rendered([cluster(1, { portName: "a".repeat(15) })]),
+        ],
+        [
+            "a name whose default port name is too long",
+            rendered([{ name: "production", host: "c1.example.com" }]),
+            "clusters[0].name",
+            /'envoy-production'.*15.*portName/,
+            rendered([{ name: "prod", host: "c1.example.com" }]),
+        ],
+        [
+            "a name with a double hyphen",
+            rendered([{ name: "a--b", host: "c1.example.com" }]),
+            "clusters[0].name",
+            /single '-'/,
+            rendered([{ name: "a-b", host: "c1.example.com" }]),
+        ],
+        [
+            "a numeric string as sidecar port name",
+            rendered([cluster(1)], { sidecar: { port: "10901" } }),
+            "sidecar.port",
+            /is all digits, so Kubernetes cannot tell it from a port number; write the number without quotes/,
+            rendered([cluster(1)], { sidecar: { port: 10901 } }),
+        ],
+        [
+            "a sidecar port name of 16 characters",
+            rendered([cluster(1, { sidecar: { port: "grpc-sidecar-xyz" } })]),
+            "clusters[0].sidecar.port",
+            /at most 15/,
+            rendered([cluster(1, { sidecar: { port: "grpc-sidecar-xy" } })]),
+        ],
+        [
+            "an IPv4 address as host",
+            rendered([{ name: "c1", host: "10.1.2.3" }]),
+            "clusters[0].host",
+            /is an IP address, which can be neither an Ingress host nor a TLS SNI name; set the DNS name .* and put the IP in address/,
+            rendered([cluster(1, { address: "10.1.2.3" })]),
+        ],
+        [
+            "an IPv6 address as host",
+            rendered([{ name: "c1", host: "::1" }]),
+            "clusters[0].host",
+            /lowercase DNS hostname/,
+            rendered([{ name: "c1", host: "c1.example.com" }]),
+        ],
+        [
+            "an uppercase image repository",
+            envoy({ image: "EnvoyProxy/envoy:v1.40.0" }),
+            "envoy.image",
+            /not an image reference the kubelet can pull \(repository name must be lowercase\)/,
+            envoy({ image: "envoyproxy/envoy:v1.40.0" }),
+        ],
+        [
+            "an image with two tags",
+            envoy({ image: "envoyproxy/envoy:v1:40" }),
+            "envoy.image",
+            /not an image reference the kubelet can pull/,
+            envoy({ image: `registry.example.com:5000/mirror/envoy:v1.40.0@sha256:${digest}` }),
+        ],
+        [
+            "a short digest",
+            envoy({ image: "envoyproxy/envoy@sha256:abc" }),
+            "envoy.image",
+            /not an image reference/,
+            envoy({ image: `envoyproxy/envoy@sha256:${digest}` }),
+        ],
+        [
+            "memory in MB",
+            envoy({ resources: { limits: { memory: "512MB" } } }),
+            "envoy.resources.limits.memory",
+            /is not a Kubernetes quantity \(MB is not a Kubernetes unit; write Mi or M\); write it as 512Mi or 1Gi/,
+            envoy({ resources: { limits: { memory: "512Mi" } } }),
+        ],
+        [
+            "a CPU quantity with a space",
+            envoy({ resources: { requests: { cpu: "100 m" } } }),
+            "envoy.resources.requests.cpu",
+            /is not a Kubernetes quantity; write it as 500m or 2/,
+            envoy({ resources: { requests: { cpu: 1 } } }),
+        ],
+        [
+            "milli-bytes of memory",
+            envoy({ resources: { requests: { memory: "128m" } } }),
+            "envoy.resources.requests.memory",
+            /is a fraction of a byte \('m' means milli\)/,
+            envoy({ resources: { requests: { memory: "128M" } } }),
+        ],
+        [
+            "a negative quantity",
+            envoy({ resources: { limits: { cpu: "-1" } } }),
+            "envoy.resources.limits.cpu",
+            /must be more than 0/,
+            envoy({ resources: { limits: { cpu: "1.5" } } }),
+        ],
+        [
+            "a request above the default limit",
+            envoy({ resources: { requests: { memory: "1Gi" } } }),
+            "envoy.resources.requests.memory",
+            /\(1Gi\) is above envoy\.resources\.limits\.memory \(512Mi, the default\); lower the request or raise the limit/,
+            envoy({ resources: { requests: { memory: "1Gi" }, limits: { memory: "1Gi" } } }),
+        ],
+        [
+            "a limit below the default request",
+            envoy({ resources: { limits: { cpu: "50m" } } }),
+            "envoy.resources.limits.cpu",
+            /\(50m\) is below the default request of 100m; raise the limit or set envoy\.resources\.requests\.cpu/,
+            envoy({ resources: { limits: { cpu: "0.1" } } }),
+        ],
+        [
+            "kubeconfig content that is not a kubeconfig",
+            live({ kubeconfig: "hello: world" }),
+            "clusters[0].kubeconfig",
+            /is not a kubeconfig \(it has no contexts list\)/,
+            live({ kubeconfig: MINIMAL_KUBECONFIG }),
+        ],
+        [
+            "kubeconfig content that is not YAML",
+            live({ kubeconfig: "a: [b" }),
+            "clusters[0].kubeconfig",
+            /is not valid YAML/,
+            live({ kubeconfig: MINIMAL_KUBECONFIG }),
+        ],
+        [
+            "a kubeconfig whose current-context is not among its contexts",
+            live({ kubeconfig: kubeconfigWith((d) => (d["current-context"] = "elsewhere")) }),
+            "clusters[0].kubeconfig",
+            /has a current-context that names none of its contexts; run kubectl config use-context/,
+            live({
+                kubeconfig: kubeconfigWith(
+                    (d) => d.contexts.push({ name: "elsewhere", context: { cluster: "edge", user: "edge" } }) && (d["current-context"] = "elsewhere"),
+                ),
+            }),
+        ],
+        [
+            "a kubeconfig without current-context",
+            live({ kubeconfig: kubeconfigWith((d) => delete d["current-context"]) }),
+            "clusters[0].kubeconfig",
+            /sets no current-context/,
+            live({ kubeconfig: MINIMAL_KUBECONFIG }),
+        ],
+        [
+            "a kubeconfig whose context names a missing user",
+            live({ kubeconfig: kubeconfigWith((d) => (d.users = [])) }),
+            "clusters[0].kubeconfig",
+            /whose user is not in its users list/,
+            live({ kubeconfig: MINIMAL_KUBECONFIG }),
+        ],
+        [
+            "a kubeconfig file path instead of its content",
+            { observer: { kubeconfig: "~/.kube/config" }, clusters: [cluster(1, { context: "c1" })] },
+            "observer.kubeconfig",
+            /looks like a file path; set the file's content instead: pulumi config set --secret --path 'envoy-thanos:observer\.kubeconfig' < ~\/\.kube\/config$/,
+            { observer: { kubeconfig: MINIMAL_KUBECONFIG }, clusters: [cluster(1, { context: "c1" })] },
+        ],
+        [
+            "renderDirectory naming an existing file",
+            rendered([cluster(1)], { renderDirectory: existingFile }),
+            "renderDirectory",
+            /is an existing file; name a directory/,
+            rendered([cluster(1)], { renderDirectory: existingDirectory }),
+        ],
+        ["no replicas", envoy({ replicas: 0 }), "envoy.replicas", /^envoy\.replicas: must be at least 1$/, envoy({ replicas: 1 })],
+        [
+            "negative retries",
+            envoy({ circuitBreakers: { maxRetries: -1 } }),
+            "envoy.circuitBreakers.maxRetries",
+            /^envoy\.circuitBreakers\.maxRetries: must be at least 0$/,
+            envoy({ circuitBreakers: { maxRetries: 0 } }),
+        ],
+        [
+            "a threshold above uint32",
+            envoy({ circuitBreakers: { maxRequests: 2 ** 32 } }),
+            "envoy.circuitBreakers.maxRequests",
+            /must be at most 4294967295/,
+            envoy({ circuitBreakers: { maxRequests: 2 ** 32 - 1 } }),
+        ],
+        [
+            "an empty context",
+            live({ context: "" }),
+            "clusters[0].context",
+            /^clusters\[0\]\.context: is empty; set a value or remove the key$/,
+            live({ context: "c1" }),
+        ],
+        ["a log level typo", envoy({ logLevel: "warn" }), "envoy.logLevel", /found the text "warn"\. Did you mean warning\?$/, envoy({ logLevel: "warning" })],
+        [
+            "a TLS mode typo",
+            rendered([cluster(1)], { tls: { mode: "provide" } }),
+            "tls.mode",
+            /found the text "provide"\. Did you mean provided\?$/,
+            rendered([cluster(1)], { tls: { mode: "generate" } }),
+        ],
+        [
+            "an empty label name",
+            rendered([cluster(1)], { networkPolicy: { querierPodSelector: { "": "x" } } }),
+            "networkPolicy.querierPodSelector",
+            /has an empty label name; remove it/,
+            rendered([cluster(1)], { networkPolicy: { querierPodSelector: { app: "x" } } }),
+        ],
+    ];
+    for (const [what, refused, key, message, accepted] of rules) {
+        it(`refuses ${what}, and accepts its valid neighbour`, () => {
+            assertProblem(refused, key, message);
+            assert.doesNotThrow(() => build(accepted));
+        });
+    }
+
+    it("words every message itself: no zod default text reaches a user", () => {
+        const all = [
+            ...rules.map(([, refused]) => refused),
+            rendered([cluster(1, { ingress: { annotations: { "": "x" } } })]),
+            rendered([cluster(1)], { clusterDomain: 5 }),
+        ];
+        for (const raw of all) {
+            for (const problem of problemsOf(raw)) {
+                assert.doesNotMatch(problem, /Too (small|big)|Invalid (input|option|string|key)|expected .* received|Unrecognized key|>=|<=/, problem);
+            }
+        }
+    });
+
+    it("registers no resource for any of these configurations", async () => {
+        for (const [what, refused] of rules) {
+            const result = await runProgram(refused);
+            assert.ok(pulumi.RunError.isInstance(result.error), `${what}: ${String(result.error)}`);
+            assert.equal(result.resources.length, 0, `${what}: registered ${result.resources.map((r) => r.name).join(", ")}`);
+        }
+    });
+});
+
 describe("provided TLS material is checked before anything is deployed", () => {
     const ca = OpensslCa.create(undefined, "provided");
     const other = OpensslCa.create(undefined, "other");
