@@ -84,6 +84,8 @@ function wrongType(schema: z.ZodType, path: PropertyKey[], expected: string, inp
     let hint = "";
     if (typeof input === "string" && /^-?\d+(\.\d+)?$/.test(input) && (expected === "int" || expected === "number" || expected === "union")) {
         hint = "; write the number without quotes";
+    } else if (typeof input === "string" && /^\d+\s*[a-z]+$/i.test(input) && (expected === "int" || expected === "number")) {
+        hint = "; write the number alone, in the unit the key names";
     } else if (typeof input === "string" && /^(true|false)$/i.test(input) && expected === "boolean") {
         hint = `; write ${input.toLowerCase()} without quotes`;
     } else if (typeof input === "number" && /duration/.test(wanted)) {

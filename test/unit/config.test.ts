@@ -484,7 +484,7 @@ describe("type errors report what was written", () => {
             "hours written with a unit",
             rendered([cluster(1)], { tls: { validityHours: "90d" } }),
             "tls.validityHours",
-            /must be a whole number \(hours, 1 or more\), found the text "90d"$/,
+            /must be a whole number \(hours, 1 or more\), found the text "90d"; write the number alone, in the unit the key names$/,
         ],
         [
             "a duration without a unit",
