@@ -9,6 +9,8 @@ import { z } from "zod";
 import { defaults, ENVOY_VERSION } from "../../components/config/defaults";
 import { ConfigError } from "../../components/config/errors";
 import { buildModel, Model, toEnvoyDuration } from "../../components/config/model";
+import { parseQuantity } from "../../components/config/formats";
+import { parseWithProblems } from "../../components/config/issues";
 import { stackConfigSchema } from "../../components/config/schema";
 import { ENCRYPTED, rawConfigFromRuntime, rawConfigFromStackFiles } from "../../components/config/sources";
 import { OpensslCa } from "../../tools/pki/openssl-ca";
@@ -862,6 +864,39 @@ describe("values Envoy or Kubernetes would refuse are refused first; their valid
             for (const problem of problemsOf(raw)) {
                 assert.doesNotMatch(problem, /Too (small|big)|Invalid (input|option|string|key)|expected .* received|Unrecognized key|>=|<=/, problem);
             }
+        }
+    });
+
+    it("words bounds declared without a message of their own in the project's voice", () => {
+        const schema = z.strictObject({ n: z.int().min(3).max(5), list: z.array(z.string()).min(2), text: z.string().min(1) });
+        const outcome = parseWithProblems(schema, { n: 1, list: ["a"], text: "" });
+        assert.ok("problems" in outcome);
+        assert.deepEqual(outcome.problems, [
+            { key: "n", message: "must be at least 3" },
+            { key: "list", message: "must list at least 2 entries" },
+            { key: "text", message: "is empty; set a value or remove the key" },
+        ]);
+        assert.deepEqual(parseWithProblems(schema, { n: 6, list: ["a", "b"], text: "x" }), { problems: [{ key: "n", message: "must be at most 5" }] });
+    });
+
+    it("parses Kubernetes quantities by apimachinery's grammar", () => {
+        const valid: Array<[string, number]> = [
+            ["1", 1],
+            ["500m", 0.5],
+            ["1.5Gi", 1.5 * 2 ** 30],
+            [".5", 0.5],
+            ["5.", 5],
+            ["+1k", 1000],
+            ["1e3", 1000],
+            ["2E-1", 0.2],
+            ["1E", 1e18],
+            ["128Mi", 128 * 2 ** 20],
+        ];
+        for (const [text, value] of valid) {
+            assert.equal(parseQuantity(text), value, text);
+        }
+        for (const text of ["", "Mi", "x1", "1.2.3", "1e", "1 Mi", "1mi", "1KB", "1Kib", "0x10"]) {
+            assert.equal(parseQuantity(text), undefined, text);
         }
     });
 
