@@ -514,11 +514,14 @@ function resolveTls(input: StackConfigInput, clusters: ObservedClusterModel[], o
         if (model.earlyRenewalHours >= model.validityHours) {
             problems.push({
                 key: "tls.earlyRenewalHours",
-                message: `(${model.earlyRenewalHours}) must be less than tls.validityHours (${model.validityHours})`,
+                message: `(${model.earlyRenewalHours}) must be less than tls.validityHours (${model.validityHours}); lower it or raise tls.validityHours`,
             });
         }
         if (model.validityHours > model.caValidityHours) {
-            problems.push({ key: "tls.validityHours", message: `(${model.validityHours}) must not exceed tls.caValidityHours (${model.caValidityHours})` });
+            problems.push({
+                key: "tls.validityHours",
+                message: `(${model.validityHours}) must not exceed tls.caValidityHours (${model.caValidityHours}); lower it or raise tls.caValidityHours`,
+            });
         }
         return model;
     }
