@@ -305,7 +305,12 @@ describe("configuration errors name the key and the fix", () => {
             "clusters[0].ingress.annotations",
             /set by the program/,
         ],
-        ["an unknown TLS mode", rendered([cluster(1)], { tls: { mode: "self" } }), "tls.mode", /must be one of generate, provided; found the text "self"$/],
+        [
+            "an unknown TLS mode",
+            rendered([cluster(1)], { tls: { mode: "self" } }),
+            "tls.mode",
+            /must be one of generate, provided, files; found the text "self"$/,
+        ],
         [
             "a typo in a monitoring key",
             rendered([cluster(1)], { monitoring: { prometheusRule: { enable: true } } }),
@@ -960,7 +965,7 @@ describe("provided TLS material is checked before anything is deployed", () => {
         });
         const problems = problemsOf(provided({ client: { certificate: client.certificate, privateKey: encrypted }, servers: { c1: pair(server) } }));
         assert.deepEqual(problems, [
-            "tls.client.privateKey: is encrypted; decrypt it with openssl pkey -in key.pem -out key.plain.pem (it asks for the passphrase) and set key.plain.pem's content",
+            "tls.client.privateKey: is encrypted; decrypt it with openssl pkey -in key.pem -out key.plain.pem (it asks for the passphrase) and use key.plain.pem instead",
         ]);
         // Its neighbour, the same kind of key unencrypted, is accepted.
         assert.equal(build(provided({ client: pair(client), servers: { c1: pair(server) } })).tls.mode, "provided");
@@ -1125,21 +1130,17 @@ describe("TLS material from files (tls.mode: files)", () => {
         assertProblem(
             files({ directory: dir }),
             "tls.directory",
-            new RegExp(`^tls\\.directory: ${dir}/servers/c1\\.crt / ${dir}/servers/c1\\.key: certificate expired`),
+            new RegExp(`^tls\\.directory: ${dir}/servers/c1\\.crt: expired on .*; set a renewed certificate$`),
         );
         const foreign = other.client("foreign");
         const foreignDir = directory({ "client.crt": foreign.certificate, "client.key": foreign.privateKey });
         assertProblem(
             files({ directory: foreignDir }),
             "tls.directory",
-            new RegExp(`client\\.crt / .*client\\.key: certificate is not signed by a CA in ${foreignDir}/ca\\.crt`),
+            new RegExp(`${foreignDir}/client\\.crt: is not signed by a CA in ${foreignDir}/ca\\.crt .*; add the issuing CA to ${foreignDir}/ca\\.crt$`),
         );
         assertProblem(files({ directory: directory({ "ca.crt": server.certificate }) }), "tls.directory", /ca\.crt: certificate #1 .* is not a CA certificate/);
-        assertProblem(
-            files({ directory: directory({ "client.key": server.privateKey }) }),
-            "tls.directory",
-            /client\.key: privateKey does not belong to the certificate/,
-        );
+        assertProblem(files({ directory: directory({ "client.key": server.privateKey }) }), "tls.directory", /client\.key: does not belong to the certificate/);
     });
 
     it("names the per-item key when the file came from one", () => {
