@@ -146,11 +146,11 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
         assert.deepEqual(names("kubernetes:networking.k8s.io/v1:Ingress"), ["cluster-cl1-ingress", "cluster-cl2-ingress"]);
         assert.deepEqual(names("kubernetes:core/v1:Service"), ["observer-metrics", "observer-service-cl1", "observer-service-cl2"]);
         assert.deepEqual(names("kubernetes:core/v1:Secret"), [
-            "observer-client-tls",
             "cluster-cl1-client-ca",
             "cluster-cl1-server-tls",
             "cluster-cl2-client-ca",
             "cluster-cl2-server-tls",
+            "observer-client-tls",
         ]);
         assert.deepEqual(names("kubernetes:apps/v1:Deployment"), ["observer-envoy"]);
         assert.equal(steps.filter((s) => s.type.startsWith("tls:") || s.type.startsWith("random:")).length, 0);
@@ -283,7 +283,7 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
                     .filter((s) => s.op !== "create")
                     .map((s) => `${s.op} ${s.type} ${s.name}`)
                     .sort(),
-                ["update kubernetes:core/v1:ConfigMap bootstrap", "update kubernetes:networking.k8s.io/v1:NetworkPolicy envoy"],
+                ["update kubernetes:core/v1:ConfigMap observer-bootstrap", "update kubernetes:networking.k8s.io/v1:NetworkPolicy observer-envoy"],
             );
         } finally {
             project.writeStack(STACK, config);
