@@ -449,6 +449,14 @@ describe("program under Pulumi mocks", () => {
         for (const child of owned.filter((c) => c.parent === "observer" || c.parent === "pki")) {
             assert.deepEqual(child.aliasNames, [child.name.slice(`${child.parent}-`.length)], `${child.parent}/${child.name}`);
         }
+        // Native mode's component is newer than the rename: prefixed from the start, nothing to alias.
+        const native = await runProgramRecordingParents(clustersConfig(1, { observer: { mode: "native", namespace: "monitoring" } }));
+        assert.equal(native.result.error, undefined);
+        const nativeChildren = native.children.filter((c) => c.parent === "querier-access");
+        assert.ok(nativeChildren.length >= 2, JSON.stringify(native.children));
+        for (const child of nativeChildren) {
+            assert.ok(child.name.startsWith("querier-access-"), child.name);
+        }
     });
 
     it("appending a cluster leaves every existing cluster's resources unchanged", async () => {
