@@ -559,6 +559,14 @@ describe("type errors report what was written", () => {
         assert.ok(!/424242|13579|97531/.test(text), text);
     });
 
+    it("registers no resource for any of these configurations", async () => {
+        for (const [what, raw] of cases) {
+            const result = await runProgram(raw);
+            assert.ok(pulumi.RunError.isInstance(result.error), `${what}: ${String(result.error)}`);
+            assert.equal(result.resources.length, 0, `${what}: registered ${result.resources.map((r) => r.name).join(", ")}`);
+        }
+    });
+
     it("keeps 'is required' for keys that are missing", () => {
         assert.deepEqual(problemsOf(rendered([{ host: "c1.example.com" }])), ["clusters[0].name: is required; set a DNS-1123 label such as monitoring"]);
     });
