@@ -4,7 +4,7 @@ import { defaultPortName, MANAGED_INGRESS_ANNOTATIONS, METRICS_PORT_NAME, servic
 import { checkCaBundle, checkKeyPair } from "../pki/material";
 import { CaSlot, defaults } from "./defaults";
 import { ConfigError, ConfigProblem, setSecretFromFile } from "./errors";
-import { durationSeconds, kubeconfigProblem, looksLikeFilePath, parseQuantity, portNameProblem } from "./formats";
+import { closest, durationSeconds, kubeconfigProblem, looksLikeFilePath, parseQuantity, portNameProblem } from "./formats";
 import { parseWithProblems } from "./issues";
 import { cpuCores, memoryBytes } from "./quantities";
 import { ClusterInput, KeyPairInput, StackConfigInput, stackConfigSchema } from "./schema";
@@ -573,7 +573,13 @@ function checkUnknownServerNames(names: string[], keyPrefix: string, clusters: O
     const known = new Set(clusters.map((c) => c.name));
     for (const name of names) {
         if (!known.has(name)) {
-            problems.push({ key: `${keyPrefix}.${name}`, message: `names no cluster in clusters; rename it to one of: ${[...known].join(", ")}` });
+            const suggestion = closest(name, [...known]);
+            problems.push({
+                key: `${keyPrefix}.${name}`,
+                message:
+                    `names no cluster in clusters; rename it to one of: ${[...known].join(", ")}` +
+                    (suggestion === undefined ? "" : ` (did you mean ${suggestion}?)`),
+            });
         }
     }
 }

@@ -418,7 +418,7 @@ describe("configuration errors name the key and the fix", () => {
             "a server certificate for no cluster",
             rendered([cluster(1)], { tls: { mode: "provided", servers: { c9: { certificate: "x", privateKey: "y" } } } }),
             "tls.servers.c9",
-            /names no cluster/,
+            /names no cluster in clusters; rename it to one of: c1 \(did you mean c1\?\)$/,
         ],
     ];
     for (const [what, raw, key, message] of cases) {
