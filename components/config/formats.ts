@@ -173,7 +173,7 @@ export function kubeconfigProblem(content: string): string | undefined {
 }
 
 /** Optimal string alignment distance: edits, with a swap of two neighbours counted as one (`hots` → `host`). */
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
     const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
     for (let j = 1; j <= b.length; j++) d[0][j] = j;
     for (let i = 1; i <= a.length; i++) {

@@ -118,7 +118,7 @@ function expectedWords(expected: string): string {
 }
 
 /** What the user wrote, for a message; secret values are described by type only. */
-export function describeValue(value: unknown, secret: boolean): string {
+function describeValue(value: unknown, secret: boolean): string {
     if (value === null) return "null (an empty value)";
     if (Array.isArray(value)) return `a list of ${value.length} entr${value.length === 1 ? "y" : "ies"}`;
     if (typeof value === "object") return "a map of keys";
@@ -132,7 +132,7 @@ export function describeValue(value: unknown, secret: boolean): string {
     return typeof value;
 }
 
-/** The schema a path leads to, looking through optional, pipe and default wrappers. */
+/** The schema a path leads to, looking through optional, nullable and default wrappers. */
 function schemaAt(schema: z.ZodType, path: ReadonlyArray<PropertyKey>): z.ZodType | undefined {
     let current: z.ZodType | undefined = unwrap(schema);
     for (const part of path) {

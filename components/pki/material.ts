@@ -20,7 +20,7 @@ export interface MaterialProblem {
 
 type Parsed<T> = { value: T } | { problem: string };
 
-export function parseCertificates(pem: string): Parsed<crypto.X509Certificate[]> {
+function parseCertificates(pem: string): Parsed<crypto.X509Certificate[]> {
     const blocks = pem.match(CERT_BLOCK) ?? [];
     if (blocks.length === 0) {
         return { problem: "contains no PEM CERTIFICATE block (-----BEGIN CERTIFICATE-----); set the certificate's PEM text" };
