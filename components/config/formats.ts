@@ -27,7 +27,10 @@ export function ipAddressProblem(host: string): string | undefined {
         : "is an IP address, which can be neither an Ingress host nor a TLS SNI name; set the DNS name the certificate covers, and put the IP in address";
 }
 
-/** Docker's reference grammar as containerd and the kubelet apply it (`ParseNormalizedNamed`): `[registry/]repo[:tag][@digest]`. */
+/**
+ * Docker's reference grammar as containerd and the kubelet apply it (`ParseNormalizedNamed`): `[registry/]repo[:tag][@digest]`.
+ * @swimlane/docker-reference ports that grammar from the distribution/reference Go package, with no dependencies.
+ */
 export function imageReferenceProblem(image: string): string | undefined {
     try {
         parseFamiliarName(image);
@@ -124,7 +127,7 @@ export function quantityProblem(value: string, resource: QuantityResource): stri
         return `must be more than 0; write it as ${example}`;
     }
     if (resource !== "cpu" && !Number.isInteger(amount)) {
-        return `is a fraction of a byte ('m' means milli); write it as ${example}`;
+        return `is a fraction of a byte${value.endsWith("m") ? " ('m' means milli)" : ""}; write it as ${example}`;
     }
     return undefined;
 }
