@@ -40,5 +40,5 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
 
 /** The command that sets a secret key from a file's content. */
 export function setSecretFromFile(key: string, file: string): string {
-    return `pulumi config set --secret --path '${CONFIG_NAMESPACE}:${key}' < ${file}`;
+    return `pulumi config set --secret --path '${CONFIG_NAMESPACE}:${key}' "$(cat ${file})"`;
 }

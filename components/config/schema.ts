@@ -66,10 +66,10 @@ const nonEmpty = (description: string) => z.string().min(1, "is empty; set a val
 
 const pemSecret = z
     .string()
-    .min(1, "is empty; set the PEM text: pulumi config set --secret --path ... < file.pem")
-    .describe("PEM text (pulumi config set --secret --path ... < file.pem)");
+    .min(1, 'is empty; set the PEM text: pulumi config set --secret --path ... "$(cat file.pem)"')
+    .describe('PEM text (pulumi config set --secret --path ... "$(cat file.pem)")');
 
-const kubeconfigContent = nonEmpty("kubeconfig content (pulumi config set --secret --path ... < file)");
+const kubeconfigContent = nonEmpty('kubeconfig content (pulumi config set --secret --path ... "$(cat file)")');
 
 const portNameSchema = z.string().superRefine(check(portNameProblem)).describe("a Service port name such as envoy-cl1");
 

@@ -812,7 +812,7 @@ describe("values Envoy or Kubernetes would refuse are refused first; their valid
             "a kubeconfig file path instead of its content",
             { observer: { kubeconfig: "~/.kube/config" }, clusters: [cluster(1, { context: "c1" })] },
             "observer.kubeconfig",
-            /looks like a file path; set the file's content instead: pulumi config set --secret --path 'envoy-thanos:observer\.kubeconfig' < ~\/\.kube\/config$/,
+            /looks like a file path; set the file's content instead: pulumi config set --secret --path 'envoy-thanos:observer\.kubeconfig' "\$\(cat ~\/\.kube\/config\)"$/,
             { observer: { kubeconfig: MINIMAL_KUBECONFIG }, clusters: [cluster(1, { context: "c1" })] },
         ],
         [
@@ -988,8 +988,8 @@ describe("provided TLS material is checked before anything is deployed", () => {
             }),
         );
         assert.deepEqual(problems, [
-            "tls.caBundle: looks like a file path; set the file's content: pulumi config set --secret --path 'envoy-thanos:tls.caBundle' < ./certs/ca.pem",
-            "tls.client.certificate: looks like a file path; set the file's content: pulumi config set --secret --path 'envoy-thanos:tls.client.certificate' < /etc/tls/client.crt",
+            `tls.caBundle: looks like a file path; set the file's content: pulumi config set --secret --path 'envoy-thanos:tls.caBundle' "$(cat ./certs/ca.pem)"`,
+            `tls.client.certificate: looks like a file path; set the file's content: pulumi config set --secret --path 'envoy-thanos:tls.client.certificate' "$(cat /etc/tls/client.crt)"`,
         ]);
     });
 
