@@ -191,6 +191,28 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
         await project.ok(["preview", "-s", STACK, "--expect-no-changes"]);
     });
 
+    it("previews no change for a stack whose gateway children still have their unprefixed names (the aliases carry them)", async () => {
+        const current = await project.exportState(STACK);
+        // The state as the program wrote it before children were prefixed with their component's name.
+        const gatewayChild = /^urn:pulumi:[^:]+::[^:]+::envoy-thanos:observer:ObserverGateway\$[^:]+:[^:]*:[^:]+::observer-(.+)$/;
+        let older = current;
+        let renamed = 0;
+        for (const resource of JSON.parse(current).deployment.resources as { urn: string }[]) {
+            const match = gatewayChild.exec(resource.urn);
+            if (match !== null) {
+                older = older.split(JSON.stringify(resource.urn)).join(JSON.stringify(resource.urn.replace(/::observer-[^:]+$/, `::${match[1]}`)));
+                renamed++;
+            }
+        }
+        assert.ok(renamed >= 6, `only ${renamed} gateway children in the state`);
+        await project.importState(STACK, older);
+        try {
+            await project.ok(["preview", "-s", STACK, "--expect-no-changes"]);
+        } finally {
+            await project.importState(STACK, current);
+        }
+    });
+
     it("carries gRPC through the rendered Envoy config, Secrets and Ingress", async () => {
         const rendered = readRendered(renderDir);
         const configMap = find(rendered.observer, "ConfigMap", "envoy-thanos-bootstrap");
