@@ -139,38 +139,56 @@ export function looksLikeFilePath(value: string): boolean {
 }
 
 /**
- * What client-go needs from kubeconfig content to connect: a YAML map whose current-context names one of its contexts,
- * and that context's cluster and user entries. Never quotes the content (it holds credentials).
+ * What client-go needs from kubeconfig content to connect: a YAML map with a contexts list, the context to use
+ * (`context` when set, else its current-context) among them, and that context's cluster and user entries.
+ * `field` says which key is at fault. Never quotes the content (it holds credentials).
  */
-export function kubeconfigProblem(content: string): string | undefined {
+export function kubeconfigProblem(content: string, context?: string): { field: "kubeconfig" | "context"; message: string } | undefined {
+    const kubeconfig = (message: string) => ({ field: "kubeconfig" as const, message });
     if (looksLikeFilePath(content)) {
-        return "looks like a file path; set the file's content instead";
+        return kubeconfig("looks like a file path; set the file's content instead");
     }
     let doc: unknown;
     try {
         doc = YAML.parse(content);
     } catch (err) {
         const line = (err as { linePos?: Array<{ line: number }> }).linePos?.[0]?.line;
-        return `is not valid YAML${line === undefined ? "" : ` (line ${line})`}; set the content of a kubeconfig file`;
+        return kubeconfig(`is not valid YAML${line === undefined ? "" : ` (line ${line})`}; set the content of a kubeconfig file`);
     }
-    const config = doc as { kind?: unknown; contexts?: unknown; clusters?: unknown; users?: unknown; "current-context"?: unknown } | null;
+    const config = doc as { contexts?: unknown; clusters?: unknown; users?: unknown; "current-context"?: unknown } | null;
     if (config === null || typeof config !== "object" || Array.isArray(config) || !Array.isArray(config.contexts) || config.contexts.length === 0) {
-        return "is not a kubeconfig (it has no contexts list); set the content of a kubeconfig file, e.g. from kubectl config view --minify --flatten";
+        return kubeconfig(
+            "is not a kubeconfig (it has no contexts list); set the content of a kubeconfig file, e.g. from kubectl config view --minify --flatten",
+        );
     }
-    const current = config["current-context"];
-    if (typeof current !== "string" || current === "") {
-        return "sets no current-context, so the provider would not know which context to use; run kubectl config use-context on that file first";
-    }
-    const context = (config.contexts as Array<{ name?: unknown; context?: { cluster?: unknown; user?: unknown } }>).find((c) => c?.name === current);
-    if (context === undefined) {
-        return "has a current-context that names none of its contexts; run kubectl config use-context on that file with one of them";
+    const contexts = config.contexts as Array<{ name?: unknown; context?: { cluster?: unknown; user?: unknown } } | null>;
+    let chosen: (typeof contexts)[number] | undefined;
+    if (context !== undefined) {
+        chosen = contexts.find((c) => c?.name === context);
+        if (chosen === undefined) {
+            return {
+                field: "context",
+                message: `'${context}' is not one of the contexts in the kubeconfig set beside it; use a name that kubectl config get-contexts lists for that file`,
+            };
+        }
+    } else {
+        const current = config["current-context"];
+        if (typeof current !== "string" || current === "") {
+            return kubeconfig(
+                "sets no current-context, so the provider would not know which context to use; set context beside it, or run kubectl config use-context on that file",
+            );
+        }
+        chosen = contexts.find((c) => c?.name === current);
+        if (chosen === undefined) {
+            return kubeconfig("has a current-context that names none of its contexts; run kubectl config use-context on that file with one of them");
+        }
     }
     const names = (list: unknown) => (Array.isArray(list) ? list.map((entry: { name?: unknown } | null) => entry?.name) : []);
-    if (!names(config.clusters).includes(context.context?.cluster)) {
-        return "has a current context whose cluster is not in its clusters list; export it with kubectl config view --minify --flatten";
+    if (!names(config.clusters).includes(chosen?.context?.cluster)) {
+        return kubeconfig("has a context whose cluster is not in its clusters list; export it with kubectl config view --minify --flatten");
     }
-    if (!names(config.users).includes(context.context?.user)) {
-        return "has a current context whose user is not in its users list; export it with kubectl config view --minify --flatten";
+    if (!names(config.users).includes(chosen?.context?.user)) {
+        return kubeconfig("has a context whose user is not in its users list; export it with kubectl config view --minify --flatten");
     }
     return undefined;
 }

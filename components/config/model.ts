@@ -13,7 +13,11 @@ import { readPemFile, TLS_FILE_NAMES } from "./tls-files";
 type TlsInput = NonNullable<StackConfigInput["tls"]>;
 
 /** How the program reaches a cluster's API server. `none` only in render mode, where no cluster is contacted. */
-export type Connection = { kind: "context"; context: string } | { kind: "kubeconfig"; kubeconfig: string } | { kind: "none" };
+export type Connection =
+    | { kind: "context"; context: string }
+    /** `context` picks one of the kubeconfig's contexts; default: its current-context. */
+    | { kind: "kubeconfig"; kubeconfig: string; context?: string }
+    | { kind: "none" };
 
 export interface HostPort {
     host: string;
@@ -381,16 +385,13 @@ function resolveConnection(
     options: BuildOptions,
     problems: ConfigProblem[],
 ): Connection {
-    if (c.context !== undefined && c.kubeconfig !== undefined) {
-        problems.push({ key, message: "sets both context and kubeconfig; keep one" });
-    }
     if (c.kubeconfig !== undefined) {
-        const problem = options.checkSecretMaterial ? kubeconfigProblem(c.kubeconfig) : undefined;
+        const problem = options.checkSecretMaterial ? kubeconfigProblem(c.kubeconfig, c.context) : undefined;
         if (problem !== undefined) {
             const fix = looksLikeFilePath(c.kubeconfig) ? `: ${setSecretFromFile(`${key}.kubeconfig`, c.kubeconfig.trim())}` : "";
-            problems.push({ key: `${key}.kubeconfig`, message: problem + fix });
+            problems.push({ key: `${key}.${problem.field}`, message: problem.message + fix });
         }
-        return { kind: "kubeconfig", kubeconfig: c.kubeconfig };
+        return { kind: "kubeconfig", kubeconfig: c.kubeconfig, context: c.context };
     }
     if (c.context !== undefined) {
         return { kind: "context", context: c.context };

@@ -279,7 +279,6 @@ describe("configuration errors name the key and the fix", () => {
             /neither context nor kubeconfig.*clusters\[1\]\.context/,
         ],
         ["an observer with no connection", { clusters: [cluster(1, { context: "c1" })] }, "observer", /neither context nor kubeconfig/],
-        ["both context and kubeconfig", rendered([cluster(1, { context: "a", kubeconfig: "b" })]), "clusters[0]", /both context and kubeconfig/],
         [
             "equal admin and metrics ports",
             rendered([cluster(1)], { envoy: { adminPort: 9000, metricsPort: 9000 } }),
@@ -798,8 +797,15 @@ describe("values Envoy or Kubernetes would refuse are refused first; their valid
             "a kubeconfig without current-context",
             live({ kubeconfig: kubeconfigWith((d) => delete d["current-context"]) }),
             "clusters[0].kubeconfig",
-            /sets no current-context/,
-            live({ kubeconfig: MINIMAL_KUBECONFIG }),
+            /sets no current-context, so the provider would not know which context to use; set context beside it/,
+            live({ kubeconfig: kubeconfigWith((d) => delete d["current-context"]), context: "edge" }),
+        ],
+        [
+            "a context the kubeconfig beside it does not contain",
+            live({ kubeconfig: MINIMAL_KUBECONFIG, context: "edgy" }),
+            "clusters[0].context",
+            /^clusters\[0\]\.context: 'edgy' is not one of the contexts in the kubeconfig set beside it; use a name that kubectl config get-contexts lists/,
+            live({ kubeconfig: MINIMAL_KUBECONFIG, context: "edge" }),
         ],
         [
             "a kubeconfig whose context names a missing user",

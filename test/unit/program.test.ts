@@ -121,6 +121,7 @@ describe("program under Pulumi mocks", () => {
             clusters: [
                 { name: "c1", host: "c1.example.com", context: "ctx-1" },
                 { name: "c2", host: "c2.example.com", kubeconfig: MINIMAL_KUBECONFIG },
+                { name: "c3", host: "c3.example.com", kubeconfig: MINIMAL_KUBECONFIG, context: "edge" },
             ],
         });
         const providers = Object.fromEntries(ofType(live, T.provider).map((p) => [p.name, p.inputs]));
@@ -128,6 +129,9 @@ describe("program under Pulumi mocks", () => {
         assert.equal(providers["observed-c1"].context, "ctx-1");
         assert.equal(providers["observed-c1"].renderYamlToDirectory, undefined);
         assert.ok(isSecret(providers["observed-c2"].kubeconfig), "kubeconfig content must be a secret");
+        assert.equal(providers["observed-c2"].context, undefined, "without context, the kubeconfig's current-context applies");
+        assert.ok(isSecret(providers["observed-c3"].kubeconfig));
+        assert.equal(providers["observed-c3"].context, "edge", "a context beside a kubeconfig picks one of its contexts");
         for (const p of Object.values(providers)) {
             // Provider inputs reach the engine as strings.
             assert.equal(String(p.enableSecretMutable), "true", "renewed certificates update Secrets in place");
