@@ -182,7 +182,7 @@ describe("pulumi up into real API servers: observer + observed clusters", { skip
                 .map((s) => `${s.op} ${s.type.split(":").pop()} ${s.name}`)
                 .sort(),
             // The ConfigMap gets the new listener and cluster, the NetworkPolicy the new listener port; not the Deployment.
-            ["update ConfigMap bootstrap", "update NetworkPolicy envoy"],
+            ["update ConfigMap observer-bootstrap", "update NetworkPolicy observer-envoy"],
         );
         await project.ok(["up", "-s", STACK, "--yes", "--skip-preview"]);
         assert.equal(
