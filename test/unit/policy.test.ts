@@ -51,7 +51,7 @@ describe("policy pack on the program's resources", () => {
         const result = await runProgram({ ...devStackConfig(), monitoring: { prometheusRule: on, serviceMonitor: on, dashboard: on } });
         assert.equal(result.error, undefined, result.error?.message);
         const configMaps = result.resources.filter((r) => r.type === "kubernetes:core/v1:ConfigMap");
-        assert.deepEqual(configMaps.map((r) => r.name).sort(), ["bootstrap", "monitoring-dashboard"]);
+        assert.deepEqual(configMaps.map((r) => r.name).sort(), ["monitoring-dashboard", "observer-bootstrap"]);
         for (const r of result.resources) assert.deepEqual(violations(r), [], `${r.type} ${r.name}`);
     });
 
