@@ -55,23 +55,29 @@ export function durationSeconds(value: string): number | undefined {
     return Number(match[1]) * factor;
 }
 
+/** Who reads a duration, and what 0s means to it (undefined: 0s is refused). */
+export interface DurationUse {
+    reader: "Envoy" | "Prometheus";
+    zero?: string;
+}
+
 /**
- * Envoy's bounds on a duration: at least 1ms (anything shorter is rounded to 0 on the way to Envoy),
- * or exactly 0 where `zero` says what 0 means; at most protobuf's maximum.
+ * Bounds on a duration: at least 1ms (anything shorter is rounded to 0 on the way to Envoy), or exactly 0 where
+ * `zero` says what 0 means; at most protobuf's maximum, beyond what Envoy or Prometheus can hold.
  */
-export function durationProblem(value: string, zero?: string): string | undefined {
+export function durationProblem(value: string, use: DurationUse): string | undefined {
     const seconds = durationSeconds(value);
     if (seconds === undefined) {
         return "must be a duration such as 500ms, 5s, 2m or 1h (a number and a unit)";
     }
     if (seconds === 0) {
-        return zero === undefined ? "must be more than 0; Envoy refuses a zero duration here and would not start" : undefined;
+        return use.zero === undefined ? `must be more than 0; ${use.reader} refuses a zero duration here` : undefined;
     }
     if (seconds < 0.001) {
-        return `must be at least 1ms${zero === undefined ? "" : `, or 0s (${zero})`}; Envoy counts in milliseconds`;
+        return `must be at least 1ms${use.zero === undefined ? "" : `, or 0s (${use.zero})`}; ${use.reader} counts in milliseconds`;
     }
     if (seconds > MAX_PROTOBUF_SECONDS) {
-        return `is longer than Envoy can represent (${MAX_PROTOBUF_SECONDS}s); use a shorter duration`;
+        return `is longer than ${use.reader} can represent (at most ${MAX_PROTOBUF_SECONDS}s); use a shorter duration`;
     }
     return undefined;
 }

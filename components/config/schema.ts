@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { CA_SLOTS } from "./defaults";
-import { durationProblem, imageReferenceProblem, ipAddressProblem, portNameProblem, QuantityResource, quantityProblem } from "./formats";
+import { DurationUse, durationProblem, imageReferenceProblem, ipAddressProblem, portNameProblem, QuantityResource, quantityProblem } from "./formats";
 
 /**
  * The stack configuration under the `envoy-thanos` namespace, as a zod schema.
@@ -42,11 +42,10 @@ export const hostnameSchema = z
     .superRefine(check(ipAddressProblem))
     .describe("a DNS hostname such as cl1m.example.com");
 
-/** `zero`: what 0s means for this key, when Envoy allows 0s at all. */
-const durationSchema = (zero?: string) =>
+const durationSchema = (use: DurationUse) =>
     z
         .string()
-        .superRefine(check((value: string) => durationProblem(value, zero)))
+        .superRefine(check((value: string) => durationProblem(value, use)))
         .describe("a duration such as 500ms, 5s, 2m or 1h, in quotes");
 
 const wholeNumber = (range: string) => z.int(`must be a whole number (${range})`).describe(`a whole number (${range})`);
@@ -136,14 +135,14 @@ export const envoySchema = z.strictObject({
     /** The only port that exposes admin data: `/stats/prometheus` and `/ready`. */
     metricsPort: listenPort.optional(),
     /** Envoy requires a connect timeout above 0. */
-    connectTimeout: durationSchema().optional(),
+    connectTimeout: durationSchema({ reader: "Envoy" }).optional(),
     /** How long a stream may be silent before Envoy resets it (HCM `stream_idle_timeout`); `0s` disables. */
-    streamIdleTimeout: durationSchema("no idle timeout").optional(),
+    streamIdleTimeout: durationSchema({ reader: "Envoy", zero: "no idle timeout" }).optional(),
     /** Envoy requires both at 1ms or more. */
     http2Keepalive: z
         .strictObject({
-            interval: durationSchema().optional(),
-            timeout: durationSchema().optional(),
+            interval: durationSchema({ reader: "Envoy" }).optional(),
+            timeout: durationSchema({ reader: "Envoy" }).optional(),
         })
         .optional(),
     circuitBreakers: z
@@ -171,7 +170,7 @@ export const envoySchema = z.strictObject({
         })
         .optional(),
     /** The longest Store API stream to let finish when a pod stops: sizes the drain and the termination grace period. */
-    longestStream: durationSchema().optional(),
+    longestStream: durationSchema({ reader: "Envoy" }).optional(),
     /** Share of the container memory limit the overload manager lets Envoy's heap reach. */
     heapPercentOfMemoryLimit: z.int("must be a whole percentage").min(10, "must be between 10 and 95").max(95, "must be between 10 and 95").optional(),
     /** Log one line per request to stdout. */
@@ -227,7 +226,7 @@ export const monitoringSchema = z.strictObject({
     /** A PrometheusRule (prometheus-operator) with the alerts. */
     prometheusRule: monitoringObject.optional(),
     /** A ServiceMonitor (prometheus-operator) for Envoy's metrics port. */
-    serviceMonitor: monitoringObject.extend({ interval: durationSchema().optional() }).optional(),
+    serviceMonitor: monitoringObject.extend({ interval: durationSchema({ reader: "Prometheus" }).optional() }).optional(),
     /** A Grafana dashboard ConfigMap, labelled for the kube-prometheus-stack Grafana sidecar. */
     dashboard: monitoringObject.optional(),
 });

@@ -594,6 +594,13 @@ describe("values Envoy or Kubernetes would refuse are refused first; their valid
             envoy({ connectTimeout: "1ms" }),
         ],
         [
+            "a zero scrape interval",
+            rendered([cluster(1)], { monitoring: { serviceMonitor: { enabled: true, interval: "0s" } } }),
+            "monitoring.serviceMonitor.interval",
+            /^monitoring\.serviceMonitor\.interval: must be more than 0; Prometheus refuses a zero duration here$/,
+            rendered([cluster(1)], { monitoring: { serviceMonitor: { enabled: true, interval: "15s" } } }),
+        ],
+        [
             "a zero keepalive interval",
             envoy({ http2Keepalive: { interval: "0s" } }),
             "envoy.http2Keepalive.interval",
