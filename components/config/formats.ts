@@ -223,7 +223,9 @@ export function closest(value: string, known: readonly string[]): string | undef
         const lower = candidate.toLowerCase();
         const edits = editDistance(wrote, lower);
         // A truncation counts as a near miss, ranked behind a one-letter typo (`cluster` → `clusters`, not `clusterDomain`).
-        const distance = edits <= Math.max(1, Math.floor(lower.length / 3)) ? edits : lower.startsWith(wrote) && wrote.length >= 3 ? 1.5 : Infinity;
+        // Replacing every letter is no typo (`c` is not a near miss of `a`).
+        const near = edits < lower.length && edits <= Math.max(1, Math.floor(lower.length / 3));
+        const distance = near ? edits : lower.startsWith(wrote) && wrote.length >= 3 ? 1.5 : Infinity;
         if (distance !== Infinity && (best === undefined || distance < best.distance)) {
             best = { candidate, distance };
         }
