@@ -34,6 +34,9 @@ export function envoyName(cluster: string): string {
     return `thanos_${cluster}`;
 }
 
+/** Name of the Envoy container's metrics port; cluster port names share the container's port list, so it is reserved. */
+export const METRICS_PORT_NAME = "metrics";
+
 export const observerNames = {
     bootstrapConfigMap: "envoy-thanos-bootstrap",
     tlsSecret: "envoy-thanos-client-tls",
@@ -63,3 +66,17 @@ export function observedNames(cluster: string) {
         clientTrafficPolicy: `envoy-thanos-${cluster}`,
     };
 }
+
+/** ingress-nginx annotations the program sets on every Ingress, by the name of the setting they control. */
+export const INGRESS_ANNOTATION = {
+    backendProtocol: "nginx.ingress.kubernetes.io/backend-protocol",
+    authTlsSecret: "nginx.ingress.kubernetes.io/auth-tls-secret",
+    authTlsVerifyClient: "nginx.ingress.kubernetes.io/auth-tls-verify-client",
+    authTlsVerifyDepth: "nginx.ingress.kubernetes.io/auth-tls-verify-depth",
+    authTlsMatchCn: "nginx.ingress.kubernetes.io/auth-tls-match-cn",
+    proxyReadTimeout: "nginx.ingress.kubernetes.io/proxy-read-timeout",
+    proxySendTimeout: "nginx.ingress.kubernetes.io/proxy-send-timeout",
+} as const;
+
+/** Annotations the program owns; user-supplied extras may not override them (that would silently undo mTLS). */
+export const MANAGED_INGRESS_ANNOTATIONS: readonly string[] = Object.values(INGRESS_ANNOTATION);

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { buildModel, ConfigError, Model } from "./config/model";
+import { ConfigError } from "./config/errors";
+import { buildModel, Model } from "./config/model";
 import { rawConfigFromRuntime } from "./config/sources";
 import { ObservedCluster } from "./observed/cluster";
 import { ObserverGateway } from "./observer/gateway";

@@ -16,6 +16,9 @@ export function providerArgs(connection: Connection, renderDirectory: string | u
         args.context = connection.context;
     } else if (connection.kind === "kubeconfig") {
         args.kubeconfig = pulumi.secret(connection.kubeconfig);
+        if (connection.context !== undefined) {
+            args.context = connection.context;
+        }
     }
     if (renderDirectory !== undefined) {
         args.renderYamlToDirectory = path.join(renderDirectory, subdirectory);

@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { buildModel, ConfigError } from "../components/config/model";
+import { ConfigError } from "../components/config/errors";
+import { buildModel } from "../components/config/model";
 import { rawConfigFromStackFiles } from "../components/config/sources";
 import { FILES, renderEnvoyFiles } from "../components/observer/bootstrap";
 

@@ -1,22 +1,24 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { z } from "zod";
-import type * as crypto from "node:crypto";
-import { checkCaBundle, checkKeyPair, parseCertificates } from "../pki/material";
+import { defaultPortName, MANAGED_INGRESS_ANNOTATIONS, METRICS_PORT_NAME, serviceName } from "../names";
+import { checkCaBundle, checkKeyPair, leafCertificate } from "../pki/material";
 import { CLIENT_IDENTITY } from "../pki/spec";
-import { defaultPortName, serviceName } from "../names";
-import { MANAGED_ANNOTATIONS } from "../observed/ingress";
 import { CaSlot, defaults } from "./defaults";
+import { ConfigError, ConfigProblem, setSecretFromFile } from "./errors";
+import { closest, durationSeconds, kubeconfigProblem, looksLikeFilePath, parseQuantity, portNameProblem } from "./formats";
+import { parseWithProblems } from "./issues";
 import { cpuCores, memoryBytes } from "./quantities";
 import { ClusterInput, KeyPairInput, StackConfigInput, stackConfigSchema } from "./schema";
 import { readPemFile, TLS_FILE_NAMES } from "./tls-files";
 
 type TlsInput = NonNullable<StackConfigInput["tls"]>;
 
-export const CONFIG_NAMESPACE = "envoy-thanos";
-
 /** How the program reaches a cluster's API server. `none` only in render mode, where no cluster is contacted. */
-export type Connection = { kind: "context"; context: string } | { kind: "kubeconfig"; kubeconfig: string } | { kind: "none" };
+export type Connection =
+    | { kind: "context"; context: string }
+    /** `context` picks one of the kubeconfig's contexts; default: its current-context. */
+    | { kind: "kubeconfig"; kubeconfig: string; context?: string }
+    | { kind: "none" };
 
 export interface HostPort {
     host: string;
@@ -141,25 +143,6 @@ export interface Model {
     warnings: string[];
 }
 
-export interface ConfigProblem {
-    /** Config key as a user types it with `pulumi config set --path`, e.g. `clusters[1].host`. */
-    key: string;
-    message: string;
-}
-
-/** A configuration the program cannot deploy. Its message lists every problem, one per line, with the full key. */
-export class ConfigError extends Error {
-    readonly problems: ConfigProblem[];
-
-    constructor(problems: ConfigProblem[]) {
-        // One certificate can be checked for several uses (tls.shared); say each problem once.
-        const unique = problems.filter((p, i) => problems.findIndex((q) => q.key === p.key && q.message === p.message) === i);
-        super(`Invalid ${CONFIG_NAMESPACE} stack configuration:\n` + unique.map((p) => `  - ${CONFIG_NAMESPACE}:${p.key}: ${p.message}`).join("\n"));
-        this.problems = unique;
-        this.name = "ConfigError";
-    }
-}
-
 export interface BuildOptions {
     /** Check provided PEM material (off where secrets cannot be decrypted, e.g. `npm run envoy-config`). */
     checkSecretMaterial: boolean;
@@ -170,21 +153,26 @@ export interface BuildOptions {
 
 /** Validates the raw `envoy-thanos:*` config object and resolves every default. Throws ConfigError. */
 export function buildModel(raw: Record<string, unknown>, options: BuildOptions): Model {
-    const parsed = stackConfigSchema.safeParse(raw);
-    if (!parsed.success) {
-        throw new ConfigError(parsed.error.issues.map(describeIssue));
+    const parsed = parseWithProblems(stackConfigSchema, raw);
+    if ("problems" in parsed) {
+        throw new ConfigError(parsed.problems);
     }
     const input = parsed.data;
     const problems: ConfigProblem[] = [];
     const renderDirectory = input.renderDirectory;
     const renderMode = renderDirectory !== undefined;
+    if (renderDirectory !== undefined && fs.existsSync(renderDirectory) && !fs.statSync(renderDirectory).isDirectory()) {
+        problems.push({ key: "renderDirectory", message: `'${renderDirectory}' is an existing file; name a directory (it is created if missing)` });
+    }
 
     const envoy = resolveEnvoy(input, problems);
+    checkResources(input, envoy, problems);
     const basePort = input.basePort ?? defaults.basePort;
-    const clusters = input.clusters.map((c, i) => resolveCluster(c, i, input, basePort, renderMode, problems));
+    const clusters = input.clusters.map((c, i) => resolveCluster(c, i, input, basePort, renderMode, options, problems));
     checkUnique(clusters, "name", problems);
     checkUnique(clusters, "host", problems);
     checkPorts(clusters, envoy, problems);
+    checkPortNames(clusters, input, problems);
     if (envoy.adminPort === envoy.metricsPort) {
         problems.push({ key: "envoy.metricsPort", message: `equals envoy.adminPort (${envoy.adminPort}); choose two different ports` });
     }
@@ -197,7 +185,7 @@ export function buildModel(raw: Record<string, unknown>, options: BuildOptions):
         namespace: input.observer?.namespace ?? defaults.observer.namespace,
         // The querier's namespace, where native mode puts its Secret, exists before the program runs.
         createNamespace: input.observer?.createNamespace ?? (mode === "native" ? false : defaults.observer.createNamespace),
-        connection: resolveConnection(input.observer ?? {}, "observer", renderMode, problems),
+        connection: resolveConnection(input.observer ?? {}, "observer", renderMode, options, problems),
         mode,
         querierVersion: input.observer?.querierVersion,
     };
@@ -250,15 +238,11 @@ function frontDoorWarnings(input: StackConfigInput): string[] {
 
 /** The subject CN of the first certificate in `pem`, or undefined when there is none or it cannot be read. */
 function commonNameOf(pem: string): string | undefined {
-    try {
-        const leaf = parseCertificates(pem)[0];
-        return leaf?.subject
-            .split("\n")
-            .find((line) => line.startsWith("CN="))
-            ?.slice(3);
-    } catch {
-        return undefined; // unreadable material is reported by the material checks
-    }
+    // Unreadable material gives undefined here; the material checks report it.
+    return leafCertificate(pem)
+        ?.subject.split("\n")
+        .find((line) => line.startsWith("CN="))
+        ?.slice(3);
 }
 
 /**
@@ -266,12 +250,8 @@ function commonNameOf(pem: string): string | undefined {
  * its CN as a DNS subjectAltName too. Generated certificates do; supplied ones are checked here.
  */
 function checkClientIdentity(certificatePem: string, identity: string, key: string, problems: ConfigProblem[]): void {
-    let leaf: crypto.X509Certificate | undefined;
-    try {
-        leaf = parseCertificates(certificatePem)[0];
-    } catch {
-        return; // unreadable material is reported by the material checks
-    }
+    // Unreadable material is reported by the material checks.
+    const leaf = leafCertificate(certificatePem);
     if (leaf === undefined || leaf.checkHost(identity, { subject: "never" }) !== undefined) return;
     problems.push({
         key,
@@ -348,41 +328,12 @@ function resolveMonitoring(input: StackConfigInput, tls: TlsModel, problems: Con
     };
 }
 
-function describeIssue(issue: z.core.$ZodIssue): ConfigProblem {
-    const key = formatPath(issue.path);
-    if (issue.code === "unrecognized_keys") {
-        const where = key === "" ? "" : `${key}.`;
-        return {
-            key: key === "" ? issue.keys.join(", ") : key,
-            message: `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${where}${k}'`).join(", ")}; check the spelling against the README's configuration reference`,
-        };
-    }
-    if (issue.code === "invalid_type" && issue.input === undefined) {
-        return { key, message: "is required" };
-    }
-    return { key, message: issue.message };
-}
-
-export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-    let out = "";
-    for (const part of path) {
-        if (typeof part === "number") {
-            out += `[${part}]`;
-        } else {
-            out += out === "" ? String(part) : `.${String(part)}`;
-        }
-    }
-    return out;
-}
-
 /** `500ms` → `0.5s`, `2m` → `120s`: the form Envoy's protobuf Duration accepts. */
 export function toEnvoyDuration(value: string): string {
-    const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value);
-    if (match === null) {
+    const seconds = durationSeconds(value);
+    if (seconds === undefined) {
         throw new Error(`not a duration: ${value}`);
     }
-    const factor = { ms: 0.001, s: 1, m: 60, h: 3600 }[match[2] as "ms" | "s" | "m" | "h"];
-    const seconds = Number(match[1]) * factor;
     return `${Number(seconds.toFixed(3))}s`;
 }
 
@@ -439,37 +390,24 @@ function resolveEnvoy(input: StackConfigInput, problems: ConfigProblem[]): Envoy
     };
 }
 
-/** IANA service name rules that Kubernetes applies to port names. */
-function portNameProblem(portName: string): string | undefined {
-    if (portName.length > 15) {
-        return `is ${portName.length} characters; Kubernetes allows at most 15 for a port name`;
-    }
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(portName) || portName.includes("--") || !/[a-z]/.test(portName)) {
-        return "must be lowercase letters, digits and single '-' (at least one letter), as Kubernetes requires for port names";
-    }
-    return undefined;
-}
-
 function resolveCluster(
     c: ClusterInput,
     index: number,
     input: StackConfigInput,
     basePort: number,
     renderMode: boolean,
+    options: BuildOptions,
     problems: ConfigProblem[],
 ): ObservedClusterModel {
     const key = `clusters[${index}]`;
     const portName = c.portName ?? defaultPortName(c.name);
-    const portNameIssue = portNameProblem(portName);
+    // An explicit portName was checked by the schema; the default one is derived from the name.
+    const portNameIssue = c.portName === undefined ? portNameProblem(portName) : undefined;
     if (portNameIssue !== undefined) {
-        problems.push(
-            c.portName === undefined
-                ? {
-                      key: `${key}.name`,
-                      message: `gives the Service port name '${portName}', which ${portNameIssue}; use a name of at most 9 characters or set ${key}.portName`,
-                  }
-                : { key: `${key}.portName`, message: portNameIssue },
-        );
+        problems.push({
+            key: `${key}.name`,
+            message: `gives the Service port name '${portName}', which ${portNameIssue}; use a name of at most 9 characters or set ${key}.portName`,
+        });
     }
     const frontDoor = c.frontDoor ?? input.frontDoor ?? defaults.frontDoor;
     const other = (block: "ingress" | "gatewayApi", door: FrontDoor) =>
@@ -480,7 +418,7 @@ function resolveCluster(
     if (frontDoor === "gateway-api" && c.ingress !== undefined) other("ingress", "ingress-nginx");
     if (frontDoor === "ingress-nginx" && c.gatewayApi !== undefined) other("gatewayApi", "gateway-api");
     for (const annotation of Object.keys(c.ingress?.annotations ?? {})) {
-        if (MANAGED_ANNOTATIONS.includes(annotation)) {
+        if (MANAGED_INGRESS_ANNOTATIONS.includes(annotation)) {
             problems.push({
                 key: `${key}.ingress.annotations`,
                 message: `'${annotation}' is set by the program (mTLS and gRPC settings); remove it, or use ${key}.ingress.streamTimeoutSeconds for the timeouts`,
@@ -508,7 +446,7 @@ function resolveCluster(
         portName,
         serviceName: serviceName(c.name),
         address,
-        connection: resolveConnection(c, key, renderMode, problems),
+        connection: resolveConnection(c, key, renderMode, options, problems),
         sidecar: {
             namespace: c.sidecar?.namespace ?? input.sidecar?.namespace ?? defaults.sidecar.namespace,
             service: c.sidecar?.service ?? input.sidecar?.service ?? defaults.sidecar.service,
@@ -538,12 +476,20 @@ function parseAddress(value: string, key: string, problems: ConfigProblem[]): Ho
     return { host: match[1], port };
 }
 
-function resolveConnection(c: { context?: string; kubeconfig?: string }, key: string, renderMode: boolean, problems: ConfigProblem[]): Connection {
-    if (c.context !== undefined && c.kubeconfig !== undefined) {
-        problems.push({ key, message: "sets both context and kubeconfig; keep one" });
-    }
+function resolveConnection(
+    c: { context?: string; kubeconfig?: string },
+    key: string,
+    renderMode: boolean,
+    options: BuildOptions,
+    problems: ConfigProblem[],
+): Connection {
     if (c.kubeconfig !== undefined) {
-        return { kind: "kubeconfig", kubeconfig: c.kubeconfig };
+        const problem = options.checkSecretMaterial ? kubeconfigProblem(c.kubeconfig, c.context) : undefined;
+        if (problem !== undefined) {
+            const fix = looksLikeFilePath(c.kubeconfig) ? `: ${setSecretFromFile(`${key}.kubeconfig`, c.kubeconfig.trim())}` : "";
+            problems.push({ key: `${key}.${problem.field}`, message: problem.message + fix });
+        }
+        return { kind: "kubeconfig", kubeconfig: c.kubeconfig, context: c.context };
     }
     if (c.context !== undefined) {
         return { kind: "context", context: c.context };
@@ -590,6 +536,42 @@ function checkPorts(clusters: ObservedClusterModel[], envoy: EnvoyModel, problem
     });
 }
 
+/** Service port names share one container port list with the metrics port; Kubernetes refuses duplicates there. */
+function checkPortNames(clusters: ObservedClusterModel[], input: StackConfigInput, problems: ConfigProblem[]): void {
+    const seen = new Map<string, number>();
+    clusters.forEach((c, i) => {
+        const key = input.clusters[i].portName === undefined ? `clusters[${i}].name` : `clusters[${i}].portName`;
+        const first = seen.get(c.portName);
+        if (c.portName === METRICS_PORT_NAME) {
+            problems.push({ key, message: `'${c.portName}' is the name of Envoy's metrics port; choose another port name` });
+        } else if (first !== undefined) {
+            problems.push({ key, message: `gives the port name '${c.portName}', already used by clusters[${first}]; give each cluster its own portName` });
+        } else {
+            seen.set(c.portName, i);
+        }
+    });
+}
+
+/** A container's request may not exceed its limit (Kubernetes refuses the pod); defaults count on either side. */
+function checkResources(input: StackConfigInput, envoy: EnvoyModel, problems: ConfigProblem[]): void {
+    for (const resource of ["cpu", "memory", "ephemeral-storage"] as const) {
+        const request = envoy.resources.requests[resource];
+        const limit = envoy.resources.limits[resource];
+        if (request === undefined || limit === undefined || (parseQuantity(request) ?? 0) <= (parseQuantity(limit) ?? Infinity)) {
+            continue;
+        }
+        const requestSet = input.envoy?.resources?.requests?.[resource] !== undefined;
+        const limitSet = input.envoy?.resources?.limits?.[resource] !== undefined;
+        const limitKey = `envoy.resources.limits.${resource}`;
+        problems.push({
+            key: requestSet ? `envoy.resources.requests.${resource}` : limitKey,
+            message: requestSet
+                ? `(${request}) is above ${limitKey} (${limit}${limitSet ? "" : ", the default"}); lower the request or raise the limit`
+                : `(${limit}) is below the default request of ${request}; raise the limit or set envoy.resources.requests.${resource}`,
+        });
+    }
+}
+
 /** Which `tls.*` keys belong to which mode; a key of another mode is a mistake worth naming. */
 const TLS_KEYS_BY_MODE = {
     generate: ["validityHours", "earlyRenewalHours", "caValidityHours", "ca"],
@@ -631,11 +613,14 @@ function resolveTls(input: StackConfigInput, clusters: ObservedClusterModel[], o
         if (model.earlyRenewalHours >= model.validityHours) {
             problems.push({
                 key: "tls.earlyRenewalHours",
-                message: `(${model.earlyRenewalHours}) must be less than tls.validityHours (${model.validityHours})`,
+                message: `(${model.earlyRenewalHours}) must be less than tls.validityHours (${model.validityHours}); lower it or raise tls.validityHours`,
             });
         }
         if (model.validityHours > model.caValidityHours) {
-            problems.push({ key: "tls.validityHours", message: `(${model.validityHours}) must not exceed tls.caValidityHours (${model.caValidityHours})` });
+            problems.push({
+                key: "tls.validityHours",
+                message: `(${model.validityHours}) must not exceed tls.caValidityHours (${model.caValidityHours}); lower it or raise tls.caValidityHours`,
+            });
         }
         return model;
     }
@@ -659,8 +644,17 @@ interface PemItem {
 interface PairItem {
     certificate: string;
     privateKey: string;
+    /** Key and message prefix for a problem with the pair as a whole. */
     key: string;
     origin: string;
+    /** Key and message prefix for a problem with one of its two parts (`tls.client.privateKey`, or its file). */
+    parts: Record<"certificate" | "privateKey", { key: string; origin: string }>;
+}
+
+/** A pair from config values: each part is its own key. */
+function configPair(pair: KeyPairInput, key: string): PairItem {
+    const part = (field: string) => ({ key: `${key}.${field}`, origin: "" });
+    return { ...pair, key, origin: "", parts: { certificate: part("certificate"), privateKey: part("privateKey") } };
 }
 
 /** Material read from config or files; a missing item was already reported. */
@@ -678,7 +672,13 @@ function checkUnknownServerNames(names: string[], keyPrefix: string, clusters: O
     const known = new Set(clusters.map((c) => c.name));
     for (const name of names) {
         if (!known.has(name)) {
-            problems.push({ key: `${keyPrefix}.${name}`, message: `names no cluster in clusters; rename it to one of: ${[...known].join(", ")}` });
+            const suggestion = closest(name, [...known]);
+            problems.push({
+                key: `${keyPrefix}.${name}`,
+                message:
+                    `names no cluster in clusters; rename it to one of: ${[...known].join(", ")}` +
+                    (suggestion === undefined ? "" : ` (did you mean ${suggestion}?)`),
+            });
         }
     }
 }
@@ -699,12 +699,12 @@ function materialFromConfig(t: TlsInput, clusters: ObservedClusterModel[], probl
         if (pair === undefined) {
             missing(`tls.servers.${c.name}`, `tls.servers.${c.name}.certificate and .privateKey, or tls.shared`);
         } else {
-            servers[c.name] = { ...pair, key: t.servers?.[c.name] !== undefined ? `tls.servers.${c.name}` : "tls.shared", origin: "" };
+            servers[c.name] = configPair(pair, t.servers?.[c.name] !== undefined ? `tls.servers.${c.name}` : "tls.shared");
         }
     }
     return {
         caBundle: t.caBundle === undefined ? undefined : { text: t.caBundle, key: "tls.caBundle", origin: "" },
-        client: clientInput === undefined ? undefined : { ...clientInput, key: t.client !== undefined ? "tls.client" : "tls.shared", origin: "" },
+        client: clientInput === undefined ? undefined : configPair(clientInput, t.client !== undefined ? "tls.client" : "tls.shared"),
         servers,
     };
 }
@@ -747,7 +747,16 @@ function materialFromFiles(t: TlsInput, clusters: ObservedClusterModel[], option
         const privateKeyText = read(privateKey);
         if (certificate === undefined || privateKey === undefined || certificateText === undefined || privateKeyText === undefined) return undefined;
         const key = certificate.key === privateKey.key ? certificate.key : `${certificate.key}, ${privateKey.key}`;
-        return { certificate: certificateText, privateKey: privateKeyText, key, origin: `${certificate.file} / ${privateKey.file}: ` };
+        return {
+            certificate: certificateText,
+            privateKey: privateKeyText,
+            key,
+            origin: `${certificate.file} / ${privateKey.file}: `,
+            parts: {
+                certificate: { key: certificate.key, origin: `${certificate.file}: ` },
+                privateKey: { key: privateKey.key, origin: `${privateKey.file}: ` },
+            },
+        };
     };
 
     const caLocation = locate(t.files?.caBundle, "tls.files.caBundle", TLS_FILE_NAMES.caBundle);
@@ -772,25 +781,41 @@ function materialFromFiles(t: TlsInput, clusters: ObservedClusterModel[], option
     };
 }
 
-/** The same checks for material from config and from files; each problem is prefixed with where the material came from. */
+/**
+ * The same checks for material from config and from files; each problem names the key and, for files, the file.
+ * One root cause, one message: a config value that is a file path is reported as such and not parsed, and chains
+ * are checked only against a usable CA bundle (a broken bundle is reported once, not once per certificate).
+ */
 function checkMaterial(material: Material, clusters: ObservedClusterModel[], now: Date, problems: ConfigProblem[]): void {
     const { caBundle, client } = material;
-    if (caBundle === undefined) return;
-    for (const p of checkCaBundle(caBundle.text, now)) {
-        problems.push({ key: caBundle.key, message: caBundle.origin + p });
+    const pathGiven = (key: string, origin: string, value: string): boolean => {
+        if (origin !== "" || !looksLikeFilePath(value)) return false;
+        problems.push({ key, message: `looks like a file path; set the file's content: ${setSecretFromFile(key, value.trim())}` });
+        return true;
+    };
+    let roots: ReturnType<typeof checkCaBundle>["roots"];
+    if (caBundle !== undefined && !pathGiven(caBundle.key, caBundle.origin, caBundle.text)) {
+        const bundle = checkCaBundle(caBundle.text, now);
+        bundle.problems.forEach((message) => problems.push({ key: caBundle.key, message: caBundle.origin + message }));
+        roots = bundle.roots;
     }
-    const caName = caBundle.origin === "" ? caBundle.key : caBundle.origin.slice(0, -2);
-    if (client !== undefined) {
-        for (const p of checkKeyPair(client.certificate, client.privateKey, caBundle.text, { purpose: "client", hosts: [], now, caName })) {
-            problems.push({ key: client.key, message: client.origin + p });
+    const caName = caBundle === undefined || caBundle.origin === "" ? "tls.caBundle" : caBundle.origin.slice(0, -2);
+    const checkPair = (pair: PairItem, purpose: "client" | "server", hosts: string[]) => {
+        const certificatePath = pathGiven(pair.parts.certificate.key, pair.parts.certificate.origin, pair.certificate);
+        const privateKeyPath = pathGiven(pair.parts.privateKey.key, pair.parts.privateKey.origin, pair.privateKey);
+        if (certificatePath || privateKeyPath) return;
+        for (const p of checkKeyPair(pair.certificate, pair.privateKey, { purpose, hosts, now, roots, caName })) {
+            const where = p.field === undefined ? pair : pair.parts[p.field];
+            problems.push({ key: where.key, message: where.origin + p.message });
         }
+    };
+    if (client !== undefined) {
+        checkPair(client, "client", []);
     }
     for (const c of clusters) {
         const server = material.servers[c.name];
         if (server !== undefined) {
-            for (const p of checkKeyPair(server.certificate, server.privateKey, caBundle.text, { purpose: "server", hosts: [c.host], now, caName })) {
-                problems.push({ key: server.key, message: server.origin + p });
-            }
+            checkPair(server, "server", [c.host]);
         }
     }
 }

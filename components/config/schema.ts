@@ -1,41 +1,83 @@
 import { z } from "zod";
 import { CA_SLOTS } from "./defaults";
+import { DurationUse, durationProblem, imageReferenceProblem, ipAddressProblem, portNameProblem, QuantityResource, quantityProblem } from "./formats";
 
 /**
  * The stack configuration under the `envoy-thanos` namespace, as a zod schema.
  * Every object is strict so that a typo (`clusters[0].hots`) is an error, not a silently ignored key.
- * Cross-field rules (uniqueness, port collisions, TLS material per cluster) live in `model.ts`.
+ * Rules on one value live here with the message the user reads; `describe` names the expected form, which
+ * type errors quote. Cross-field rules (uniqueness, port collisions, requests ≤ limits, TLS material per
+ * cluster) live in `model.ts`.
  */
 
 /** DNS-1123 label: what Kubernetes accepts as a namespace or Service name segment. */
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** RFC 1123 hostname, lowercase, at least one dot-free label, no wildcard. */
 const hostnamePattern = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
-/** A duration as users write it (`5s`, `500ms`, `2m`, `1h`); converted to Envoy's seconds form in the model. */
-const durationPattern = /^\d+(\.\d+)?(ms|s|m|h)$/;
+/** Envoy's circuit breaker and connection thresholds are uint32. */
+const UINT32_MAX = 4_294_967_295;
+
+/** Turns the problem a pure check finds (see formats.ts) into a zod issue. */
+function check<T>(problemOf: (value: T) => string | undefined) {
+    return (value: T, ctx: z.core.$RefinementCtx<T>) => {
+        const problem = problemOf(value);
+        if (problem !== undefined) {
+            ctx.addIssue({ code: "custom", message: problem });
+        }
+    };
+}
+
 /** Kubernetes label keys/values are validated by the API server; here only their shape as a string map. */
-const labelMap = z.record(z.string().min(1), z.string());
+const labelMap = z.record(z.string().min(1, "has an empty label name; remove it"), z.string()).describe("a map of label names to values");
 
 export const dnsLabelSchema = z
     .string()
     .max(63, "must be at most 63 characters (a DNS-1123 label)")
-    .regex(dnsLabel, "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit");
+    .regex(dnsLabel, "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit")
+    .describe("a DNS-1123 label such as monitoring");
 
 export const hostnameSchema = z
     .string()
-    .regex(hostnamePattern, "must be a lowercase DNS hostname such as cl1m.example.com (no scheme, port, wildcard or uppercase)");
+    .regex(hostnamePattern, "must be a lowercase DNS hostname such as cl1m.example.com (no scheme, port, wildcard or uppercase)")
+    .superRefine(check(ipAddressProblem))
+    .describe("a DNS hostname such as cl1m.example.com");
 
-export const durationSchema = z.string().regex(durationPattern, "must be a duration such as 500ms, 5s, 2m or 1h");
+const durationSchema = (use: DurationUse) =>
+    z
+        .string()
+        .superRefine(check((value: string) => durationProblem(value, use)))
+        .describe("a duration such as 500ms, 5s, 2m or 1h, in quotes");
 
-const portNumber = z.int("must be a whole number").min(1, "must be between 1 and 65535").max(65535, "must be between 1 and 65535");
+const wholeNumber = (range: string) => z.int(`must be a whole number (${range})`).describe(`a whole number (${range})`);
+
+const portNumber = wholeNumber("a port, 1-65535").min(1, "must be between 1 and 65535").max(65535, "must be between 1 and 65535");
 
 /** Envoy runs without capabilities, so it cannot bind privileged ports. */
-const listenPort = z
-    .int("must be a whole number")
+const listenPort = wholeNumber("a port, 1024-65535")
     .min(1024, "must be between 1024 and 65535 (Envoy runs as non-root without NET_BIND_SERVICE)")
     .max(65535, "must be between 1024 and 65535");
 
-const pemSecret = z.string().min(1, "must be PEM text (set it with `pulumi config set --secret --path ...`)");
+const threshold = (min: number) => wholeNumber(`${min}-${UINT32_MAX}`).min(min, `must be at least ${min}`).max(UINT32_MAX, `must be at most ${UINT32_MAX}`);
+
+const hours = (min: number) => wholeNumber(`hours, ${min} or more`).min(min, `must be at least ${min} hour${min === 1 ? "" : "s"}`);
+
+const nonEmpty = (description: string) => z.string().min(1, "is empty; set a value or remove the key").describe(description);
+
+const pemSecret = z
+    .string()
+    .min(1, 'is empty; set the PEM text: pulumi config set --secret --path ... "$(cat file.pem)"')
+    .describe('PEM text (pulumi config set --secret --path ... "$(cat file.pem)")');
+
+const kubeconfigContent = nonEmpty('kubeconfig content (pulumi config set --secret --path ... "$(cat file)")');
+
+const portNameSchema = z.string().superRefine(check(portNameProblem)).describe("a Service port name such as envoy-cl1");
+
+/** `pulumi config set --path ...cpu 2` stores a number; Kubernetes takes either form. */
+const quantitySchema = (resource: QuantityResource) =>
+    z
+        .union([z.string(), z.number().transform(String)])
+        .pipe(z.string().superRefine(check((value: string) => quantityProblem(value, resource))))
+        .describe(resource === "cpu" ? "a CPU quantity such as 500m or 2" : `a ${resource} quantity such as 512Mi or 1Gi`);
 
 export const sidecarSchema = z.strictObject({
     /** Namespace of the Thanos sidecar Service; the TLS Secrets and the Ingress go there too. */
@@ -43,16 +85,19 @@ export const sidecarSchema = z.strictObject({
     /** Name of the Service that exposes the sidecar's gRPC port. */
     service: dnsLabelSchema.optional(),
     /** Port of that Service: its name (`grpc`) or its number. */
-    port: z.union([dnsLabelSchema.max(15, "a port name has at most 15 characters"), portNumber]).optional(),
+    port: z.union([portNameSchema, portNumber]).describe("a Service port name such as grpc, or a port number such as 10901").optional(),
 });
 
 const ingressSchema = z.strictObject({
     /** IngressClass of the observed cluster's ingress-nginx. */
     className: dnsLabelSchema.optional(),
     /** Extra annotations, merged over ours (a user value wins). */
-    annotations: z.record(z.string().min(1), z.string()).optional(),
+    annotations: z
+        .record(z.string().min(1, "has an empty annotation name; remove it"), z.string())
+        .describe("a map of annotation names to text values")
+        .optional(),
     /** Seconds nginx waits between two reads/writes of a gRPC stream. */
-    streamTimeoutSeconds: z.int().min(61, "must be more than 60 seconds, or idle Series streams are cut").optional(),
+    streamTimeoutSeconds: wholeNumber("seconds, more than 60").min(61, "must be more than 60 seconds, or idle Series streams are cut").optional(),
 });
 
 /** The front door in front of an observed cluster's sidecar: a Gateway API Gateway, or an ingress-nginx Ingress (end of life). */
@@ -79,13 +124,13 @@ export const clusterSchema = z.strictObject({
     /** Envoy listener port for this cluster; default: basePort + the cluster's position in the list. */
     port: listenPort.optional(),
     /** Where Envoy connects (`lb.example.net:8443`); default `<host>:443`. SNI and :authority stay `host`. */
-    address: z.string().min(1).optional(),
+    address: nonEmpty("host or host:port, e.g. lb.example.net:8443").optional(),
     /** Name of the Service port; default `envoy-<name>` (Kubernetes allows 15 characters). */
-    portName: z.string().optional(),
+    portName: portNameSchema.optional(),
     /** kubeconfig context of this observed cluster. */
-    context: z.string().min(1).optional(),
+    context: nonEmpty("a kubeconfig context name").optional(),
     /** kubeconfig content (secret) for this observed cluster. */
-    kubeconfig: z.string().min(1).optional(),
+    kubeconfig: kubeconfigContent.optional(),
     sidecar: sidecarSchema.optional(),
     /** This cluster's front door; default: the stack's frontDoor. */
     frontDoor: frontDoorSchema.optional(),
@@ -96,41 +141,40 @@ export const clusterSchema = z.strictObject({
 });
 
 const resourceListSchema = z.strictObject({
-    cpu: z.string().min(1).optional(),
-    memory: z.string().min(1).optional(),
-    "ephemeral-storage": z.string().min(1).optional(),
+    cpu: quantitySchema("cpu").optional(),
+    memory: quantitySchema("memory").optional(),
+    "ephemeral-storage": quantitySchema("ephemeral-storage").optional(),
 });
 
 export const envoySchema = z.strictObject({
     /** Container image; its tag must be a version the test suite runs (see README). */
-    image: z
-        .string()
-        .regex(/^[^\s:@]+(:[\w][\w.-]{0,127})?(@sha256:[a-f0-9]{64})?$/, "must be an image reference such as envoyproxy/envoy:v1.40.0")
-        .optional(),
-    replicas: z.int().min(1, "must be at least 1").max(50).optional(),
+    image: z.string().superRefine(check(imageReferenceProblem)).describe("an image reference such as envoyproxy/envoy:v1.40.0").optional(),
+    replicas: wholeNumber("1-50").min(1, "must be at least 1").max(50, "must be at most 50; more replicas add upstream connections, not capacity").optional(),
     logLevel: z.enum(["trace", "debug", "info", "warning", "error", "critical", "off"]).optional(),
     /** Envoy's admin interface; bound to 127.0.0.1 inside the pod, never exposed. */
     adminPort: listenPort.optional(),
     /** The only port that exposes admin data: `/stats/prometheus` and `/ready`. */
     metricsPort: listenPort.optional(),
-    connectTimeout: durationSchema.optional(),
+    /** Envoy requires a connect timeout above 0. */
+    connectTimeout: durationSchema({ reader: "Envoy" }).optional(),
     /** How long a stream may be silent before Envoy resets it (HCM `stream_idle_timeout`); `0s` disables. */
-    streamIdleTimeout: durationSchema.optional(),
+    streamIdleTimeout: durationSchema({ reader: "Envoy", zero: "no idle timeout" }).optional(),
+    /** Envoy requires both at 1ms or more. */
     http2Keepalive: z
         .strictObject({
-            interval: durationSchema.optional(),
-            timeout: durationSchema.optional(),
+            interval: durationSchema({ reader: "Envoy" }).optional(),
+            timeout: durationSchema({ reader: "Envoy" }).optional(),
         })
         .optional(),
     circuitBreakers: z
         .strictObject({
-            maxConnections: z.int().min(1).optional(),
-            maxPendingRequests: z.int().min(1).optional(),
-            maxRequests: z.int().min(1).optional(),
-            maxRetries: z.int().min(0).optional(),
+            maxConnections: threshold(1).optional(),
+            maxPendingRequests: threshold(1).optional(),
+            maxRequests: threshold(1).optional(),
+            maxRetries: threshold(0).optional(),
         })
         .optional(),
-    maxDownstreamConnections: z.int().min(1).optional(),
+    maxDownstreamConnections: threshold(1).optional(),
     /** HTTP/2 flow-control windows in bytes, for the querier side and the ingress side; bounds Envoy's buffer per stream. */
     http2Windows: z
         .strictObject({
@@ -147,11 +191,11 @@ export const envoySchema = z.strictObject({
         })
         .optional(),
     /** The longest Store API stream to let finish when a pod stops: sizes the drain and the termination grace period. */
-    longestStream: durationSchema.optional(),
+    longestStream: durationSchema({ reader: "Envoy" }).optional(),
     /** Share of the container memory limit the overload manager lets Envoy's heap reach. */
     heapPercentOfMemoryLimit: z.int("must be a whole percentage").min(10, "must be between 10 and 95").max(95, "must be between 10 and 95").optional(),
     /** Log one line per request to stdout. */
-    accessLog: z.boolean().optional(),
+    accessLog: z.boolean().describe("true or false").optional(),
     resources: z
         .strictObject({
             requests: resourceListSchema.optional(),
@@ -161,22 +205,23 @@ export const envoySchema = z.strictObject({
 });
 
 export const observerSchema = z.strictObject({
-    context: z.string().min(1).optional(),
-    kubeconfig: z.string().min(1).optional(),
+    context: nonEmpty("a kubeconfig context name").optional(),
+    kubeconfig: kubeconfigContent.optional(),
     namespace: dnsLabelSchema.optional(),
     /** Create the namespace, or expect it to exist. */
-    createNamespace: z.boolean().optional(),
+    createNamespace: z.boolean().describe("true or false").optional(),
     /** `envoy`: Envoy holds the client certificate and proxies every query; `native`: the querier does the mTLS itself. */
     mode: z.enum(["envoy", "native"]).optional(),
     /** The querier's Thanos version, when known (`v0.42.4`); native mode needs per-endpoint TLS, new in v0.42. */
     querierVersion: z
         .string()
         .regex(/^v?\d+\.\d+(\.\d+)?([-+].*)?$/, "must be a Thanos version such as v0.42.4")
+        .describe("a Thanos version such as v0.42.4")
         .optional(),
 });
 
 export const networkPolicySchema = z.strictObject({
-    enabled: z.boolean().optional(),
+    enabled: z.boolean().describe("true or false").optional(),
     /** Pods of the Thanos querier allowed to reach the listener ports. */
     querierPodSelector: labelMap.optional(),
     /** Namespaces of the querier (labels); `{}` is every namespace. */
@@ -191,18 +236,18 @@ export const networkPolicySchema = z.strictObject({
 
 /** An optional monitoring object of the observer: on or off, and labels for whatever selects it. */
 const monitoringObject = z.strictObject({
-    enabled: z.boolean().optional(),
+    enabled: z.boolean().describe("true or false").optional(),
     /** Extra labels on the object, e.g. the `release` label a Prometheus' ruleSelector or serviceMonitorSelector matches. */
     labels: labelMap.optional(),
 });
 
 export const monitoringSchema = z.strictObject({
     /** The certificate-expiry alert fires this many days before Envoy's client certificate or the CA expires. */
-    certificateExpiryDays: z.int("must be a whole number of days").min(1, "must be at least 1 day").optional(),
+    certificateExpiryDays: wholeNumber("days, 1 or more").min(1, "must be at least 1 day").optional(),
     /** A PrometheusRule (prometheus-operator) with the alerts. */
     prometheusRule: monitoringObject.optional(),
     /** A ServiceMonitor (prometheus-operator) for Envoy's metrics port. */
-    serviceMonitor: monitoringObject.extend({ interval: durationSchema.optional() }).optional(),
+    serviceMonitor: monitoringObject.extend({ interval: durationSchema({ reader: "Prometheus" }).optional() }).optional(),
     /** A Grafana dashboard ConfigMap, labelled for the kube-prometheus-stack Grafana sidecar. */
     dashboard: monitoringObject.optional(),
 });
@@ -223,9 +268,9 @@ const keyPairFiles = z.strictObject({
 export const tlsSchema = z.strictObject({
     mode: z.enum(["generate", "provided", "files"]).optional(),
     /** generate: lifetime of the issued certificates, and how long before expiry `pulumi up` renews them. */
-    validityHours: z.int().min(1).optional(),
-    earlyRenewalHours: z.int().min(0).optional(),
-    caValidityHours: z.int().min(1).optional(),
+    validityHours: hours(1).optional(),
+    earlyRenewalHours: hours(0).optional(),
+    caValidityHours: hours(1).optional(),
     /** generate: which CA slot signs the certificates and which slots both sides trust (a rotation with overlap, see README). */
     ca: z
         .strictObject({
@@ -242,7 +287,7 @@ export const tlsSchema = z.strictObject({
     /** provided: Envoy's client certificate. */
     client: keyPair.optional(),
     /** provided: server certificate per cluster name. */
-    servers: z.record(z.string(), keyPair).optional(),
+    servers: z.record(z.string(), keyPair).describe("a map from cluster name to certificate and privateKey").optional(),
     /** provided: one certificate used on every side, as in the manual recipe's fullchain.pem/privkey.pem. */
     shared: keyPair.optional(),
     /** files: a directory with the documented file names (README "Certificates from files"). */
@@ -258,7 +303,7 @@ export const tlsSchema = z.strictObject({
 });
 
 export const stackConfigSchema = z.strictObject({
-    renderDirectory: z.string().min(1).optional(),
+    renderDirectory: nonEmpty("a directory path such as rendered").optional(),
     basePort: listenPort.optional(),
     clusterDomain: hostnameSchema.optional(),
     observer: observerSchema.optional(),
@@ -270,7 +315,10 @@ export const stackConfigSchema = z.strictObject({
     networkPolicy: networkPolicySchema.optional(),
     tls: tlsSchema.optional(),
     monitoring: monitoringSchema.optional(),
-    clusters: z.array(clusterSchema).min(1, "list at least one observed cluster"),
+    clusters: z
+        .array(clusterSchema)
+        .min(1, "is empty; list at least one observed cluster, each with a name and a host")
+        .describe("a list of observed clusters (entries like - name: cl1, host: cl1m.example.com)"),
 });
 
 export type StackConfigInput = z.infer<typeof stackConfigSchema>;

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { CONFIG_NAMESPACE } from "./model";
+import { CONFIG_NAMESPACE } from "./errors";
 
 /**
  * Two ways to get the raw `envoy-thanos:*` config object: from the Pulumi runtime (the program),

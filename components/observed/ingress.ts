@@ -1,20 +1,6 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type { ObservedClusterModel } from "../config/model";
-import { observedNames } from "../names";
-
-/** ingress-nginx annotations, by the name of the setting they control. */
-export const ANNOTATION = {
-    backendProtocol: "nginx.ingress.kubernetes.io/backend-protocol",
-    authTlsSecret: "nginx.ingress.kubernetes.io/auth-tls-secret",
-    authTlsVerifyClient: "nginx.ingress.kubernetes.io/auth-tls-verify-client",
-    authTlsVerifyDepth: "nginx.ingress.kubernetes.io/auth-tls-verify-depth",
-    authTlsMatchCn: "nginx.ingress.kubernetes.io/auth-tls-match-cn",
-    proxyReadTimeout: "nginx.ingress.kubernetes.io/proxy-read-timeout",
-    proxySendTimeout: "nginx.ingress.kubernetes.io/proxy-send-timeout",
-} as const;
-
-/** Annotations the program owns; user-supplied extras may not override them (that would silently undo mTLS). */
-export const MANAGED_ANNOTATIONS: readonly string[] = Object.values(ANNOTATION);
+import { INGRESS_ANNOTATION, observedNames } from "../names";
 
 export interface AnnotationInput {
     cluster: Pick<ObservedClusterModel, "name" | "sidecar" | "ingress">;
@@ -36,15 +22,15 @@ export function ingressAnnotations({ cluster, verifyDepth, clientIdentity }: Ann
     const timeout = String(cluster.ingress.streamTimeoutSeconds);
     return {
         ...cluster.ingress.annotations,
-        [ANNOTATION.backendProtocol]: "GRPC",
-        [ANNOTATION.authTlsSecret]: `${cluster.sidecar.namespace}/${observedNames(cluster.name).clientCaSecret}`,
-        [ANNOTATION.authTlsVerifyClient]: "on",
-        [ANNOTATION.authTlsVerifyDepth]: String(verifyDepth),
-        [ANNOTATION.authTlsMatchCn]: matchCnPattern(clientIdentity),
+        [INGRESS_ANNOTATION.backendProtocol]: "GRPC",
+        [INGRESS_ANNOTATION.authTlsSecret]: `${cluster.sidecar.namespace}/${observedNames(cluster.name).clientCaSecret}`,
+        [INGRESS_ANNOTATION.authTlsVerifyClient]: "on",
+        [INGRESS_ANNOTATION.authTlsVerifyDepth]: String(verifyDepth),
+        [INGRESS_ANNOTATION.authTlsMatchCn]: matchCnPattern(clientIdentity),
         // ingress-nginx renders these as grpc_read_timeout / grpc_send_timeout for GRPC backends; the 60 s default
         // would close a Series stream that is silent for a minute.
-        [ANNOTATION.proxyReadTimeout]: timeout,
-        [ANNOTATION.proxySendTimeout]: timeout,
+        [INGRESS_ANNOTATION.proxyReadTimeout]: timeout,
+        [INGRESS_ANNOTATION.proxySendTimeout]: timeout,
     };
 }
 

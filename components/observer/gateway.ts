@@ -26,25 +26,35 @@ export class ObserverGateway extends pulumi.ComponentResource {
         super("envoy-thanos:observer:ObserverGateway", name, {}, opts);
         const { model, provider } = args;
         const namespace = model.observer.namespace;
-        const child = (dependsOn: pulumi.Resource[] = []): pulumi.CustomResourceOptions => ({ parent: this, provider, dependsOn });
+        // Children are named `<component>-<role>`; the alias keeps the state of stacks created when they were named `<role>`.
+        const child = (role: string, dependsOn: pulumi.Resource[] = []): pulumi.CustomResourceOptions => ({
+            parent: this,
+            provider,
+            dependsOn,
+            aliases: [{ name: role }],
+        });
         const meta = (objectName: string, component: string) => ({ name: objectName, namespace, labels: labels(component) });
 
         const namespaceDeps: pulumi.Resource[] = [];
         if (model.observer.createNamespace) {
             // Retained on destroy (and when createNamespace flips): deleting a namespace deletes whatever else lives in it.
             namespaceDeps.push(
-                new k8s.core.v1.Namespace("namespace", { metadata: { name: namespace, labels: labels("namespace") } }, { ...child(), retainOnDelete: true }),
+                new k8s.core.v1.Namespace(
+                    `${name}-namespace`,
+                    { metadata: { name: namespace, labels: labels("namespace") } },
+                    { ...child("namespace"), retainOnDelete: true },
+                ),
             );
         }
 
         const files = renderEnvoyFiles({ envoy: model.envoy, clusters: model.clusters });
         const configMap = new k8s.core.v1.ConfigMap(
-            "bootstrap",
+            `${name}-bootstrap`,
             { metadata: meta(observerNames.bootstrapConfigMap, "gateway"), data: files },
-            child(namespaceDeps),
+            child("bootstrap", namespaceDeps),
         );
         const tlsSecret = new k8s.core.v1.Secret(
-            "client-tls",
+            `${name}-client-tls`,
             {
                 metadata: meta(observerNames.tlsSecret, "gateway"),
                 type: "kubernetes.io/tls",
@@ -54,41 +64,41 @@ export class ObserverGateway extends pulumi.ComponentResource {
                     [TLS_KEYS.ca]: args.caCertificate,
                 },
             },
-            child(namespaceDeps),
+            child("client-tls", namespaceDeps),
         );
         // Certificates are not in the checksum: Envoy reloads the Secret's files itself (SDS).
         new k8s.apps.v1.Deployment(
-            "envoy",
+            `${name}-envoy`,
             {
                 metadata: meta(observerNames.deployment, "gateway"),
                 spec: deploymentSpec(model.envoy, podChecksum(files)),
             },
-            child([configMap, tlsSecret]),
+            child("envoy", [configMap, tlsSecret]),
         );
         new k8s.policy.v1.PodDisruptionBudget(
-            "envoy",
+            `${name}-envoy`,
             { metadata: meta(observerNames.disruptionBudget, "gateway"), spec: disruptionBudgetSpec() },
-            child(namespaceDeps),
+            child("envoy", namespaceDeps),
         );
         this.serviceNames = {};
         for (const c of model.clusters) {
             const service = new k8s.core.v1.Service(
-                `service-${c.name}`,
+                `${name}-service-${c.name}`,
                 { metadata: meta(c.serviceName, "gateway"), spec: clusterServiceSpec(c) },
-                child(namespaceDeps),
+                child(`service-${c.name}`, namespaceDeps),
             );
             this.serviceNames[c.name] = service.metadata.name;
         }
         new k8s.core.v1.Service(
-            "metrics",
+            `${name}-metrics`,
             { metadata: meta(observerNames.metricsService, "metrics"), spec: metricsServiceSpec(model.envoy) },
-            child(namespaceDeps),
+            child("metrics", namespaceDeps),
         );
         if (model.networkPolicy.enabled) {
             new k8s.networking.v1.NetworkPolicy(
-                "envoy",
+                `${name}-envoy`,
                 { metadata: meta(observerNames.networkPolicy, "gateway"), spec: networkPolicySpec(model) },
-                child(namespaceDeps),
+                child("envoy", namespaceDeps),
             );
         }
         this.namespace = namespace;

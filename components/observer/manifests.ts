@@ -1,7 +1,7 @@
 import * as crypto from "node:crypto";
 import type * as k8s from "@pulumi/kubernetes";
 import type { EnvoyModel, Model, ObservedClusterModel } from "../config/model";
-import { commonLabels, gatewaySelector, observerNames } from "../names";
+import { commonLabels, gatewaySelector, METRICS_PORT_NAME, observerNames } from "../names";
 import { BootstrapPaths, FILES, HEALTH_PATHS, POD_PATHS } from "./bootstrap";
 
 /**
@@ -18,7 +18,6 @@ type ServiceSpec = k8s.types.input.core.v1.ServiceSpec;
  */
 const ENVOY_UID = 10101;
 export const CHECKSUM_ANNOTATION = "envoy-thanos.io/checksum";
-const METRICS_PORT_NAME = "metrics";
 
 /**
  * The ConfigMap files Envoy reads only at start. Listeners, clusters and certificates are watched files that

@@ -2,17 +2,79 @@ import * as crypto from "node:crypto";
 
 /**
  * Checks of operator-supplied PEM material (`tls.mode: provided` or `files`), with Node's own X.509 parser.
- * Each check returns problems as text; the caller attaches the config key. Messages never quote key material.
+ * Each check returns problems as text with the field they are about; the caller attaches the config key
+ * (and catches a file path given instead of PEM text first). Messages never quote key material.
  */
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+const ENCRYPTED_KEY = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,ENCRYPTED/;
 const EKU_SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
 const EKU_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 const MAX_CHAIN_DEPTH = 8;
 
-export function parseCertificates(pem: string): crypto.X509Certificate[] {
+/** One problem; `field` is the key under the checked entry it is about (`privateKey`), when it is not the entry itself. */
+export interface MaterialProblem {
+    field?: "certificate" | "privateKey";
+    message: string;
+}
+
+type Parsed<T> = { value: T } | { problem: string };
+
+function parseCertificates(pem: string): Parsed<crypto.X509Certificate[]> {
     const blocks = pem.match(CERT_BLOCK) ?? [];
-    return blocks.map((block) => new crypto.X509Certificate(block));
+    if (blocks.length === 0) {
+        return { problem: "contains no PEM CERTIFICATE block (-----BEGIN CERTIFICATE-----); set the certificate's PEM text" };
+    }
+    try {
+        return { value: blocks.map((block) => new crypto.X509Certificate(block)) };
+    } catch {
+        return { problem: "has a CERTIFICATE block that is not a valid certificate; check that the PEM text was copied whole" };
+    }
+}
+
+/** The first certificate of `pem` (the leaf of a chain), or undefined when there is none that parses; the checks say why. */
+export function leafCertificate(pem: string): crypto.X509Certificate | undefined {
+    const parsed = parseCertificates(pem);
+    return "value" in parsed ? parsed.value[0] : undefined;
+}
+
+function parsePrivateKey(pem: string): Parsed<crypto.KeyObject> {
+    if (ENCRYPTED_KEY.test(pem)) {
+        return {
+            problem: "is encrypted; decrypt it with openssl pkey -in key.pem -out key.plain.pem (it asks for the passphrase) and use key.plain.pem instead",
+        };
+    }
+    try {
+        return { value: crypto.createPrivateKey(pem) };
+    } catch {
+        return { problem: "is not a PEM private key (PKCS#8, PKCS#1 or SEC1); set the key's PEM text (-----BEGIN ... PRIVATE KEY-----)" };
+    }
+}
+
+export interface CaBundleCheck {
+    problems: string[];
+    /** The CA certificates, only when the bundle is usable: chains are checked against it only then. */
+    roots?: crypto.X509Certificate[];
+}
+
+export function checkCaBundle(pem: string, now: Date): CaBundleCheck {
+    const parsed = parseCertificates(pem);
+    if ("problem" in parsed) {
+        return { problems: [parsed.problem] };
+    }
+    const problems: string[] = [];
+    parsed.value.forEach((cert, i) => {
+        if (!cert.ca) {
+            problems.push(
+                `certificate #${i + 1} (${cert.subject.replace(/\n/g, ", ")}) is not a CA certificate (basicConstraints CA:FALSE); ` +
+                    "set the certificate of the CA that issued the server and client certificates",
+            );
+        }
+        if (new Date(cert.validTo) < now) {
+            problems.push(`certificate #${i + 1} expired on ${cert.validTo}; set the CA's renewed certificate`);
+        }
+    });
+    return problems.length === 0 ? { problems, roots: parsed.value } : { problems };
 }
 
 export interface KeyPairCheck {
@@ -23,81 +85,53 @@ export interface KeyPairCheck {
     now: Date;
     /** How messages name the CA bundle (`tls.caBundle`, or its file). */
     caName: string;
+    /** The usable CA bundle's certificates; without them the chain is not checked (the bundle's own problem is reported). */
+    roots?: crypto.X509Certificate[];
 }
 
-/** Problems with a CA bundle; an empty list means usable. */
-export function checkCaBundle(pem: string, now: Date): string[] {
-    let certs: crypto.X509Certificate[];
-    try {
-        certs = parseCertificates(pem);
-    } catch {
-        return ["is not valid PEM: a CERTIFICATE block could not be parsed"];
+/** Problems with a certificate chain and its private key; an empty list means usable. */
+export function checkKeyPair(certificatePem: string, privateKeyPem: string, check: KeyPairCheck): MaterialProblem[] {
+    const chain = parseCertificates(certificatePem);
+    const key = parsePrivateKey(privateKeyPem);
+    const unreadable: MaterialProblem[] = [];
+    if ("problem" in chain) unreadable.push({ field: "certificate", message: chain.problem });
+    if ("problem" in key) unreadable.push({ field: "privateKey", message: key.problem });
+    if ("problem" in chain || "problem" in key) {
+        return unreadable;
     }
-    if (certs.length === 0) {
-        return ["contains no PEM CERTIFICATE block"];
-    }
-    const problems: string[] = [];
-    certs.forEach((cert, i) => {
-        if (!cert.ca) {
-            problems.push(`certificate #${i + 1} (${cert.subject.replace(/\n/g, ", ")}) is not a CA certificate (basicConstraints CA:FALSE)`);
-        }
-        if (new Date(cert.validTo) < now) {
-            problems.push(`certificate #${i + 1} expired on ${cert.validTo}`);
-        }
-    });
-    return problems;
-}
-
-/** Problems with a certificate chain + private key against a CA bundle; an empty list means usable. */
-export function checkKeyPair(certificatePem: string, privateKeyPem: string, caBundlePem: string, check: KeyPairCheck): string[] {
-    let chain: crypto.X509Certificate[];
-    try {
-        chain = parseCertificates(certificatePem);
-    } catch {
-        return ["certificate is not valid PEM: a CERTIFICATE block could not be parsed"];
-    }
-    if (chain.length === 0) {
-        return ["certificate contains no PEM CERTIFICATE block"];
-    }
-    let key: crypto.KeyObject;
-    try {
-        key = crypto.createPrivateKey(privateKeyPem);
-    } catch {
-        return ["privateKey is not a PEM private key (PKCS#8, PKCS#1 or SEC1)"];
-    }
-    const [leaf, ...intermediates] = chain;
-    const problems: string[] = [];
-    if (!leaf.checkPrivateKey(key)) {
-        problems.push("privateKey does not belong to the certificate (the public keys differ)");
+    const [leaf, ...intermediates] = chain.value;
+    const problems: MaterialProblem[] = [];
+    const certificateProblem = (message: string) => problems.push({ field: "certificate", message });
+    if (!leaf.checkPrivateKey(key.value)) {
+        problems.push({
+            field: "privateKey",
+            message: "does not belong to the certificate (the public keys differ); set the key the certificate was issued for",
+        });
     }
     if (new Date(leaf.validTo) < check.now) {
-        problems.push(`certificate expired on ${leaf.validTo}`);
+        certificateProblem(`expired on ${leaf.validTo}; set a renewed certificate`);
     }
     if (new Date(leaf.validFrom) > check.now) {
-        problems.push(`certificate is not valid before ${leaf.validFrom}`);
+        certificateProblem(`is not valid before ${leaf.validFrom}; check the issuing host's clock or wait`);
     }
     for (const host of check.hosts) {
         // subject: "never" so that only the DNS SANs count, as in Envoy's SAN matcher and in browsers.
         if (leaf.checkHost(host, { subject: "never" }) === undefined) {
-            problems.push(`certificate does not cover host ${host} (no matching DNS subjectAltName)`);
+            certificateProblem(`does not cover host ${host} (no matching DNS subjectAltName); issue it with ${host} as a DNS SAN`);
         }
     }
     const eku = leaf.keyUsage;
     const wanted = check.purpose === "client" ? EKU_CLIENT_AUTH : EKU_SERVER_AUTH;
     if (eku !== undefined && eku.length > 0 && !eku.includes(wanted)) {
-        problems.push(
-            `certificate's extended key usage lacks ${check.purpose === "client" ? "clientAuth" : "serverAuth"}, ` +
-                `so ${check.purpose === "client" ? "nginx" : "Envoy"} will reject it`,
+        certificateProblem(
+            `has an extended key usage without ${check.purpose === "client" ? "clientAuth" : "serverAuth"}, ` +
+                `so ${check.purpose === "client" ? "nginx" : "Envoy"} will reject it; issue it with that usage`,
         );
     }
-    let roots: crypto.X509Certificate[] = [];
-    try {
-        roots = parseCertificates(caBundlePem);
-    } catch {
-        // The CA bundle's own check reports this.
-    }
-    if (roots.length > 0 && !chainsToRoot(leaf, intermediates, roots)) {
-        problems.push(`certificate is not signed by a CA in ${check.caName} (directly or through the intermediates that follow it)`);
+    if (check.roots !== undefined && !chainsToRoot(leaf, intermediates, check.roots)) {
+        certificateProblem(
+            `is not signed by a CA in ${check.caName} (directly or through the intermediates that follow it); add the issuing CA to ${check.caName}`,
+        );
     }
     return problems;
 }

@@ -41,15 +41,17 @@ export class Pki extends pulumi.ComponentResource {
             this.client = pass(provided.client);
             this.servers = Object.fromEntries(args.clusters.map((c) => [c.name, pass(provided.servers[c.name])]));
         } else {
+            // Children are named `<component>-<role>`; the alias keeps the state of stacks created when they were named `<role>`.
+            const child = (role: string): pulumi.CustomResourceOptions => ({ parent: this, aliases: [{ name: role }] });
             const lifetime = { validityPeriodHours: args.tls.validityHours, earlyRenewalHours: args.tls.earlyRenewalHours };
             const caValidityHours = args.tls.caValidityHours;
             // Slot a keeps the resource names of a single CA, so existing stacks do not replace theirs.
             const slotName = (slot: CaSlot, base: string) => (slot === "a" ? base : `${base}-${slot}`);
             const newCa = (slot: CaSlot) => {
-                const caId = new random.RandomId(slotName(slot, "ca-id"), { byteLength: 4 }, { parent: this });
-                const key = new tls.PrivateKey(slotName(slot, "ca"), KEY_SPEC, { parent: this });
+                const caId = new random.RandomId(`${name}-${slotName(slot, "ca-id")}`, { byteLength: 4 }, child(slotName(slot, "ca-id")));
+                const key = new tls.PrivateKey(`${name}-${slotName(slot, "ca")}`, KEY_SPEC, child(slotName(slot, "ca")));
                 const cert = new tls.SelfSignedCert(
-                    slotName(slot, "ca"),
+                    `${name}-${slotName(slot, "ca")}`,
                     {
                         privateKeyPem: key.privateKeyPem,
                         subject: caId.hex.apply((id) => subjectOf(caSpec(id))),
@@ -58,18 +60,19 @@ export class Pki extends pulumi.ComponentResource {
                         validityPeriodHours: caValidityHours,
                         earlyRenewalHours: lifetime.earlyRenewalHours,
                     },
-                    { parent: this },
+                    child(slotName(slot, "ca")),
                 );
                 return { key, cert };
             };
             const cas = new Map(args.tls.ca.trusted.map((slot) => [slot, newCa(slot)]));
             const { key: caKey, cert: ca } = cas.get(args.tls.ca.issuing)!;
-            const issue = (resourceName: string, spec: CertificateSpec): CertificateAndKey => {
-                const key = new tls.PrivateKey(resourceName, KEY_SPEC, { parent: this });
+            const issue = (role: string, spec: CertificateSpec): CertificateAndKey => {
+                const resourceName = `${name}-${role}`;
+                const key = new tls.PrivateKey(resourceName, KEY_SPEC, child(role));
                 const request = new tls.CertRequest(
                     resourceName,
                     { privateKeyPem: key.privateKeyPem, subject: subjectOf(spec), dnsNames: spec.dnsNames },
-                    { parent: this },
+                    child(role),
                 );
                 const cert = new tls.LocallySignedCert(
                     resourceName,
@@ -80,7 +83,7 @@ export class Pki extends pulumi.ComponentResource {
                         allowedUses: spec.allowedUses,
                         ...lifetime,
                     },
-                    { parent: this },
+                    child(role),
                 );
                 return { certificate: cert.certPem, privateKey: pulumi.secret(key.privateKeyPem) };
             };

