@@ -127,7 +127,11 @@ describe("the querier finds Envoy through the cluster's DNS", { skip }, () => {
                 500,
             );
         } catch {
-            assert.deepEqual(seen, expected, `the querier's stores\n--- query.log ---\n${querier.log().slice(-3000)}\n--- coredns.log ---\n${dns.log().slice(-2000)}`);
+            assert.deepEqual(
+                seen,
+                expected,
+                `the querier's stores\n--- query.log ---\n${querier.log().slice(-3000)}\n--- coredns.log ---\n${dns.log().slice(-2000)}`,
+            );
         }
     }
 

@@ -121,8 +121,13 @@ export class ServiceProxy {
         for (const service of res.body.items) {
             if (this.skipService(service.metadata.name)) continue;
             for (const p of service.spec.ports) {
-                if (typeof p.targetPort !== "number") throw new Error(`Service ${service.metadata.name}: a named targetPort (${p.targetPort}) is not supported here`);
-                wanted.set(`${service.spec.clusterIP}:${p.port}->${p.targetPort}`, { clusterIP: service.spec.clusterIP, port: p.port, targetPort: p.targetPort });
+                if (typeof p.targetPort !== "number")
+                    throw new Error(`Service ${service.metadata.name}: a named targetPort (${p.targetPort}) is not supported here`);
+                wanted.set(`${service.spec.clusterIP}:${p.port}->${p.targetPort}`, {
+                    clusterIP: service.spec.clusterIP,
+                    port: p.port,
+                    targetPort: p.targetPort,
+                });
             }
         }
         for (const [key, forward] of this.forwards) {
