@@ -8,7 +8,7 @@ import { Issued } from "../../tools/pki/openssl-ca";
 import { clusterDnsCorefile, CoreDns, requireCoreDns, ServiceProxy } from "./support/cluster-network";
 import { writeSecretVolume } from "./support/envoy";
 import { createObject, fakeIngressStatus, KubeClusters, requireKube } from "./support/kube";
-import { NetworkNamespace } from "./support/netns";
+import { NetworkNamespace, requireNetns } from "./support/netns";
 import { freePort, ProcessGroup, requireTool, tempDir, waitFor } from "./support/processes";
 import { PulumiProject, requirePulumi } from "./support/pulumi";
 import { ObservedMonitoring, Querier, startObservedMonitoring, stopObservedMonitoring } from "./support/thanos";
@@ -45,7 +45,7 @@ const tools = [
     requireTool("prometheus", "apt-get install prometheus"),
     requireTool("thanos", "bash tools/setup.sh (builds Thanos from its Go module into ~/.cache/envoy-thanos)"),
     requireTool("socat", "apt-get install socat"),
-    requireTool("ip", "apt-get install iproute2"),
+    requireNetns(),
     requireCoreDns(),
 ];
 const missing = [kube, ...tools].find((t): t is { skip: string } => typeof t === "object" && "skip" in t);

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { FatalWaitError, freePort, ProcessGroup, Started, tempDir, waitFor } from "./processes";
+import { FatalWaitError, freePort, ProcessGroup, requireTool, Started, tempDir, waitFor } from "./processes";
 
 /**
  * A network namespace of the test's own (`ip netns`), for a process that must see a cluster's network rather
@@ -22,6 +22,15 @@ import { FatalWaitError, freePort, ProcessGroup, Started, tempDir, waitFor } fro
  */
 
 let created = 0;
+
+/** `ip netns` and root, which creating a namespace needs. Outside CI either missing skips with the reason; under CI=true it fails. */
+export function requireNetns(): string | { skip: string } {
+    const tool = requireTool("ip", "apt-get install iproute2");
+    if (typeof tool === "object" || process.getuid?.() === 0) return tool;
+    const message = "creating a network namespace (ip netns add) needs root; run the end-to-end tests as root";
+    if (process.env.CI === "true") throw new Error(`${message} (CI never skips end-to-end tests)`);
+    return { skip: message };
+}
 
 function ip(args: string[]): string {
     return execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
