@@ -631,43 +631,6 @@ export class KubeClusters {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Stand-ins for controllers these clusters do not run
-
-/**
- * Stands in for ingress-nginx's status updates, which the provider waits for: gives every Ingress matching
- * `labelSelector` a load-balancer address. (There is no ingress controller in these clusters; the data path
- * through nginx is proven by the other end-to-end tests.) Bounded: it gives up after 20,000 rounds.
- */
-export function fakeIngressStatus(planes: ControlPlane[], labelSelector: string): { stop: () => Promise<void> } {
-    let running = true;
-    const loop = (async () => {
-        for (let round = 0; running && round < 20_000; round++) {
-            for (const plane of planes) {
-                const list = await plane
-                    .request("GET", `/apis/networking.k8s.io/v1/ingresses?labelSelector=${encodeURIComponent(labelSelector)}`)
-                    .catch(() => undefined);
-                for (const ing of list?.body?.items ?? []) {
-                    if (!ing.status?.loadBalancer?.ingress?.length) {
-                        await plane
-                            .request("PATCH", `/apis/networking.k8s.io/v1/namespaces/${ing.metadata.namespace}/ingresses/${ing.metadata.name}/status`, {
-                                status: { loadBalancer: { ingress: [{ ip: "127.0.0.1" }] } },
-                            })
-                            .catch(() => undefined);
-                    }
-                }
-            }
-            await sleep(300);
-        }
-    })();
-    return {
-        stop: async () => {
-            running = false;
-            await loop;
-        },
-    };
-}
-
-// ---------------------------------------------------------------------------------------------------
 // kubeconfig
 
 /** Client certificate and key files of a user of one control plane. */
