@@ -170,9 +170,15 @@ export class Querier {
 
 /** HTTP status of a Thanos component's `/-/ready` (0 while it does not listen yet). */
 function readyStatus(port: number): Promise<number> {
-    return new Promise((resolve) =>
-        http.get({ host: "127.0.0.1", port, path: "/-/ready", timeout: 1000 }, (r) => resolve(r.statusCode ?? 0)).on("error", () => resolve(0)),
-    );
+    return new Promise((resolve) => {
+        const req = http.get({ host: "127.0.0.1", port, path: "/-/ready", timeout: 1000 }, (r) => {
+            r.resume();
+            resolve(r.statusCode ?? 0);
+        });
+        // `timeout` only reports; without destroy() a connection that never answers would hang the caller's bounded wait.
+        req.on("timeout", () => req.destroy());
+        req.on("error", () => resolve(0));
+    });
 }
 
 /**
