@@ -81,7 +81,7 @@ describe("memory while a querier reads a large stream slowly", { skip }, () => {
     before(async () => {
         topology = await new Topology({
             clusters: [{ name: "cl1", host: "cl1m.example.com" }],
-            config: { envoy: { resources: { limits: { memory: `${MEMORY_LIMIT_MIB}Mi` } } } },
+            config: { envoy: { resources: { requests: { memory: "64Mi" }, limits: { memory: `${MEMORY_LIMIT_MIB}Mi` } } } },
         }).start();
     });
     after(() => topology?.stop());
