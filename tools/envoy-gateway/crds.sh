@@ -37,6 +37,7 @@ zip_of() {
   echo "$zip"
 }
 
+mkdir -p "$cache/envoy-gateway"
 tmp="$(mktemp -d "$cache/envoy-gateway/.crds.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 unzip -q -j "$(zip_of sigs.k8s.io/gateway-api "$gwapi_version")" \
