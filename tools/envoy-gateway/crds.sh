@@ -37,8 +37,9 @@ zip_of() {
   echo "$zip"
 }
 
-mkdir -p "$cache/envoy-gateway"
-tmp="$(mktemp -d "$cache/envoy-gateway/.crds.XXXXXX")"
+# The folders may not exist yet on a fresh machine (the Envoy Gateway build, which would make them, is separate).
+mkdir -p "$(dirname "$dir")"
+tmp="$(mktemp -d "$(dirname "$dir")/.crds.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 unzip -q -j "$(zip_of sigs.k8s.io/gateway-api "$gwapi_version")" \
   "sigs.k8s.io/gateway-api@$gwapi_version/config/crd/standard/gateway.networking.k8s.io_*.yaml" -d "$tmp/gateway-api"
