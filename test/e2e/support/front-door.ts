@@ -1,0 +1,65 @@
+import type { ObservedClusterModel } from "../../../components/config/model";
+import type { Issued } from "../../../tools/pki/openssl-ca";
+
+/**
+ * The observed cluster's front door in the end-to-end tests, whichever program plays it: nginx rendered by our
+ * translator from the program's Ingress, Traefik reading the program's Ingress from a real API server, or Envoy
+ * Gateway translating the program's Gateway and GRPCRoute. The data-path checks are written once against this
+ * interface and run against every kind.
+ */
+
+export type FrontDoorKind = "nginx" | "traefik" | "envoy-gateway";
+
+/** One request as the front door itself recorded it (its access log). */
+export interface FrontDoorRequest {
+    /** The TLS server name the client sent; undefined where the front door cannot record it (the gap is named by `gaps`). */
+    sni?: string;
+    /** The request's :authority / Host. */
+    host: string;
+    /** HTTP status the front door answered or passed on (gRPC over HTTP/2: 200 unless the front door refused). */
+    status: number;
+    /** Serial number of the verified client certificate, lower-case hex without leading zeros; "" when none. */
+    clientSerial: string;
+}
+
+/** Why a front door must refuse a connection or request in the rejection checks. */
+export type Refusal = "no-client-certificate" | "client-certificate-from-another-ca" | "client-identity-not-envoy";
+
+/** What a topology hands a front door for one observed cluster. */
+export interface FrontDoorCluster {
+    /** The validated cluster, as the program sees it (name, host, sidecar Service, timeouts). */
+    cluster: ObservedClusterModel;
+    /** The client identity the program pins (model.clientIdentity). */
+    clientIdentity: string;
+    /** The front door's server certificate for `cluster.host`. */
+    server: Issued;
+    /** PEM bundle the front door verifies client certificates against. */
+    clientCa: string;
+    /** Where the sidecar (gRPC test backend or real Thanos sidecar) listens on the machine's loopback: host:port. */
+    backendAddress: string;
+    /** Lowest TLS protocol the front door offers (negative test for the TLS minimum); only nginx honours it. */
+    sslProtocols?: string;
+}
+
+/** One cluster served by a front door. */
+export interface FrontDoorSide {
+    /** The port on the machine's 127.0.0.1 where Envoy (or a native querier) reaches this cluster's front door. */
+    readonly port: number;
+    /** Every request recorded so far, oldest first. */
+    requests(): FrontDoorRequest[];
+    /** The front door's own log text, where refusals are reported. */
+    log(): string;
+    /** Asserts that the front door itself refused for `reason` (from its logs or counters); throws otherwise. */
+    assertRefused(reason: Refusal): Promise<void>;
+    /** Replaces the server certificate and client CA bundle, as a Secret update would, and waits until they serve. */
+    updateTls(tls: { server: Issued; clientCa: string }): Promise<void>;
+}
+
+/** A front door serving one or more observed clusters. */
+export interface RunningFrontDoor {
+    readonly kind: FrontDoorKind;
+    /** Behaviours of ours this front door does not honour, each a short sentence; the checks skip exactly these. */
+    readonly gaps: readonly string[];
+    add(cluster: FrontDoorCluster): Promise<FrontDoorSide>;
+    stop(): Promise<void>;
+}
