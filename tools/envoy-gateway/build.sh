@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the pinned Envoy Gateway release once and print the binary's path.
 #
-#   envoy_gateway="$(tools/envoy-gateway/build.sh | tail -1)"
+#   envoy_gateway="$(bash tools/envoy-gateway/build.sh | tail -1)"   # build if needed, print the path
+#   bash tools/envoy-gateway/build.sh --print-path                   # print the path only, build nothing
 #
 # The version is the `github.com/envoyproxy/gateway` requirement in go.mod next
 # to this script (the only place it is pinned). The binary goes to
@@ -14,6 +15,12 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mod=github.com/envoyproxy/gateway
+print_only=0
+case "${1:-}" in
+  "") ;;
+  --print-path) print_only=1 ;;
+  *) echo "usage: build.sh [--print-path]" >&2; exit 2 ;;
+esac
 
 version="$(awk -v m="$mod" '{for (i = 1; i < NF; i++) if ($i == m && $(i+1) ~ /^v[0-9]/) {print $(i+1); exit}}' "$here/go.mod")"
 if [[ -z "$version" ]]; then
@@ -25,7 +32,7 @@ cache="${ENVOY_THANOS_CACHE:-$HOME/.cache/envoy-thanos}"
 dir="$cache/envoy-gateway/$version"
 out="$dir/envoy-gateway"
 
-if [[ -x "$out" ]]; then
+if ((print_only)) || [[ -x "$out" ]]; then
   echo "$out"
   exit 0
 fi
