@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Issued, OpensslCa } from "../../tools/pki/openssl-ca";
-import { crdsIn, gatewayStatusStandIn, installCrds, requireGatewayApiCrds } from "./support/gateway-api";
+import { EnvoyGateway } from "./support/envoy-gateway";
+import { requireFrontDoor } from "./support/front-doors";
+import { crdsIn, installCrds, requireGatewayApiCrds } from "./support/gateway-api";
 import { ControlPlane, KubeClusters, requireKube } from "./support/kube";
 import { sleep, tempDir, waitFor } from "./support/processes";
 import { PulumiProject, requirePulumi } from "./support/pulumi";
@@ -10,14 +12,20 @@ import { PulumiProject, requirePulumi } from "./support/pulumi";
 /**
  * The gateway-api front door against the real CRD schemas: the Gateway API Standard channel and Envoy Gateway CRDs of
  * the pinned releases (from their Go modules) installed into a real API server; `pulumi up` with the real engine,
- * read back, no-change preview; and the migration of a cluster from ingress-nginx. A stand-in writes the status an
- * implementation would (the data path through a real Envoy Gateway is another test).
+ * read back, no-change preview; and the migration of a cluster from ingress-nginx. A real Envoy Gateway translates
+ * what `pulumi up` creates and writes the status `pulumi up` waits for (the data path through it is datapath.test.ts).
  */
 
 const kube = requireKube();
 const crds = requireGatewayApiCrds();
 const missingPulumi = requirePulumi();
-const skip = typeof kube === "object" && "skip" in kube ? kube.skip : typeof crds === "object" ? crds.skip : missingPulumi;
+const envoyGateway = requireFrontDoor("envoy-gateway");
+const skip =
+    typeof kube === "object" && "skip" in kube
+        ? kube.skip
+        : typeof crds === "object"
+          ? crds.skip
+          : missingPulumi || (envoyGateway === true ? false : envoyGateway.skip);
 
 const STACK = "gateway";
 const NS = "monitoring";
@@ -40,7 +48,7 @@ describe("gateway-api front door: real CRD schemas, pulumi up, read back, migrat
     const ca = skip ? undefined! : OpensslCa.create(path.join(dir, "pki"), "gateway");
     let client: Issued;
     let server: Issued;
-    const standIns: { stop: () => Promise<void> }[] = [];
+    let eg: EnvoyGateway;
 
     const pair = (i: Issued) => ({ certificate: i.certificate, privateKey: i.privateKey });
     const stackConfig = (frontDoor: string) => ({
@@ -66,11 +74,12 @@ describe("gateway-api front door: real CRD schemas, pulumi up, read back, migrat
             spec: { selector: { app: "thanos-sidecar" }, ports: [{ name: "grpc", port: 10901, targetPort: 10901 }] },
         });
         await project.ok(["stack", "init", STACK]);
+        eg = await EnvoyGateway.start(cl1, "eg", path.join(dir, "envoy-gateway"));
     });
 
     after(async () => {
-        for (const s of standIns) await s.stop();
         await project?.run(["destroy", "-s", STACK, "--yes", "--skip-preview"]);
+        await eg?.stop();
         await clusters?.stop();
     });
 
@@ -121,35 +130,45 @@ describe("gateway-api front door: real CRD schemas, pulumi up, read back, migrat
         );
     });
 
-    it("waits for the Gateway to be Programmed, and deletes the Ingress only after that", async () => {
+    it("waits for Envoy Gateway to report the Gateway Programmed, and deletes the Ingress only after that", { timeout: 240_000 }, async () => {
         const cl1 = clusters.get("cl1");
-        const ingressAtProgrammed: number[] = [];
-        const standIn = gatewayStatusStandIn([cl1], {
-            hold: true,
-            onProgrammed: async () => {
-                ingressAtProgrammed.push((await cl1.request("GET", `/apis/networking.k8s.io/v1/namespaces/${NS}/ingresses/envoy-thanos-cl1`)).status);
-            },
-        });
-        standIns.push(standIn);
+        // The Gateway's Envoy counts as not ready yet (a slow rollout): Envoy Gateway reports the Gateway not Programmed.
+        eg.hold();
         let finished = false;
         const up = project.run(["up", "-s", STACK, "--yes", "--skip-preview"]).then((r) => {
             finished = true;
             return r;
         });
-        await waitFor(
-            "the Gateway to exist",
+        const programmed = async () => {
+            const gateway = (await cl1.request("GET", `${GW}/namespaces/${NS}/gateways/envoy-thanos-cl1`)).body;
+            return gateway?.status?.conditions?.find((c: any) => c.type === "Programmed");
+        };
+        const notProgrammed = await waitFor(
+            "Envoy Gateway to accept the Gateway and report it not Programmed",
             120_000,
-            async () => ((await cl1.request("GET", `${GW}/namespaces/${NS}/gateways/envoy-thanos-cl1`)).status === 200 ? true : undefined),
+            async () => ((await programmed())?.status === "False" ? await programmed() : undefined),
             300,
         );
         // Both the route (dependsOn the Gateway) and the Ingress's deletion wait for the Gateway's readiness.
         await sleep(3_000);
-        assert.equal(finished, false, "pulumi up is still waiting for the Gateway");
+        assert.equal(finished, false, `pulumi up is still waiting for the Gateway (${JSON.stringify(notProgrammed)})`);
         assert.equal((await cl1.request("GET", `${GW}/namespaces/${NS}/grpcroutes/envoy-thanos-cl1`)).status, 404, "the route waits for a Programmed Gateway");
-        standIn.release();
+        assert.equal(
+            (await cl1.request("GET", `/apis/networking.k8s.io/v1/namespaces/${NS}/ingresses/envoy-thanos-cl1`)).status,
+            200,
+            "the Ingress still serves while the Gateway is not Programmed",
+        );
+        eg.release();
         const result = await up;
         assert.equal(result.code, 0, result.stdout.slice(-3000) + result.stderr.slice(-3000));
-        assert.deepEqual(ingressAtProgrammed, [200], "the Ingress still served when the Gateway became Programmed");
+        assert.equal((await programmed())?.status, "True", "Envoy Gateway reported the Gateway Programmed");
+        const route = (await get(cl1, `${GW}/namespaces/${NS}/grpcroutes/envoy-thanos-cl1`)).status.parents[0];
+        assert.equal(route.controllerName, "gateway.envoyproxy.io/gatewayclass-controller");
+        for (const type of ["Accepted", "ResolvedRefs"]) assert.equal(route.conditions.find((c: any) => c.type === type)?.status, "True", type);
+        for (const plural of ["backendtrafficpolicies", "clienttrafficpolicies"]) {
+            const policy = (await get(cl1, `${EG}/namespaces/${NS}/${plural}/envoy-thanos-cl1`)).status.ancestors[0];
+            assert.equal(policy.conditions.find((c: any) => c.type === "Accepted")?.status, "True", plural);
+        }
         assert.equal((await cl1.request("GET", `/apis/networking.k8s.io/v1/namespaces/${NS}/ingresses/envoy-thanos-cl1`)).status, 404);
         assert.equal((await cl1.request("GET", `/api/v1/namespaces/${NS}/secrets/envoy-thanos-cl1-client-ca`)).status, 404);
     });

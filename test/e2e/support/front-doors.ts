@@ -1,4 +1,8 @@
+import { EnvoyGatewayFrontDoor, requireEnvoyGateway } from "./envoy-gateway";
 import { FrontDoorContext, FrontDoorKind, RunningFrontDoor } from "./front-door";
+import { requireGatewayApiCrds } from "./gateway-api";
+import { requireKube } from "./kube";
+import { requireNetns } from "./netns";
 import { NginxFrontDoor } from "./nginx-front-door";
 import { requireTool } from "./processes";
 
@@ -7,7 +11,7 @@ import { requireTool } from "./processes";
  * each kind in `FRONT_DOOR_KINDS`.
  */
 
-export const FRONT_DOOR_KINDS: readonly FrontDoorKind[] = ["nginx"];
+export const FRONT_DOOR_KINDS: readonly FrontDoorKind[] = ["nginx", "envoy-gateway"];
 
 /** The tools a front door kind needs: the missing one's skip reason (a throw under CI=true), or true. */
 export function requireFrontDoor(kind: FrontDoorKind): true | { skip: string } {
@@ -15,6 +19,13 @@ export function requireFrontDoor(kind: FrontDoorKind): true | { skip: string } {
         case "nginx": {
             const nginx = requireTool("nginx", "apt-get install nginx");
             return typeof nginx === "object" ? nginx : true;
+        }
+        case "envoy-gateway": {
+            // Its own API server per cluster, its network namespace (ip netns, socat), the CRDs and the binary.
+            const missing = [requireKube(), requireTool("socat", "apt-get install socat"), requireNetns(), requireGatewayApiCrds(), requireEnvoyGateway()].find(
+                (r): r is { skip: string } => typeof r === "object" && "skip" in r,
+            );
+            return missing ?? true;
         }
         default:
             return { skip: `no ${kind} front door in the tests` };
@@ -25,6 +36,8 @@ export function startFrontDoor(kind: FrontDoorKind, context: FrontDoorContext): 
     switch (kind) {
         case "nginx":
             return new NginxFrontDoor(context);
+        case "envoy-gateway":
+            return new EnvoyGatewayFrontDoor(context);
         default:
             throw new Error(`no ${kind} front door in the tests`);
     }

@@ -100,20 +100,26 @@ export class Topology {
         const ports = await Promise.all(this.options.clusters.map(async () => ({ frontDoor: await freePort(), backend: await freePort() })));
         this.model = await this.buildModel(ports.map((p) => p.frontDoor));
         for (const [i, cluster] of this.model.clusters.entries()) {
-            const kind = this.options.clusters[i].frontDoor ?? this.options.frontDoor ?? "nginx";
+            const kind = this.kindOf(i);
             const server = this.options.serverCertificate?.(cluster.name, this.ca) ?? this.ca.server(cluster.host);
             const sidecar = this.options.sidecarAddress?.(cluster.name);
             const backend = sidecar === undefined ? new Backend(cluster.name) : undefined;
             await backend?.start(ports[i].backend);
-            const frontDoor = await this.frontDoor(kind).add({
-                cluster,
-                clientIdentity: this.model.clientIdentity,
-                server,
-                clientCa: this.ca.ca.certificate,
-                backendAddress: sidecar ?? `127.0.0.1:${ports[i].backend}`,
-                port: ports[i].frontDoor,
-                sslProtocols: this.options.sslProtocols,
-            });
+            const frontDoor = await this.frontDoor(kind)
+                .add({
+                    cluster,
+                    clientIdentity: this.model.clientIdentity,
+                    server,
+                    clientCa: this.ca.ca.certificate,
+                    backendAddress: sidecar ?? `127.0.0.1:${ports[i].backend}`,
+                    port: ports[i].frontDoor,
+                    sslProtocols: this.options.sslProtocols,
+                })
+                .catch(async (err) => {
+                    // Not yet one of the sides that stop() stops; a running backend would keep the test process alive.
+                    await backend?.stop();
+                    throw err;
+                });
             this.sides.push({
                 name: cluster.name,
                 host: cluster.host,
@@ -153,7 +159,14 @@ export class Topology {
                 renderDirectory: this.dir,
                 ...this.options.config,
                 envoy: { ...(this.options.config?.envoy as object), adminPort, metricsPort },
-                clusters: this.options.clusters.map(({ name, host }, i) => ({ name, host, port: listeners[i], address: `localhost:${frontDoorPorts[i]}` })),
+                clusters: this.options.clusters.map(({ name, host }, i) => ({
+                    name,
+                    host,
+                    port: listeners[i],
+                    address: `localhost:${frontDoorPorts[i]}`,
+                    // Envoy Gateway reads the program's Gateway API objects; nginx and Traefik its Ingress.
+                    frontDoor: this.kindOf(i) === "envoy-gateway" ? "gateway-api" : "ingress-nginx",
+                })),
             },
             { checkSecretMaterial: true, now: new Date() },
         );
@@ -173,6 +186,10 @@ export class Topology {
         );
         await envoy.start();
         return envoy;
+    }
+
+    private kindOf(cluster: number): FrontDoorKind {
+        return this.options.clusters[cluster].frontDoor ?? this.options.frontDoor ?? "nginx";
     }
 
     private frontDoor(kind: FrontDoorKind): RunningFrontDoor {
