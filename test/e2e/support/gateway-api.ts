@@ -67,17 +67,13 @@ function condition(type: string, generation: number, reason = type): object {
 }
 
 /**
- * Stands in for a Gateway API implementation's status writes, which `pulumi up` waits for (pulumi.com/waitFor), where the
- * test proves the schemas and the wiring rather than the data path (the data path through a real Envoy Gateway is
- * proven by envoy-gateway.test.ts). `hold` keeps Gateways unprogrammed until released; `onProgrammed` sees each Gateway
- * at the moment it is marked Programmed.
+ * Stands in for a Gateway API implementation's status writes, which `pulumi up` waits for (pulumi.com/waitFor), where a
+ * test is about something else than the front door (preview-rbac.test.ts: the preview's permissions) and a real
+ * Envoy Gateway would only add its start-up time; gateway-api.test.ts and datapath.test.ts run the real one
+ * (support/envoy-gateway.ts).
  */
-export function gatewayStatusStandIn(
-    planes: ControlPlane[],
-    options: { hold?: boolean; onProgrammed?: (plane: ControlPlane, gateway: any) => Promise<void> } = {},
-): { stop: () => Promise<void>; release: () => void } {
+export function gatewayStatusStandIn(planes: ControlPlane[]): { stop: () => Promise<void> } {
     let running = true;
-    let held = options.hold ?? false;
     const patchStatus = (plane: ControlPlane, base: string, item: any, status: object) =>
         plane.request("PATCH", `${base}/namespaces/${item.metadata.namespace}/${item.plural}/${item.metadata.name}/status`, { status }).catch(() => undefined);
     const loop = (async () => {
@@ -90,8 +86,7 @@ export function gatewayStatusStandIn(
                     const done = gateway.status?.conditions?.some(
                         (c: any) => c.type === "Programmed" && c.status === "True" && c.observedGeneration === generation,
                     );
-                    if (held || done) continue;
-                    await options.onProgrammed?.(plane, gateway);
+                    if (done) continue;
                     await patchStatus(
                         plane,
                         gw,
@@ -140,9 +135,6 @@ export function gatewayStatusStandIn(
         }
     })();
     return {
-        release: () => {
-            held = false;
-        },
         stop: async () => {
             running = false;
             await loop;
