@@ -420,7 +420,7 @@ async function put(plane: ControlPlane, collection: string, body: { metadata: { 
  * The program's objects for one gateway-api cluster, as components/observed/cluster.ts and gateway-api-front-door.ts
  * create them: the server certificate Secret, the client CA ConfigMap, the Gateway, the GRPCRoute and both policies.
  */
-export async function applyFrontDoorObjects(plane: ControlPlane, cluster: ObservedClusterModel, tlsInput: FrontDoorTls): Promise<void> {
+async function applyFrontDoorObjects(plane: ControlPlane, cluster: ObservedClusterModel, tlsInput: FrontDoorTls): Promise<void> {
     const ns = cluster.sidecar.namespace;
     const names = observedNames(cluster.name);
     const meta = (name: string) => ({ name, namespace: ns, labels: { ...commonLabels, "app.kubernetes.io/component": "observed" } });
@@ -474,7 +474,7 @@ async function applyFrontDoorTls(plane: ControlPlane, cluster: ObservedClusterMo
  * Service, whose EndpointSlice the endpoint-slice controller writes. Inside Envoy Gateway's network namespace that
  * pod IP leads to `backendAddress` on the machine's loopback.
  */
-export async function sidecarBehind(eg: EnvoyGateway, cluster: ObservedClusterModel, backendAddress: string): Promise<void> {
+async function sidecarBehind(eg: EnvoyGateway, cluster: ObservedClusterModel, backendAddress: string): Promise<void> {
     const { namespace, service, port } = cluster.sidecar;
     if (typeof port !== "number") throw new Error(`a gateway-api cluster names the sidecar port by number, got ${port}`);
     const labels = { app: "thanos-sidecar" };
@@ -573,7 +573,7 @@ function splitHostPort(address: string): [string, number] {
  * Waits, as `pulumi up` does (pulumi.com/waitFor), until the Gateway is Accepted and Programmed, the route Accepted
  * with ResolvedRefs and both policies Accepted; a timeout names the conditions as they stood.
  */
-export async function waitForReady(plane: ControlPlane, cluster: ObservedClusterModel, timeoutMs = 120_000): Promise<void> {
+async function waitForReady(plane: ControlPlane, cluster: ObservedClusterModel, timeoutMs = 120_000): Promise<void> {
     const ns = cluster.sidecar.namespace;
     const names = observedNames(cluster.name);
     const isTrue = (conditions: any[] | undefined, type: string) => conditions?.some((c) => c.type === type && c.status === "True") ?? false;
