@@ -77,6 +77,3 @@ export const INGRESS_ANNOTATION = {
     proxyReadTimeout: "nginx.ingress.kubernetes.io/proxy-read-timeout",
     proxySendTimeout: "nginx.ingress.kubernetes.io/proxy-send-timeout",
 } as const;
-
-/** Annotations the program owns; user-supplied extras may not override them (that would silently undo mTLS). */
-export const MANAGED_INGRESS_ANNOTATIONS: readonly string[] = Object.values(INGRESS_ANNOTATION);

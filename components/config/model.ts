@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { defaultPortName, MANAGED_INGRESS_ANNOTATIONS, METRICS_PORT_NAME, serviceName } from "../names";
+import { defaultPortName, METRICS_PORT_NAME, serviceName } from "../names";
+import { annotationRefusal } from "../observed/ingress-annotations";
 import { checkCaBundle, checkKeyPair, leafCertificate } from "../pki/material";
 import { CLIENT_IDENTITY } from "../pki/spec";
 import { CaSlot, defaults } from "./defaults";
@@ -417,12 +418,10 @@ function resolveCluster(
         });
     if (frontDoor === "gateway-api" && c.ingress !== undefined) other("ingress", "ingress-nginx");
     if (frontDoor === "ingress-nginx" && c.gatewayApi !== undefined) other("gatewayApi", "gateway-api");
-    for (const annotation of Object.keys(c.ingress?.annotations ?? {})) {
-        if (MANAGED_INGRESS_ANNOTATIONS.includes(annotation)) {
-            problems.push({
-                key: `${key}.ingress.annotations`,
-                message: `'${annotation}' is set by the program (mTLS and gRPC settings); remove it, or use ${key}.ingress.streamTimeoutSeconds for the timeouts`,
-            });
+    for (const [annotation, value] of Object.entries(c.ingress?.annotations ?? {})) {
+        const refusal = annotationRefusal(annotation, value, key);
+        if (refusal !== undefined) {
+            problems.push({ key: `${key}.ingress.annotations.${annotation}`, message: `${refusal.why}; ${refusal.fix}` });
         }
     }
     const sidecarPort = c.sidecar?.port ?? input.sidecar?.port ?? (frontDoor === "gateway-api" ? defaults.sidecar.portNumber : defaults.sidecar.port);
