@@ -88,7 +88,7 @@ export function deploy(model: Model): ProgramOutputs {
             provider,
             serverCertificate: server.certificate,
             serverPrivateKey: server.privateKey,
-            clientCaCertificate: pki.caCertificate,
+            clientCaCertificate: pki.clientCaCertificate,
             verifyDepth,
             clientIdentity: model.clientIdentity,
         });

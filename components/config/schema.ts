@@ -282,8 +282,10 @@ export const tlsSchema = z.strictObject({
                 .optional(),
         })
         .optional(),
-    /** provided: CA certificates that verify the servers (in Envoy) and the client (in nginx). */
+    /** provided: CA certificates that verify the servers (in Envoy) and, unless clientCaBundle is set, Envoy's client certificate (at the front doors). */
     caBundle: pemSecret.optional(),
+    /** provided: CA certificates the front doors verify Envoy's client certificate against; default: caBundle. */
+    clientCaBundle: pemSecret.optional(),
     /** provided: Envoy's client certificate. */
     client: keyPair.optional(),
     /** provided: server certificate per cluster name. */
@@ -296,6 +298,7 @@ export const tlsSchema = z.strictObject({
     files: z
         .strictObject({
             caBundle: pemFilePath.optional(),
+            clientCaBundle: pemFilePath.optional(),
             client: keyPairFiles.optional(),
             servers: z.record(z.string(), keyPairFiles).optional(),
         })

@@ -1133,6 +1133,26 @@ describe("provided TLS material is checked before anything is deployed", () => {
         );
     });
 
+    it("takes the client-verification CA from tls.clientCaBundle, and caBundle without it", () => {
+        assert.ok(build(provided({ client: pair(client), servers: { c1: pair(server) } })).tls.mode === "provided");
+        const defaulted = build(provided({ client: pair(client), servers: { c1: pair(server) } }));
+        assert.ok(defaulted.tls.mode === "provided" && defaulted.tls.clientCaBundle === ca.ca.certificate);
+        const separate = build(provided({ clientCaBundle: other.ca.certificate, client: pair(other.client("envoy")), servers: { c1: pair(server) } }));
+        assert.ok(separate.tls.mode === "provided" && separate.tls.clientCaBundle === other.ca.certificate && separate.tls.caBundle === ca.ca.certificate);
+    });
+
+    it("rejects a client certificate that does not chain to tls.clientCaBundle, and a bundle that is no CA", () => {
+        const problems = problemsOf(provided({ clientCaBundle: other.ca.certificate, client: pair(client), servers: { c1: pair(server) } }));
+        assert.deepEqual(problems.length, 1, problems.join("\n"));
+        assert.match(problems[0], /^tls\.client\.certificate: is not signed by a CA in tls\.clientCaBundle .*; add the issuing CA to tls\.clientCaBundle$/);
+        assertProblem(
+            provided({ clientCaBundle: client.certificate, client: pair(client), servers: { c1: pair(server) } }),
+            "tls.clientCaBundle",
+            /certificate #1 .* is not a CA certificate/,
+        );
+        assertProblem(rendered([cluster(1)], { tls: { clientCaBundle: ca.ca.certificate } }), "tls.clientCaBundle", /only used with tls\.mode: provided/);
+    });
+
     it("rejects a client certificate without clientAuth (nginx would refuse it)", () => {
         assertProblem(
             provided({ client: pair(server), servers: { c1: pair(server) } }),
@@ -1217,6 +1237,28 @@ describe("TLS material from files (tls.mode: files)", () => {
             }),
         );
         assert.ok(alone.tls.mode === "files" && alone.tls.servers.c1.privateKey === server.privateKey);
+    });
+
+    it("verifies Envoy's client certificate against client-ca.crt when the directory has one, or tls.files.clientCaBundle", () => {
+        const envoy = other.client("envoy");
+        const dir = directory({ "client-ca.crt": other.ca.certificate, "client.crt": envoy.certificate, "client.key": envoy.privateKey });
+        const model = build(files({ directory: dir }));
+        assert.ok(model.tls.mode === "files" && model.tls.clientCaBundle === other.ca.certificate && model.tls.caBundle === ca.ca.certificate);
+        const overridden = build(
+            files({
+                directory: directory({ "client.crt": envoy.certificate, "client.key": envoy.privateKey }),
+                files: { clientCaBundle: other.ca.certificatePath },
+            }),
+        );
+        assert.ok(overridden.tls.mode === "files" && overridden.tls.clientCaBundle === other.ca.certificate);
+        const withoutIt = build(files({ directory: directory() }));
+        assert.ok(withoutIt.tls.mode === "files" && withoutIt.tls.clientCaBundle === ca.ca.certificate);
+        const mismatched = directory({ "client-ca.crt": other.ca.certificate });
+        assertProblem(
+            files({ directory: mismatched }),
+            "tls.directory",
+            new RegExp(`${mismatched}/client\\.crt: is not signed by a CA in ${mismatched}/client-ca\\.crt `),
+        );
     });
 
     it("names a missing directory once, with how to create it", () => {

@@ -622,6 +622,40 @@ describe("program under Pulumi mocks", () => {
         assert.equal(result.outputs?.caCertificate, ca.ca.certificate);
     });
 
+    it("verifies Envoy's client certificate at both front doors against tls.clientCaBundle, and the servers against tls.caBundle", async () => {
+        const { OpensslCa } = await import("../../tools/pki/openssl-ca");
+        const serverCa = OpensslCa.create(undefined, "unit-server-ca");
+        const clientCa = OpensslCa.create(undefined, "unit-client-ca");
+        const client = clientCa.client();
+        const servers = Object.fromEntries(
+            ["c1", "c2"].map((n) => {
+                const server = serverCa.server(`${n}.observed.example.com`);
+                return [n, { certificate: server.certificate, privateKey: server.privateKey }];
+            }),
+        );
+        const config = clustersConfig(2, {
+            tls: {
+                mode: "provided",
+                caBundle: serverCa.ca.certificate,
+                clientCaBundle: clientCa.ca.certificate,
+                client: { certificate: client.certificate, privateKey: client.privateKey },
+                servers,
+            },
+        });
+        (config.clusters as Array<Record<string, unknown>>)[1].frontDoor = "gateway-api";
+        (config.clusters as Array<Record<string, unknown>>)[1].sidecar = { port: 10901 };
+        const result = await runProgram(config);
+        assert.equal(result.error, undefined, result.error?.message);
+        assert.equal(plain(named(result, T.secret, "cluster-c1-client-ca").inputs.stringData)["ca.crt"], clientCa.ca.certificate, "nginx's CA Secret");
+        assert.equal(
+            plain(named(result, T.configMap, "cluster-c2-gateway-api-client-ca").inputs.data)["ca.crt"],
+            clientCa.ca.certificate,
+            "the Gateway's CA ConfigMap",
+        );
+        assert.equal(plain(named(result, T.secret, "observer-client-tls").inputs.stringData)["ca.crt"], serverCa.ca.certificate, "Envoy verifies the servers");
+        assert.equal(result.outputs?.caCertificate, serverCa.ca.certificate);
+    });
+
     it("deploys certificates read from files, keys as secrets and nowhere else", async () => {
         const { OpensslCa } = await import("../../tools/pki/openssl-ca");
         const ca = OpensslCa.create(undefined, "unit-files");
