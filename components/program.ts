@@ -3,7 +3,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError } from "./config/errors";
 import { buildModel, Model } from "./config/model";
 import { rawConfigFromRuntime } from "./config/sources";
+import { kubeGet } from "./kube-api";
 import { ObservedCluster } from "./observed/cluster";
+import { GATEWAY_CRD_PATH, gatewayCrdMessage, gatewayCrdProblem } from "./observed/gateway-api-crds";
 import { ObserverGateway } from "./observer/gateway";
 import { ObserverMonitoring } from "./observer/monitoring";
 import { nativeQuerierMounts } from "./observer/native";
@@ -25,6 +27,30 @@ export function loadModel(now: Date = new Date()): Model {
         }
         throw err;
     }
+}
+
+/**
+ * The Gateway API CRD problems of the gateway-api clusters, read through each cluster's connection (none in render
+ * mode, where no cluster is contacted); one message per cluster.
+ */
+export async function gatewayApiCrdProblems(model: Model): Promise<string[]> {
+    if (model.renderDirectory !== undefined) return [];
+    const checks = model.clusters.map(async (cluster, index) => {
+        if (cluster.frontDoor !== "gateway-api") return [];
+        const problem = gatewayCrdProblem(await kubeGet(cluster.connection, GATEWAY_CRD_PATH));
+        return problem === undefined ? [] : [gatewayCrdMessage(cluster, index, problem)];
+    });
+    return (await Promise.all(checks)).flat();
+}
+
+/** The program: the configuration, then the clusters' Gateway API CRDs, are checked before any resource is registered. */
+export async function main(): Promise<ProgramOutputs> {
+    const model = loadModel();
+    const problems = await gatewayApiCrdProblems(model);
+    if (problems.length > 0) {
+        throw new pulumi.RunError(problems.join("\n"));
+    }
+    return deploy(model);
 }
 
 export interface ProgramOutputs {
