@@ -64,6 +64,8 @@ export function observedNames(cluster: string) {
         route: `envoy-thanos-${cluster}`,
         backendTrafficPolicy: `envoy-thanos-${cluster}`,
         clientTrafficPolicy: `envoy-thanos-${cluster}`,
+        /** gateway-api with an existing Gateway in another namespace: lets it use the server Secret and the CA ConfigMap. */
+        referenceGrant: `envoy-thanos-${cluster}`,
     };
 }
 

@@ -29,11 +29,21 @@ export interface HostPort {
 /** The front door of an observed cluster: a Gateway API Gateway, or an ingress-nginx Ingress (end of life). */
 export type FrontDoor = "gateway-api" | "ingress-nginx";
 
+/** A Gateway the platform team owns, and the listener of it that serves the cluster's host. */
+export interface ExistingGateway {
+    namespace: string;
+    name: string;
+    sectionName: string;
+}
+
 export interface GatewayApiModel {
+    /** Unused with `existingGateway`: that Gateway has its own class. */
     gatewayClassName: string;
     /** `envoy-gateway`: also its BackendTrafficPolicy and ClientTrafficPolicy; `other`: standard objects only. */
     implementation: "envoy-gateway" | "other";
     streamTimeoutSeconds: number;
+    /** Attach to this Gateway's listener instead of creating a Gateway. */
+    existingGateway?: ExistingGateway;
 }
 
 export interface ObservedClusterModel {
@@ -427,6 +437,20 @@ function resolveCluster(
             problems.push({ key: `${key}.ingress.annotations.${annotation}`, message: `${refusal.why}; ${refusal.fix}` });
         }
     }
+    // The existing Gateway has its own class: a class next to it (in the same block) would be ignored, so it is refused.
+    for (const [block, where] of [
+        [c.gatewayApi, `${key}.gatewayApi`],
+        [input.gatewayApi, "gatewayApi"],
+    ] as const) {
+        if (block?.existingGateway !== undefined && block.gatewayClassName !== undefined) {
+            problems.push({
+                key: `${where}.gatewayClassName`,
+                message: `has no effect next to ${where}.existingGateway (that Gateway has its own class); remove one of the two`,
+            });
+        }
+    }
+    const sidecarNamespace = c.sidecar?.namespace ?? input.sidecar?.namespace ?? defaults.sidecar.namespace;
+    const existing = c.gatewayApi?.existingGateway ?? input.gatewayApi?.existingGateway;
     const sidecarPort = c.sidecar?.port ?? input.sidecar?.port ?? (frontDoor === "gateway-api" ? defaults.sidecar.portNumber : defaults.sidecar.port);
     if (frontDoor === "gateway-api" && typeof sidecarPort === "string") {
         problems.push({
@@ -450,7 +474,7 @@ function resolveCluster(
         address,
         connection: resolveConnection(c, key, renderMode, options, problems),
         sidecar: {
-            namespace: c.sidecar?.namespace ?? input.sidecar?.namespace ?? defaults.sidecar.namespace,
+            namespace: sidecarNamespace,
             service: c.sidecar?.service ?? input.sidecar?.service ?? defaults.sidecar.service,
             port: sidecarPort,
         },
@@ -459,6 +483,7 @@ function resolveCluster(
             gatewayClassName: c.gatewayApi?.gatewayClassName ?? input.gatewayApi?.gatewayClassName ?? defaults.gatewayApi.gatewayClassName,
             implementation: c.gatewayApi?.implementation ?? input.gatewayApi?.implementation ?? defaults.gatewayApi.implementation,
             streamTimeoutSeconds: c.gatewayApi?.streamTimeoutSeconds ?? input.gatewayApi?.streamTimeoutSeconds ?? defaults.gatewayApi.streamTimeoutSeconds,
+            ...(existing === undefined ? {} : { existingGateway: { ...existing, namespace: existing.namespace ?? sidecarNamespace } }),
         },
         ingress: {
             className: c.ingress?.className ?? defaults.ingress.className,

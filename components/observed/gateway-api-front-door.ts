@@ -10,6 +10,8 @@ import {
     GATEWAY_API_VERSION,
     gatewaySpec,
     grpcRouteSpec,
+    REFERENCE_GRANT_VERSION,
+    referenceGrantSpec,
     WAIT_FOR_ANNOTATION,
     waitFor,
 } from "./gateway-api";
@@ -29,7 +31,9 @@ export interface GatewayApiFrontDoorArgs {
  * The Gateway API front door of one observed cluster: CA ConfigMap, Gateway and GRPCRoute in the sidecar's
  * namespace, plus Envoy Gateway's BackendTrafficPolicy and ClientTrafficPolicy when the implementation is Envoy
  * Gateway. `pulumi up` waits until the Gateway is Programmed, the route Accepted with ResolvedRefs and the policies
- * Accepted (see `waitFor`).
+ * Accepted (see `waitFor`). With `gatewayApi.existingGateway` the route attaches to that Gateway's listener instead:
+ * no Gateway and no ClientTrafficPolicy (a policy lives in its target's namespace, the platform team's), and a
+ * ReferenceGrant when that Gateway is in another namespace.
  */
 export class GatewayApiFrontDoor extends pulumi.ComponentResource {
     public readonly gatewayName: pulumi.Output<string>;
@@ -51,15 +55,30 @@ export class GatewayApiFrontDoor extends pulumi.ComponentResource {
             { metadata: meta(names.clientCaConfigMap), data: pulumi.output(args.clientCaCertificate).apply(clientCaData) },
             child,
         );
-        const gateway = new k8s.apiextensions.CustomResource(
-            `${name}-gateway`,
-            { apiVersion: GATEWAY_API_VERSION, kind: "Gateway", metadata: meta(names.gateway, "Gateway"), spec: gatewaySpec(cluster) },
-            { ...child, dependsOn: [args.serverTls, clientCa] },
-        );
+        const existing = cluster.gatewayApi.existingGateway;
+        const gateway =
+            existing === undefined
+                ? new k8s.apiextensions.CustomResource(
+                      `${name}-gateway`,
+                      { apiVersion: GATEWAY_API_VERSION, kind: "Gateway", metadata: meta(names.gateway, "Gateway"), spec: gatewaySpec(cluster) },
+                      { ...child, dependsOn: [args.serverTls, clientCa] },
+                  )
+                : undefined;
+        const grant = referenceGrantSpec(cluster);
+        const referenceGrant =
+            grant === undefined
+                ? undefined
+                : new k8s.apiextensions.CustomResource(
+                      `${name}-reference-grant`,
+                      { apiVersion: REFERENCE_GRANT_VERSION, kind: "ReferenceGrant", metadata: meta(names.referenceGrant), spec: grant },
+                      child,
+                  );
+        // The route is ready (Accepted, ResolvedRefs) only once its listener can use the certificate and the CA.
+        const routeDependsOn = gateway !== undefined ? [gateway] : [args.serverTls, clientCa, ...(referenceGrant === undefined ? [] : [referenceGrant])];
         const route = new k8s.apiextensions.CustomResource(
             `${name}-route`,
             { apiVersion: GATEWAY_API_VERSION, kind: "GRPCRoute", metadata: meta(names.route, "GRPCRoute"), spec: grpcRouteSpec(cluster) },
-            { ...child, dependsOn: [gateway] },
+            { ...child, dependsOn: routeDependsOn },
         );
         if (cluster.gatewayApi.implementation === "envoy-gateway") {
             new k8s.apiextensions.CustomResource(
@@ -72,6 +91,8 @@ export class GatewayApiFrontDoor extends pulumi.ComponentResource {
                 },
                 { ...child, dependsOn: [route] },
             );
+        }
+        if (cluster.gatewayApi.implementation === "envoy-gateway" && gateway !== undefined) {
             new k8s.apiextensions.CustomResource(
                 `${name}-client-traffic`,
                 {
@@ -83,7 +104,7 @@ export class GatewayApiFrontDoor extends pulumi.ComponentResource {
                 { ...child, dependsOn: [gateway] },
             );
         }
-        this.gatewayName = gateway.metadata.name;
+        this.gatewayName = gateway !== undefined ? gateway.metadata.name : pulumi.output(`${existing!.namespace}/${existing!.name}`);
         this.registerOutputs({ gatewayName: this.gatewayName });
     }
 }

@@ -328,6 +328,27 @@ describe("configuration errors name the key and the fix", () => {
             /is set by the program .*; remove it$/,
         ],
         [
+            "an existing Gateway without its listener",
+            rendered([cluster(1, { frontDoor: "gateway-api", gatewayApi: { existingGateway: { name: "shared" } } })]),
+            "clusters[0].gatewayApi.existingGateway.sectionName",
+            /is required; set a Kubernetes object name/,
+        ],
+        [
+            "a GatewayClass next to an existing Gateway",
+            rendered([cluster(1)], {
+                frontDoor: "gateway-api",
+                gatewayApi: { gatewayClassName: "eg", existingGateway: { name: "shared", sectionName: "thanos" } },
+            }),
+            "gatewayApi.gatewayClassName",
+            /has no effect next to gatewayApi\.existingGateway \(that Gateway has its own class\); remove one of the two$/,
+        ],
+        [
+            "an existing Gateway on an ingress-nginx cluster",
+            rendered([cluster(1, { frontDoor: "ingress-nginx", gatewayApi: { existingGateway: { name: "shared", sectionName: "thanos" } } })]),
+            "clusters[0].gatewayApi",
+            /configures the gateway-api front door, but this cluster's front door is ingress-nginx/,
+        ],
+        [
             "an unknown TLS mode",
             rendered([cluster(1)], { tls: { mode: "self" } }),
             "tls.mode",
