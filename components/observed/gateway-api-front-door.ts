@@ -36,6 +36,7 @@ export interface GatewayApiFrontDoorArgs {
  * ReferenceGrant when that Gateway is in another namespace.
  */
 export class GatewayApiFrontDoor extends pulumi.ComponentResource {
+    /** The Gateway the route attaches to: the program's own (its name), or the platform team's (`namespace/name`). */
     public readonly gatewayName: pulumi.Output<string>;
 
     constructor(name: string, args: GatewayApiFrontDoorArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -56,14 +57,17 @@ export class GatewayApiFrontDoor extends pulumi.ComponentResource {
             child,
         );
         const existing = cluster.gatewayApi.existingGateway;
-        const gateway =
-            existing === undefined
-                ? new k8s.apiextensions.CustomResource(
-                      `${name}-gateway`,
-                      { apiVersion: GATEWAY_API_VERSION, kind: "Gateway", metadata: meta(names.gateway, "Gateway"), spec: gatewaySpec(cluster) },
-                      { ...child, dependsOn: [args.serverTls, clientCa] },
-                  )
-                : undefined;
+        let gateway: k8s.apiextensions.CustomResource | undefined;
+        if (existing === undefined) {
+            gateway = new k8s.apiextensions.CustomResource(
+                `${name}-gateway`,
+                { apiVersion: GATEWAY_API_VERSION, kind: "Gateway", metadata: meta(names.gateway, "Gateway"), spec: gatewaySpec(cluster) },
+                { ...child, dependsOn: [args.serverTls, clientCa] },
+            );
+            this.gatewayName = gateway.metadata.name;
+        } else {
+            this.gatewayName = pulumi.output(`${existing.namespace}/${existing.name}`);
+        }
         const grant = referenceGrantSpec(cluster);
         const referenceGrant =
             grant === undefined
@@ -104,7 +108,7 @@ export class GatewayApiFrontDoor extends pulumi.ComponentResource {
                 { ...child, dependsOn: [gateway] },
             );
         }
-        this.gatewayName = gateway !== undefined ? gateway.metadata.name : pulumi.output(`${existing!.namespace}/${existing!.name}`);
+
         this.registerOutputs({ gatewayName: this.gatewayName });
     }
 }
