@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
+import * as YAML from "yaml";
 import { OpensslCa } from "../../tools/pki/openssl-ca";
 import { crdsIn, installCrds, requireGatewayApiCrds } from "./support/gateway-api";
-import { KubeClusters, requireKube } from "./support/kube";
+import { createObject, issueUserCredentials, KubeClusters, requireKube } from "./support/kube";
 import { tempDir } from "./support/processes";
 import { PulumiProject, requirePulumi } from "./support/pulumi";
 
@@ -19,6 +21,7 @@ const crds = requireGatewayApiCrds();
 const missingPulumi = requirePulumi();
 const skip = typeof kube === "object" && "skip" in kube ? kube.skip : typeof crds === "object" ? crds.skip : missingPulumi;
 
+const ROOT = path.resolve(__dirname, "../..");
 const STACK = "crds";
 const GATEWAY_CRD = "gateways.gateway.networking.k8s.io";
 const CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
@@ -29,21 +32,33 @@ describe("gateway-api front door: missing or old Gateway API CRDs are one clear 
     // One API server is both the observer and the observed cluster: the check reads only the observed one.
     const clusters = skip ? undefined! : new KubeClusters(["cl1"]);
     const project = skip ? undefined! : new PulumiProject({ KUBECONFIG: kubeconfig });
+    // The pull-request preview's user, bound to rbac/preview-readonly.yaml only: the check must be able to read the CRD.
+    const readOnlyKubeconfig = path.join(dir, "kubeconfig-read-only");
+    const readOnly = skip ? undefined! : new PulumiProject({ KUBECONFIG: readOnlyKubeconfig });
 
     before(async () => {
         await clusters.start();
         clusters.writeKubeconfig(kubeconfig);
+        const cl1 = clusters.get("cl1");
+        for (const doc of YAML.parseAllDocuments(fs.readFileSync(path.join(ROOT, "rbac/preview-readonly.yaml"), "utf8")).map((d) => d.toJS())) {
+            await createObject(cl1, `/apis/rbac.authorization.k8s.io/v1/${doc.kind === "ClusterRole" ? "clusterroles" : "clusterrolebindings"}`, doc);
+        }
+        const user = issueUserCredentials(cl1, "envoy-thanos-preview", path.join(dir, "users"));
+        clusters.writeKubeconfig(readOnlyKubeconfig, "cl1", () => user);
         const ca = OpensslCa.create(path.join(dir, "pki"), "crds");
         const pair = (i: { certificate: string; privateKey: string }) => ({ certificate: i.certificate, privateKey: i.privateKey });
         await project.ok(["stack", "init", STACK]);
-        project.writeStack(STACK, {
+        await readOnly.ok(["stack", "init", STACK]);
+        const config = {
             observer: { context: "cl1" },
             envoy: { replicas: 1 },
             sidecar: { namespace: "monitoring", port: 10901 },
             frontDoor: "gateway-api",
             clusters: [{ name: "cl1", host: "cl1m.example.com", context: "cl1" }],
             tls: { mode: "provided", caBundle: ca.ca.certificate, client: pair(ca.client()), servers: { cl1: pair(ca.server("cl1m.example.com")) } },
-        });
+        };
+        project.writeStack(STACK, config);
+        readOnly.writeStack(STACK, config);
     });
 
     after(async () => {
@@ -51,15 +66,15 @@ describe("gateway-api front door: missing or old Gateway API CRDs are one clear 
     });
 
     /** Runs a command that must fail with exactly one message matching `message`, no stack trace, nothing registered. */
-    async function failsWith(args: string[], message: RegExp): Promise<void> {
-        const result = await project.run(args);
+    async function failsWith(args: string[], message: RegExp, as = project): Promise<void> {
+        const result = await as.run(args);
         const output = result.stdout + result.stderr;
         assert.notEqual(result.code, 0, output.slice(-3000));
         const errors = output.split("\n").filter((line) => /^\s*error: /.test(line) && !/^\s*error: (preview|update) failed$/.test(line));
         assert.equal(errors.length, 1, output.slice(-3000));
         assert.match(errors[0], message);
         assert.doesNotMatch(output, /\n\s+at |unhandled exception|error serializing/, "a user error, printed without a stack trace");
-        const state = JSON.parse(await project.exportState(STACK));
+        const state = JSON.parse(await as.exportState(STACK));
         assert.deepEqual(
             (state.deployment.resources ?? []).map((r: { type: string }) => r.type).filter((t: string) => t !== "pulumi:pulumi:Stack"),
             [],
@@ -72,6 +87,8 @@ describe("gateway-api front door: missing or old Gateway API CRDs are one clear 
             /^\s*error: Observed cluster cl1 \(clusters\[0\], front door gateway-api\) has no Gateway API CRDs \(no CustomResourceDefinition gateways\.gateway\.networking\.k8s\.io\)\. Install the Gateway API CRDs v1\.5\.0 or later, standard channel .*releases\/download\/v1\.6\.1\/standard-install\.yaml .*clusters\[0\]\.frontDoor: ingress-nginx\.$/;
         await failsWith(["preview", "-s", STACK], message);
         await failsWith(["up", "-s", STACK, "--yes", "--skip-preview"], message);
+        // Without the CRD read in rbac/preview-readonly.yaml the check would be refused and this preview would pass.
+        await failsWith(["preview", "-s", STACK], message, readOnly);
     });
 
     it("names the installed version when the Gateway CRD has no spec.tls.frontend", async () => {
