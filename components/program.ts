@@ -37,7 +37,11 @@ export async function gatewayApiCrdProblems(model: Model): Promise<string[]> {
     if (model.renderDirectory !== undefined) return [];
     const checks = model.clusters.map(async (cluster, index) => {
         if (cluster.frontDoor !== "gateway-api") return [];
-        const problem = gatewayCrdProblem(await kubeGet(cluster.connection, GATEWAY_CRD_PATH));
+        const result = await kubeGet(cluster.connection, GATEWAY_CRD_PATH);
+        if ("unavailable" in result) {
+            void pulumi.log.debug(`Gateway API CRDs of cluster ${cluster.name} not checked (${result.unavailable}); the provider reports what is missing`);
+        }
+        const problem = gatewayCrdProblem(result);
         return problem === undefined ? [] : [gatewayCrdMessage(cluster, index, problem)];
     });
     return (await Promise.all(checks)).flat();
