@@ -421,6 +421,8 @@ async function put(plane: ControlPlane, collection: string, body: { metadata: { 
  * create them: the server certificate Secret, the client CA ConfigMap, the Gateway, the GRPCRoute and both policies.
  */
 async function applyFrontDoorObjects(plane: ControlPlane, cluster: ObservedClusterModel, tlsInput: FrontDoorTls): Promise<void> {
+    if (cluster.gatewayApi.existingGateway !== undefined)
+        throw new Error(`${cluster.name}: this front door runs the program's own Gateway, not an existing one`);
     const ns = cluster.sidecar.namespace;
     const names = observedNames(cluster.name);
     const meta = (name: string) => ({ name, namespace: ns, labels: { ...commonLabels, "app.kubernetes.io/component": "observed" } });
