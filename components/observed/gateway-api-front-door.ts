@@ -105,7 +105,10 @@ export class GatewayApiFrontDoor extends pulumi.ComponentResource {
                     metadata: meta(names.clientTrafficPolicy, "Policy"),
                     spec: clientTrafficPolicySpec(cluster),
                 },
-                { ...child, dependsOn: [gateway] },
+                // Beside the Gateway, not after it: Envoy Gateway (v1.9) translates a Gateway again when a ConfigMap
+                // that a policy names appears, but not one that only the Gateway's frontend validation names. Should
+                // it see the Gateway before the CA ConfigMap, this policy's arrival is what gets the Gateway Programmed.
+                { ...child, dependsOn: [clientCa] },
             );
         }
 

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { buildModel } from "../../components/config/model";
+import { observedNames } from "../../components/names";
+import { clientCaData, clientTrafficPolicySpec, ENVOY_GATEWAY_VERSION, GATEWAY_API_VERSION, gatewaySpec } from "../../components/observed/gateway-api";
 import { Issued, OpensslCa } from "../../tools/pki/openssl-ca";
 import { CONTROLLER_NAME, EnvoyGateway } from "./support/envoy-gateway";
 import { requireFrontDoor } from "./support/front-doors";
@@ -216,4 +219,61 @@ describe("gateway-api front door: real CRD schemas, pulumi up, read back, migrat
             );
         }
     });
+
+    it(
+        "shows why the ClientTrafficPolicy does not wait for the Gateway: a CA ConfigMap only the Gateway names does not wake Envoy Gateway",
+        { timeout: 120_000 },
+        async () => {
+            const cl1 = clusters.get("cl1");
+            const cluster = buildModel(
+                {
+                    renderDirectory: dir,
+                    frontDoor: "gateway-api",
+                    gatewayApi: { gatewayClassName: "eg" },
+                    sidecar: { namespace: NS, service: SERVICE, port: 10901 },
+                    clusters: [{ name: "cl1", host: "cl1m.example.com", port: 10002 }],
+                },
+                { checkSecretMaterial: false, now: new Date() },
+            ).clusters[0];
+            const names = observedNames(cluster.name);
+            const create = async (collection: string, body: object) => {
+                const res = await cl1.request("POST", collection, body);
+                assert.equal(res.status, 201, `${collection}: ${JSON.stringify(res.body).slice(0, 300)}`);
+            };
+            const meta = (name: string) => ({ name, namespace: NS });
+            const gatewayCondition = async (type: string) =>
+                (await get(cl1, `${GW}/namespaces/${NS}/gateways/${names.gateway}`)).status?.conditions?.find((c: any) => c.type === type);
+            // The order `pulumi up` never uses but Envoy Gateway's cache may see: the Gateway before its CA ConfigMap.
+            await create(`/api/v1/namespaces/${NS}/secrets`, {
+                metadata: meta(names.serverTlsSecret),
+                type: "kubernetes.io/tls",
+                stringData: { "tls.crt": server.certificate, "tls.key": server.privateKey },
+            });
+            await create(`${GW}/namespaces/${NS}/gateways`, {
+                apiVersion: GATEWAY_API_VERSION,
+                kind: "Gateway",
+                metadata: meta(names.gateway),
+                spec: gatewaySpec(cluster),
+            });
+            // The CRD's default status says Pending until Envoy Gateway has judged the Gateway.
+            await waitFor(
+                "Envoy Gateway to judge the Gateway",
+                60_000,
+                async () => ((await gatewayCondition("Accepted"))?.reason !== "Pending" ? true : undefined),
+                300,
+            );
+            await create(`/api/v1/namespaces/${NS}/configmaps`, { metadata: meta(names.clientCaConfigMap), data: clientCaData(ca.ca.certificate) });
+            await sleep(15_000);
+            assert.notEqual((await gatewayCondition("Programmed"))?.status, "True", "the CA ConfigMap alone does not get the Gateway translated again");
+            await create(`${EG}/namespaces/${NS}/clienttrafficpolicies`, {
+                apiVersion: ENVOY_GATEWAY_VERSION,
+                kind: "ClientTrafficPolicy",
+                metadata: meta(names.clientTrafficPolicy),
+                spec: clientTrafficPolicySpec(cluster),
+            });
+            await waitFor("the Gateway Programmed once a ClientTrafficPolicy names the ConfigMap", 60_000, async () =>
+                (await gatewayCondition("Programmed"))?.status === "True" ? true : undefined,
+            );
+        },
+    );
 });

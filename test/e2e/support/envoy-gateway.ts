@@ -312,15 +312,26 @@ export class EnvoyGateway {
      * which Host infrastructure does not: Envoy Gateway computes a Gateway's address and Programmed condition from
      * a Service and a Deployment labelled with the Gateway (status.UpdateGatewayStatusProgrammedCondition). Both
      * appear here only once the Envoy that func-e started for that Gateway answers `/ready` (the readiness probe
-     * Envoy Gateway gives its Envoy pods), so a Programmed Gateway still means its Envoy serves; Envoy Gateway
-     * then writes the status itself. kwok makes the Deployment's pod available; the API server gives the
-     * Service its ClusterIP.
+     * Envoy Gateway gives its Envoy pods), and go when that Envoy stops, so a Programmed Gateway still means its
+     * Envoy serves; Envoy Gateway writes the status itself. kwok makes the Deployment's pod available; the API
+     * server gives the Service its ClusterIP.
      */
     private async envoyObjectsStandIn(): Promise<void> {
-        const done = new Set<string>();
+        /** Stand-in object name by `<gateway> <pid>` of the Envoy it stands for. */
+        const standing = new Map<string, string>();
         for (let round = 0; this.running && round < 20_000; round++) {
-            for (const [gateway, envoy] of this.envoys()) {
-                if (done.has(`${gateway} ${envoy.pid}`) || this.held) continue;
+            const envoys = this.envoys();
+            const running = new Set([...envoys].map(([gateway, envoy]) => `${gateway} ${envoy.pid}`));
+            // An Envoy that stopped (its Gateway deleted) takes its objects along, as Envoy Gateway deletes its Deployment.
+            for (const [key, objectName] of standing) {
+                if (running.has(key)) continue;
+                await this.plane.request("DELETE", `/apis/apps/v1/namespaces/${CONTROLLER_NAMESPACE}/deployments/${objectName}`);
+                await this.plane.request("DELETE", `/api/v1/namespaces/${CONTROLLER_NAMESPACE}/services/${objectName}`);
+                standing.delete(key);
+            }
+            for (const [gateway, envoy] of envoys) {
+                const key = `${gateway} ${envoy.pid}`;
+                if (standing.has(key) || this.held) continue;
                 const ready = await this.admin(gateway, "/ready").catch(() => undefined);
                 if (ready?.status !== 200) continue;
                 const [namespace, name] = gateway.split("/");
@@ -344,7 +355,7 @@ export class EnvoyGateway {
                         template: { metadata: { labels }, spec: { containers: [{ name: "envoy", image: `envoyproxy/envoy:v${ENVOY_VERSION}` }] } },
                     },
                 });
-                done.add(`${gateway} ${envoy.pid}`);
+                standing.set(key, objectName);
             }
             await sleep(300);
         }
