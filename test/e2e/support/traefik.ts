@@ -122,35 +122,11 @@ export class TraefikFrontDoor implements RunningFrontDoor {
 
     async add(door: FrontDoorCluster): Promise<TraefikSide> {
         const { cluster } = door;
-        const instance = await this.start(cluster.name);
-        this.instances.set(cluster.name, instance);
-        const { plane, ns, traefik, apiPort } = instance;
+        const instance = await this.startCluster(cluster.name);
+        const { plane, traefik } = instance;
         const names = observedNames(cluster.name);
         const namespace = cluster.sidecar.namespace;
-
-        // The sidecar's "pod": an address inside Traefik's namespace, forwarded to the backend on the machine.
-        const backendPort = Number(door.backendAddress.split(":").pop());
-        const podIp = "10.244.0.10";
-        ns.addAddress(podIp);
-        await ns.forwardToHost(podIp, backendPort, backendPort);
-
-        const portName = typeof cluster.sidecar.port === "string" ? cluster.sidecar.port : "grpc";
-        const servicePort = typeof cluster.sidecar.port === "number" ? cluster.sidecar.port : 10901;
-        await createObject(plane, "/api/v1/namespaces", { metadata: { name: namespace } });
-        // No selector: the endpoints are the test's own EndpointSlice, not the controller manager's.
-        await createObject(plane, `/api/v1/namespaces/${namespace}/services`, {
-            metadata: { name: cluster.sidecar.service },
-            spec: { ports: [{ name: portName, port: servicePort, targetPort: backendPort }] },
-        });
-        await createObject(plane, `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`, {
-            metadata: {
-                name: `${cluster.sidecar.service}-test`,
-                labels: { "kubernetes.io/service-name": cluster.sidecar.service, "endpointslice.kubernetes.io/managed-by": "envoy-thanos-tests" },
-            },
-            addressType: "IPv4",
-            ports: [{ name: portName, port: backendPort, protocol: "TCP" }],
-            endpoints: [{ addresses: [podIp], conditions: { ready: true } }],
-        });
+        await this.addSidecar(instance, cluster, door.backendAddress);
 
         // The program's own objects, from its builders, as components/observed/cluster.ts creates them.
         const meta = (name: string) => ({ name, namespace, labels: { ...commonLabels, "app.kubernetes.io/component": "observed" } });
@@ -165,21 +141,11 @@ export class TraefikFrontDoor implements RunningFrontDoor {
         const initial = secrets(door);
         await createObject(plane, `/api/v1/namespaces/${namespace}/secrets`, initial.server);
         await createObject(plane, `/api/v1/namespaces/${namespace}/secrets`, initial.clientCa);
-        await createObject(plane, "/apis/networking.k8s.io/v1/ingressclasses", {
-            metadata: { name: cluster.ingress.className },
-            spec: { controller: INGRESS_NGINX_CONTROLLER },
-        });
         await createObject(plane, `/apis/networking.k8s.io/v1/namespaces/${namespace}/ingresses`, {
             metadata: { ...meta(names.ingress), annotations: ingressAnnotations({ cluster, verifyDepth: 1, clientIdentity: door.clientIdentity }) },
             spec: ingressSpec(cluster),
         });
-        await ns.publish(WEBSECURE_PORT, door.port);
-        await waitFor(`Traefik to route ${cluster.host} (${traefik.logFile})`, 30_000, async () => {
-            if (traefik.child.exitCode !== null) throw new FatalWaitError(`traefik exited: ${traefik.log().slice(-2000)}`);
-            return (await routesHost(apiPort, cluster.host)) && (await servedSerial(door.port, cluster.host)) === serialOf(door.server.certificate)
-                ? true
-                : undefined;
-        });
+        await this.serve(instance, cluster.host, door.port, door.server);
 
         const requests = (): FrontDoorRequest[] =>
             readAccessLog(instance.accessLogFile)
@@ -210,7 +176,59 @@ export class TraefikFrontDoor implements RunningFrontDoor {
         };
     }
 
+    /**
+     * What the observed cluster already runs before the program: the sidecar Service, an EndpointSlice with its
+     * "pod" (an address inside Traefik's namespace, forwarded to `backendAddress` on the machine), and the
+     * IngressClass ingress-nginx's installation made, which Traefik's provider matches by its controller.
+     */
+    async addSidecar(instance: TraefikInstance, cluster: Pick<FrontDoorCluster["cluster"], "sidecar" | "ingress">, backendAddress: string): Promise<void> {
+        const { plane, ns } = instance;
+        const namespace = cluster.sidecar.namespace;
+        const backendPort = Number(backendAddress.split(":").pop());
+        const podIp = "10.244.0.10";
+        ns.addAddress(podIp);
+        await ns.forwardToHost(podIp, backendPort, backendPort);
+
+        const portName = typeof cluster.sidecar.port === "string" ? cluster.sidecar.port : "grpc";
+        const servicePort = typeof cluster.sidecar.port === "number" ? cluster.sidecar.port : 10901;
+        await createObject(plane, "/api/v1/namespaces", { metadata: { name: namespace } });
+        // No selector: the endpoints are the test's own EndpointSlice, not the controller manager's.
+        await createObject(plane, `/api/v1/namespaces/${namespace}/services`, {
+            metadata: { name: cluster.sidecar.service },
+            spec: { ports: [{ name: portName, port: servicePort, targetPort: backendPort }] },
+        });
+        await createObject(plane, `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`, {
+            metadata: {
+                name: `${cluster.sidecar.service}-test`,
+                labels: { "kubernetes.io/service-name": cluster.sidecar.service, "endpointslice.kubernetes.io/managed-by": "envoy-thanos-tests" },
+            },
+            addressType: "IPv4",
+            ports: [{ name: portName, port: backendPort, protocol: "TCP" }],
+            endpoints: [{ addresses: [podIp], conditions: { ready: true } }],
+        });
+        await createObject(plane, "/apis/networking.k8s.io/v1/ingressclasses", {
+            metadata: { name: cluster.ingress.className },
+            spec: { controller: INGRESS_NGINX_CONTROLLER },
+        });
+    }
+
+    /** Publishes Traefik's websecure entrypoint on the machine's `port` and waits until it serves `host` with `server`. */
+    async serve(instance: TraefikInstance, host: string, port: number, server: Issued): Promise<void> {
+        const { ns, traefik, apiPort } = instance;
+        await ns.publish(WEBSECURE_PORT, port);
+        await waitFor(`Traefik to route ${host} (${traefik.logFile})`, 60_000, async () => {
+            if (traefik.child.exitCode !== null) throw new FatalWaitError(`traefik exited: ${traefik.log().slice(-2000)}`);
+            return (await routesHost(apiPort, host)) && (await servedSerial(port, host)) === serialOf(server.certificate) ? true : undefined;
+        });
+    }
+
     /** An API server for cluster `name` and a Traefik watching it, with the RBAC of TRAEFIK_CLUSTER_ROLE_RULES. */
+    async startCluster(name: string): Promise<TraefikInstance> {
+        const instance = await this.start(name);
+        this.instances.set(name, instance);
+        return instance;
+    }
+
     private async start(name: string): Promise<TraefikInstance> {
         const dir = path.join(this.context.dir, name);
         fs.mkdirSync(dir, { recursive: true });
