@@ -61,15 +61,15 @@ export const TRAEFIK_CLUSTER_ROLE_RULES = [
 export const INGRESS_NGINX_CONTROLLER = "k8s.io/ingress-nginx";
 
 /**
- * What Traefik does not do of what the program asks of the front door, each as observed by the tests. A check that
- * meets one of these names it and asserts Traefik's actual behaviour instead.
+ * What Traefik does not do of what the program asks of the front door or of what the checks read, each as the tests
+ * find it (by its behaviour; auth-tls-verify-depth by its absence from Traefik's annotations). A check that meets one
+ * of these names it and asserts Traefik's actual behaviour instead.
  */
 export const TRAEFIK_GAPS = [
     "SNI: Traefik's access log has no field for the TLS server name the client sent",
     "client serial: Traefik's access log records the verified client certificate's subject (TLSClientSubject), not its serial",
     "nginx.ingress.kubernetes.io/auth-tls-match-cn is ignored: every client certificate the client CA verifies gets through, whatever its CN",
     "nginx.ingress.kubernetes.io/auth-tls-verify-depth is ignored: Go's TLS stack verifies chains of any length up to the client CA",
-    "ssl-protocols: the TLS minimum is Traefik's TLS option (default TLS 1.2), not an ingress-nginx ConfigMap setting",
 ] as const;
 
 /** Traefik's debug log line for a TLS handshake it refused (Go's http.Server error log), per refusal. */
@@ -86,13 +86,6 @@ export interface TraefikAccessLogEntry {
     RequestHost: string;
     DownstreamStatus: number;
     TLSClientSubject?: string;
-    RouterName?: string;
-    ServiceURL?: string;
-}
-
-export interface TraefikSide extends FrontDoorSide {
-    /** The Ingress as created in Traefik's API server (namespace, name). */
-    readonly ingress: { namespace: string; name: string };
 }
 
 /** One observed cluster's Traefik: its API server, network namespace and process. */
@@ -120,8 +113,9 @@ export class TraefikFrontDoor implements RunningFrontDoor {
         return instance;
     }
 
-    async add(door: FrontDoorCluster): Promise<TraefikSide> {
+    async add(door: FrontDoorCluster): Promise<FrontDoorSide> {
         const { cluster } = door;
+        if (door.sslProtocols !== undefined) throw new Error("Traefik's TLS minimum is a TLS option of its own, not ingress-nginx's ssl-protocols");
         const instance = await this.startCluster(cluster.name);
         const { plane, traefik } = instance;
         const names = observedNames(cluster.name);
@@ -152,7 +146,6 @@ export class TraefikFrontDoor implements RunningFrontDoor {
                 .filter((e) => e.RequestHost === cluster.host)
                 .map((e) => ({ host: e.RequestHost, status: e.DownstreamStatus, clientSubject: e.TLSClientSubject ?? "" }));
         return {
-            ingress: { namespace, name: names.ingress },
             requests,
             log: () => traefik.log(),
             checkpoint: (): Checkpoint => ({ requests: requests().length, logLength: traefik.log().length }),
