@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { buildModel, Model } from "../../components/config/model";
-import { clientSpec } from "../../components/pki/spec";
+import { caSpec, clientSpec } from "../../components/pki/spec";
 import { INGRESS_ANNOTATION, MANAGED_INGRESS_ANNOTATIONS, observedNames } from "../../components/names";
 import { ingressAnnotations, matchCnPattern } from "../../components/observed/ingress";
 import { Issued, OpensslCa } from "../../tools/pki/openssl-ca";
@@ -171,6 +171,52 @@ describe("Traefik serving the program's Ingress: each annotation as Traefik trea
         const logged = readAccessLog(instance.accessLogFile).at(-1);
         assert.match(logged?.TLSClientSubject ?? "", /CN=envoy-thanos-client-2/);
         assert.doesNotMatch(logged?.TLSClientSubject ?? "", new RegExp(matchCnPattern(model.clientIdentity)));
+    });
+
+    it(`${INGRESS_ANNOTATION.authTlsVerifyDepth}: 1 is ignored: Envoy's identity issued one intermediate CA below the client CA gets through`, async () => {
+        const intermediate = ca.issue("intermediate", caSpec("intermediate"));
+        const leafDir = path.join(dir, "depth-2");
+        fs.mkdirSync(leafDir, { recursive: true });
+        const openssl = (args: string[]) => execFileSync("openssl", args, { cwd: leafDir, stdio: ["ignore", "pipe", "pipe"] });
+        openssl(
+            ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr"].concat([
+                "-subj",
+                `/CN=${model.clientIdentity}`,
+            ]),
+        );
+        fs.writeFileSync(
+            path.join(leafDir, "leaf.ext"),
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
+        );
+        openssl(
+            ["x509", "-req", "-in", "leaf.csr", "-CA", intermediate.certificatePath, "-CAkey", intermediate.privateKeyPath, "-CAcreateserial"].concat([
+                "-days",
+                "1",
+                "-sha256",
+                "-extfile",
+                "leaf.ext",
+                "-out",
+                "leaf.crt",
+            ]),
+        );
+        // The chain as a client sends it: the leaf, then the intermediate; the client CA Secret holds only the root.
+        const leaf = path.join(leafDir, "leaf");
+        const chained: Issued = {
+            certificate: fs.readFileSync(`${leaf}.crt`, "utf8") + intermediate.certificate,
+            privateKey: fs.readFileSync(`${leaf}.key`, "utf8"),
+            certificatePath: `${leaf}.crt`,
+            privateKeyPath: `${leaf}.key`,
+        };
+        const c = direct(chained);
+        try {
+            assert.deepEqual((await c.storeInfo()).labels, [{ name: "cluster", value: "cl1" }], "a chain of depth 2 gets through");
+        } finally {
+            c.close();
+        }
+        assert.ok(
+            TRAEFIK_GAPS.some((gap) => gap.startsWith(`${INGRESS_ANNOTATION.authTlsVerifyDepth} is ignored`)),
+            "and names that gap",
+        );
     });
 
     it(`${INGRESS_ANNOTATION.proxyReadTimeout} and ${INGRESS_ANNOTATION.proxySendTimeout} are honoured: 2 s cuts a stream silent for 4 s, the program's value keeps it`, async () => {

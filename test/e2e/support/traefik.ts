@@ -62,14 +62,13 @@ export const INGRESS_NGINX_CONTROLLER = "k8s.io/ingress-nginx";
 
 /**
  * What Traefik does not do of what the program asks of the front door or of what the checks read, each as the tests
- * find it (by its behaviour; auth-tls-verify-depth by its absence from Traefik's annotations). A check that meets one
- * of these names it and asserts Traefik's actual behaviour instead.
+ * observe it. A check that meets one of these names it and asserts Traefik's actual behaviour instead.
  */
 export const TRAEFIK_GAPS = [
     "SNI: Traefik's access log has no field for the TLS server name the client sent",
     "client serial: Traefik's access log records the verified client certificate's subject (TLSClientSubject), not its serial",
     "nginx.ingress.kubernetes.io/auth-tls-match-cn is ignored: every client certificate the client CA verifies gets through, whatever its CN",
-    "nginx.ingress.kubernetes.io/auth-tls-verify-depth is ignored: Go's TLS stack verifies chains of any length up to the client CA",
+    "nginx.ingress.kubernetes.io/auth-tls-verify-depth is ignored: a client certificate issued by an intermediate CA below the client CA gets through",
 ] as const;
 
 /** Traefik's debug log line for a TLS handshake it refused (Go's http.Server error log), per refusal. */
