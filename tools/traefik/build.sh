@@ -18,7 +18,7 @@
 #     nested modules out): ./ext, through a replace in go.mod.
 #   - github.com/containous/go-http-auth, Traefik's fork of github.com/abbot/go-http-auth: the original's
 #     last release v0.4.0 plus _overlay/go_http_auth_traefik.go (the two functions only the fork has).
-#   - Thirteen DNS provider SDKs that lego's generated DNS-01 provider factory imports: that one file is
+#   - Fourteen DNS provider SDK modules that lego's generated DNS-01 provider factory imports: that one file is
 #     replaced by _overlay/lego/zz_gen_dns_providers.go (no DNS-01 providers; the tests use no ACME).
 # The last two are applied to copies of those modules in a scratch folder (the module cache is read-only
 # and `go build -overlay` refuses files in it). Nothing of Traefik itself is changed.

@@ -1,5 +1,5 @@
-// Replaces, through `go build -overlay` (see ../build.sh), the one file of lego's providers/dns package that
-// Traefik's ACME provider uses: the generated factory importing every DNS provider's SDK. Thirteen of those
+// Replaces, in the copy of lego's module that ../build.sh builds with, the one file of lego's providers/dns package that
+// Traefik's ACME provider uses: the generated factory importing every DNS provider's SDK. Fourteen of those
 // SDK modules are not served by the module proxy this project builds from, so the factory cannot be
 // compiled. The tests use no ACME certificate resolver; a Traefik built here names this when one asks for
 // a DNS-01 challenge provider, instead of failing to build at all.
