@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { buildModel, Model } from "../../components/config/model";
 import { caSpec, clientSpec } from "../../components/pki/spec";
-import { INGRESS_ANNOTATION, MANAGED_INGRESS_ANNOTATIONS, observedNames } from "../../components/names";
+import { INGRESS_ANNOTATION, observedNames } from "../../components/names";
 import { ingressAnnotations, matchCnPattern } from "../../components/observed/ingress";
 import { Issued, OpensslCa } from "../../tools/pki/openssl-ca";
 import { requireFrontDoor } from "./support/front-doors";
@@ -64,7 +64,7 @@ describe("who interprets the program's Ingress annotations", { skip: typeof sour
     it("the program emits exactly the annotations the nginx translator renders; Traefik reads each, or a named gap says it does not", (t) => {
         const model = modelFor(tempDir("annotations"), 443);
         const emitted = Object.keys(ingressAnnotations({ cluster: model.clusters[0], verifyDepth: 1, clientIdentity: model.clientIdentity })).sort();
-        assert.deepEqual(emitted, [...MANAGED_INGRESS_ANNOTATIONS].sort(), "ingressAnnotations emits the managed set");
+        assert.deepEqual(emitted, Object.values(INGRESS_ANNOTATION).sort(), "ingressAnnotations emits the program's own set (INGRESS_ANNOTATION)");
         assert.deepEqual([...TRANSLATED_ANNOTATIONS].sort(), emitted, "the nginx translator renders exactly what the program emits");
         const read = traefikAnnotations(source as string);
         const unread = emitted.filter((key) => !read.has(key));
