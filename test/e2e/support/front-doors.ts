@@ -5,13 +5,14 @@ import { requireKube } from "./kube";
 import { requireNetns } from "./netns";
 import { NginxFrontDoor } from "./nginx-front-door";
 import { requireTool } from "./processes";
+import { requireTraefik, TraefikFrontDoor } from "./traefik";
 
 /**
  * Every front door the end-to-end tests can run, with what each needs. The shared data-path checks run through
  * each kind in `FRONT_DOOR_KINDS`.
  */
 
-export const FRONT_DOOR_KINDS: readonly FrontDoorKind[] = ["nginx", "envoy-gateway"];
+export const FRONT_DOOR_KINDS: readonly FrontDoorKind[] = ["nginx", "traefik", "envoy-gateway"];
 
 /** The tools a front door kind needs: the missing one's skip reason (a throw under CI=true), or true. */
 export function requireFrontDoor(kind: FrontDoorKind): true | { skip: string } {
@@ -20,12 +21,25 @@ export function requireFrontDoor(kind: FrontDoorKind): true | { skip: string } {
             const nginx = requireTool("nginx", "apt-get install nginx");
             return typeof nginx === "object" ? nginx : true;
         }
+        case "traefik": {
+            // Traefik, the API server it watches, and the network namespace where the sidecars' pod IPs exist.
+            for (const ready of [requireTraefik(), requireKube(), requireNetns(), requireTool("socat", "apt-get install socat")]) {
+                if (typeof ready === "object" && "skip" in ready) return ready;
+            }
+            return true;
+        }
         case "envoy-gateway": {
             // Its own API server per cluster, its network namespace (ip netns, socat), the CRDs and the binary.
-            const missing = [requireKube(), requireTool("socat", "apt-get install socat"), requireNetns(), requireGatewayApiCrds(), requireEnvoyGateway()].find(
-                (r): r is { skip: string } => typeof r === "object" && "skip" in r,
-            );
-            return missing ?? true;
+            for (const ready of [
+                requireKube(),
+                requireTool("socat", "apt-get install socat"),
+                requireNetns(),
+                requireGatewayApiCrds(),
+                requireEnvoyGateway(),
+            ]) {
+                if (typeof ready === "object" && "skip" in ready) return ready;
+            }
+            return true;
         }
         default:
             return { skip: `no ${kind} front door in the tests` };
@@ -36,6 +50,8 @@ export function startFrontDoor(kind: FrontDoorKind, context: FrontDoorContext): 
     switch (kind) {
         case "nginx":
             return new NginxFrontDoor(context);
+        case "traefik":
+            return new TraefikFrontDoor(context);
         case "envoy-gateway":
             return new EnvoyGatewayFrontDoor(context);
         default:
