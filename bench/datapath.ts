@@ -49,13 +49,13 @@ function queries(stack: Stack): Record<string, string> {
     };
 }
 
-function proxyPids(p: BenchPath): { envoy: number[]; nginx: number[] } {
-    return { envoy: p.processes.envoy === undefined ? [] : [p.processes.envoy], nginx: p.processes.nginx?.() ?? [] };
+function proxyPids(p: BenchPath): { envoy: number[]; frontDoor: number[] } {
+    return { envoy: p.processes.envoy === undefined ? [] : [p.processes.envoy], frontDoor: p.processes.frontDoor?.() ?? [] };
 }
 
 interface CpuSnapshot {
     envoy: number;
-    nginx: number;
+    frontDoor: number;
     querier: number;
     sidecar: number;
     prometheus: number;
@@ -68,7 +68,7 @@ async function snapshot(stack: Stack, p: BenchPath): Promise<CpuSnapshot> {
     const rxBytes = p.envoyStats ? ((await envoyCounters(p.envoyStats.adminPort))[`cluster.${p.envoyStats.cluster}.upstream_cx_rx_bytes_total`] ?? 0) : 0;
     return {
         envoy: cpuMs(pids.envoy),
-        nginx: cpuMs(pids.nginx),
+        frontDoor: cpuMs(pids.frontDoor),
         querier: cpuMs([p.querier.pid!]),
         sidecar: cpuMs([p.processes.sidecar]),
         prometheus: cpuMs([stack.prometheus.pid!]),
@@ -84,7 +84,7 @@ function add(a: CpuSnapshot, b: CpuSnapshot): CpuSnapshot {
     return delta(Object.fromEntries(Object.keys(a).map((k) => [k, -a[k as keyof CpuSnapshot]])) as unknown as CpuSnapshot, b);
 }
 
-const ZERO: CpuSnapshot = { envoy: 0, nginx: 0, querier: 0, sidecar: 0, prometheus: 0, rxBytes: 0 };
+const ZERO: CpuSnapshot = { envoy: 0, frontDoor: 0, querier: 0, sidecar: 0, prometheus: 0, rxBytes: 0 };
 
 /** Every repetition runs every path once, starting one path further each time, so drift and order affect all alike. */
 function rotated<T>(items: T[], rep: number): T[] {
@@ -137,7 +137,7 @@ export async function realQueries(stack: Stack, lines: string[], o: DataPathOpti
     const chainOverNativeMtls = sumOfMedians("envoy-thanos") / sumOfMedians("native-mtls");
     const mbPerQuery = Object.values(bytesPerKind).reduce((s, b) => s + b, 0) / Object.keys(kinds).length / 1e6;
     const envoyThanos = cpu["envoy-thanos"];
-    const proxyCpuMsPerMb = (envoyThanos.envoy + envoyThanos.nginx) / (envoyThanos.rxBytes / 1e6);
+    const proxyCpuMsPerMb = (envoyThanos.envoy + envoyThanos.frontDoor) / (envoyThanos.rxBytes / 1e6);
 
     lines.push(
         "### Real queries through a real querier per path",
@@ -171,17 +171,17 @@ export async function realQueries(stack: Stack, lines: string[], o: DataPathOpti
         "",
         "Wall time per query in ms, median (min–max); MB in the first column: TLS bytes Envoy received from nginx per query.",
         "",
-        "| path | Envoy CPU ms / query | nginx CPU ms / query | proxies CPU ms / MB | querier CPU ms / query | sidecar + Prometheus CPU ms / query | proxies' share of the query's CPU |",
+        "| path | Envoy CPU ms / query | front door CPU ms / query | proxies CPU ms / MB | querier CPU ms / query | sidecar + Prometheus CPU ms / query | proxies' share of the query's CPU |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     );
     for (const p of stack.paths) {
         const c = cpu[p.id];
         const n = counted[p.id];
-        const proxies = c.envoy + c.nginx;
+        const proxies = c.envoy + c.frontDoor;
         const total = proxies + c.querier + c.sidecar + c.prometheus;
-        const hasProxy = p.processes.envoy !== undefined || p.processes.nginx !== undefined;
+        const hasProxy = p.processes.envoy !== undefined || p.processes.frontDoor !== undefined;
         lines.push(
-            `| ${p.label} | ${p.processes.envoy === undefined ? "—" : (c.envoy / n).toFixed(2)} | ${p.processes.nginx === undefined ? "—" : (c.nginx / n).toFixed(2)} | ${
+            `| ${p.id}: ${p.label} | ${p.processes.envoy === undefined ? "—" : (c.envoy / n).toFixed(2)} | ${p.processes.frontDoor === undefined ? "—" : (c.frontDoor / n).toFixed(2)} | ${
                 hasProxy ? (proxies / (n * mbPerQuery)).toFixed(2) : "—"
             } | ${(c.querier / n).toFixed(2)} | ${((c.sidecar + c.prometheus) / n).toFixed(2)} | ${hasProxy ? `${((proxies / total) * 100).toFixed(1)} %` : "—"} |`,
         );
@@ -294,7 +294,7 @@ export async function micro(stack: Stack, lines: string[], o: DataPathOptions): 
         ],
     };
     const runs = { info: { data: {}, total: o.unaryCalls }, series: { data: seriesRequest, total: o.streamCalls } } as const;
-    type Sample = { p50: number; p99: number; rps: number; envoyUs: number; nginxUs: number; sidecarUs: number; ghzUs: number; ghzCores: number };
+    type Sample = { p50: number; p99: number; rps: number; envoyUs: number; frontDoorUs: number; sidecarUs: number; ghzUs: number; ghzCores: number };
     const samples: Record<string, Record<string, Sample[]>> = {};
     let failed = 0;
     for (const p of stack.paths) samples[p.id] = { info: [], series: [] };
@@ -305,7 +305,7 @@ export async function micro(stack: Stack, lines: string[], o: DataPathOptions): 
         for (const p of rotated(stack.paths, rep)) {
             for (const [call, run] of Object.entries(runs)) {
                 const pids = proxyPids(p);
-                const before = { envoy: cpuMs(pids.envoy), nginx: cpuMs(pids.nginx), sidecar: cpuMs([p.processes.sidecar]) };
+                const before = { envoy: cpuMs(pids.envoy), frontDoor: cpuMs(pids.frontDoor), sidecar: cpuMs([p.processes.sidecar]) };
                 const { report, cpuMs: ghzMs, wallMs } = await ghz(binary, p.grpc, call as keyof typeof CALLS, run.data, run.total, o.concurrency);
                 const us = (ms: number) => (ms * 1000) / report.count;
                 failed += errors(report);
@@ -314,7 +314,7 @@ export async function micro(stack: Stack, lines: string[], o: DataPathOptions): 
                     p99: percentileMs(report, 99),
                     rps: report.rps,
                     envoyUs: us(cpuMs(pids.envoy) - before.envoy),
-                    nginxUs: us(cpuMs(pids.nginx) - before.nginx),
+                    frontDoorUs: us(cpuMs(pids.frontDoor) - before.frontDoor),
                     sidecarUs: us(cpuMs([p.processes.sidecar]) - before.sidecar),
                     ghzUs: us(ghzMs),
                     ghzCores: ghzMs / wallMs,
@@ -331,7 +331,7 @@ export async function micro(stack: Stack, lines: string[], o: DataPathOptions): 
             `${stack.dataset.instancesPerGroup} series × ${hours} h) per run, ${o.reps} runs per path, interleaved; ${failed} calls failed. ` +
             "CPU per call from /proc over each run; ghz's own CPU shows it is not the bottleneck (cores: its CPU time over the run's wall time, of 2).",
         "",
-        "| path | call | p50 ms | p99 ms | calls/s | calls/s / native-mtls | Envoy µs CPU/call | nginx µs CPU/call | sidecar µs CPU/call | ghz µs CPU/call | ghz cores |",
+        "| path | call | p50 ms | p99 ms | calls/s | calls/s / native-mtls | Envoy µs CPU/call | front door µs CPU/call | sidecar µs CPU/call | ghz µs CPU/call | ghz cores |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     );
     for (const call of Object.keys(runs)) {
@@ -341,13 +341,13 @@ export async function micro(stack: Stack, lines: string[], o: DataPathOptions): 
             lines.push(
                 `| ${p.id} | ${call === "info" ? "Info" : "Series"} | ${cell("p50", 2)} | ${cell("p99", 2)} | ${cell("rps", 0)} | ${(med(p.id, call, "rps") / med("native-mtls", call, "rps")).toFixed(2)} | ${
                     p.processes.envoy === undefined ? "—" : cell("envoyUs", 0)
-                } | ${p.processes.nginx === undefined ? "—" : cell("nginxUs", 0)} | ${cell("sidecarUs", 0)} | ${cell("ghzUs", 0)} | ${med(p.id, call, "ghzCores").toFixed(2)} |`,
+                } | ${p.processes.frontDoor === undefined ? "—" : cell("frontDoorUs", 0)} | ${cell("sidecarUs", 0)} | ${cell("ghzUs", 0)} | ${med(p.id, call, "ghzCores").toFixed(2)} |`,
             );
         }
     }
     lines.push("", "Medians (min–max) over the runs.", "");
     return {
-        unaryProxyCpuUs: med("envoy-thanos", "info", "envoyUs") + med("envoy-thanos", "info", "nginxUs"),
+        unaryProxyCpuUs: med("envoy-thanos", "info", "envoyUs") + med("envoy-thanos", "info", "frontDoorUs"),
         unaryRpsOverNativeMtls: med("envoy-thanos", "info", "rps") / med("native-mtls", "info", "rps"),
     };
 }
@@ -437,7 +437,7 @@ export async function envoyProfile(stack: Stack, lines: string[], o: DataPathOpt
     const binary = ghzBinary();
     const variants: (EnvoyVariant & Variant)[] = [];
     for (const v of ENVOY_VARIANTS) variants.push({ ...v, ...(await stack.variant(v.config ?? {}, v.mutate)) });
-    const samples: { envoyUs: number; nginxUs: number; rps: number; p50: number }[][] = variants.map(() => []);
+    const samples: { envoyUs: number; frontDoorUs: number; rps: number; p50: number }[][] = variants.map(() => []);
     for (const v of variants) await ghz(binary, v.grpc, "info", {}, 50, o.concurrency);
     for (let rep = 0; rep < o.reps; rep++) {
         for (const i of rotated(
@@ -445,12 +445,12 @@ export async function envoyProfile(stack: Stack, lines: string[], o: DataPathOpt
             rep,
         )) {
             const v = variants[i];
-            const nginx = v.processes.nginx!();
+            const nginx = v.processes.frontDoor!();
             const before = { envoy: cpuMs([v.processes.envoy!]), nginx: cpuMs(nginx) };
             const { report } = await ghz(binary, v.grpc, "info", {}, o.unaryCalls, o.concurrency);
             samples[i].push({
                 envoyUs: ((cpuMs([v.processes.envoy!]) - before.envoy) * 1000) / report.count,
-                nginxUs: ((cpuMs(nginx) - before.nginx) * 1000) / report.count,
+                frontDoorUs: ((cpuMs(nginx) - before.nginx) * 1000) / report.count,
                 rps: report.rps,
                 p50: percentileMs(report, 50),
             });
@@ -462,12 +462,12 @@ export async function envoyProfile(stack: Stack, lines: string[], o: DataPathOpt
         `The micro table's Info run (${o.unaryCalls.toLocaleString("en")} calls at concurrency ${o.concurrency}, ${o.reps} runs each, interleaved) against ` +
             "separate Envoy → nginx pairs on the same sidecar that differ from the program's Envoy in one setting.",
         "",
-        "| Envoy | Envoy µs CPU/call | nginx µs CPU/call | calls/s | p50 ms |",
+        "| Envoy | Envoy µs CPU/call | front door µs CPU/call | calls/s | p50 ms |",
         "| --- | --- | --- | --- | --- |",
     );
     for (const [i, v] of variants.entries()) {
-        const cell = (key: "envoyUs" | "nginxUs" | "rps" | "p50", digits: number) => o.fmt(o.stats(samples[i].map((s) => s[key])), digits);
-        lines.push(`| ${v.label} | ${cell("envoyUs", 0)} | ${cell("nginxUs", 0)} | ${cell("rps", 0)} | ${cell("p50", 2)} |`);
+        const cell = (key: "envoyUs" | "frontDoorUs" | "rps" | "p50", digits: number) => o.fmt(o.stats(samples[i].map((s) => s[key])), digits);
+        lines.push(`| ${v.label} | ${cell("envoyUs", 0)} | ${cell("frontDoorUs", 0)} | ${cell("rps", 0)} | ${cell("p50", 2)} |`);
     }
     lines.push("");
 }

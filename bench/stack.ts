@@ -3,6 +3,8 @@ import * as path from "node:path";
 import * as YAML from "yaml";
 import { nativeEndpointSdFile } from "../components/observer/native";
 import { httpGet, validate, writeSecretVolume } from "../test/e2e/support/envoy";
+import type { FrontDoorKind } from "../test/e2e/support/front-door";
+import { FRONT_DOOR_KINDS } from "../test/e2e/support/front-doors";
 import { freePort, ProcessGroup, tempDir, waitFor } from "../test/e2e/support/processes";
 import { healthyStores, Prometheus, Querier, Sidecar } from "../test/e2e/support/thanos";
 import { Topology } from "../test/e2e/support/topology";
@@ -27,7 +29,8 @@ export interface GrpcTarget {
 /** Which process plays which part on a path; pids are read when CPU is measured (nginx forks its worker). */
 export interface PathProcesses {
     envoy?: number;
-    nginx?: () => number[];
+    /** The front door's processes (nginx: master and worker). */
+    frontDoor?: () => number[];
     sidecar: number;
 }
 
@@ -67,8 +70,11 @@ export function withChildren(pid: number): number[] {
     return [pid, ...children];
 }
 
-function nginxPids(topology: Topology): () => number[] {
-    const pidFile = path.join(topology.side(CLUSTER.name).nginx.workDir, "nginx.pid");
+/** The processes of the topology's front door, read when CPU is measured. */
+function frontDoorPids(topology: Topology): () => number[] {
+    const side = topology.side(CLUSTER.name);
+    if (side.frontDoorKind !== "nginx") throw new Error(`bench/stack.ts does not know the processes of a ${side.frontDoorKind} front door yet`);
+    const pidFile = path.join(side.nginx.workDir, "nginx.pid");
     return () => withChildren(Number(fs.readFileSync(pidFile, "utf8").trim()));
 }
 
@@ -89,7 +95,7 @@ async function startRecipeEnvoy(topology: Topology, group: ProcessGroup): Promis
     const hcm = listener.filter_chains[0].filters[0].typed_config;
     hcm.http_filters[0].typed_config = { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" };
     const cluster = recipe.static_resources.clusters[0];
-    cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address = { address: "127.0.0.1", port_value: side.nginx.port };
+    cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address = { address: "127.0.0.1", port_value: side.frontDoorPort };
     const tls = cluster.transport_socket.typed_config.common_tls_context.tls_certificates[0];
     tls.certificate_chain.filename = path.join(dir, "fullchain.pem");
     tls.private_key.filename = path.join(dir, "privkey.pem");
@@ -118,8 +124,18 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
         const plain = new Sidecar(CLUSTER.name, dir, await freePort(), await freePort(), promUrl, prometheus.dataDir, group);
         await plain.start();
 
-        const startTopology = async (config?: Record<string, unknown>, mutateDocuments?: (documents: Record<string, any>) => void) => {
-            const t = await new Topology({ clusters: [CLUSTER], sidecarAddress: () => `127.0.0.1:${plain.grpcPort}`, config, mutateDocuments }).start();
+        const startTopology = async (
+            config?: Record<string, unknown>,
+            mutateDocuments?: (documents: Record<string, any>) => void,
+            frontDoor: FrontDoorKind = "nginx",
+        ) => {
+            const t = await new Topology({
+                clusters: [CLUSTER],
+                sidecarAddress: () => `127.0.0.1:${plain.grpcPort}`,
+                config,
+                mutateDocuments,
+                frontDoor,
+            }).start();
             topologies.push(t);
             return t;
         };
@@ -158,43 +174,51 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
             await healthyStores(q, 1);
             return q;
         };
-        const nginx = nginxPids(topology);
+        const nginx = frontDoorPids(topology);
         const paths: BenchPath[] = [
             {
                 id: "direct",
-                label: "plain h2c: querier → sidecar",
+                label: "querier → sidecar, plain h2c",
                 querier: await querier("direct", { endpoints: [`127.0.0.1:${plain.grpcPort}`] }),
                 grpc: { address: `127.0.0.1:${plain.grpcPort}` },
                 processes: { sidecar: plain.pid! },
             },
             {
                 id: "native-mtls",
-                label: "native mTLS: querier (per-endpoint TLS) → sidecar (gRPC server TLS)",
+                label: "querier (per-endpoint TLS) → sidecar (its own gRPC server TLS)",
                 querier: await querier("native-mtls", { sdFile: nativeSd(tlsSidecar.grpcPort) }),
                 grpc: { address: `127.0.0.1:${tlsSidecar.grpcPort}`, tls: clientTls },
                 processes: { sidecar: tlsSidecar.pid! },
             },
             {
                 id: "native-nginx",
-                label: "native mode: querier (per-endpoint TLS) → nginx → sidecar",
-                querier: await querier("native-nginx", { sdFile: nativeSd(side.nginx.port) }),
-                grpc: { address: `127.0.0.1:${side.nginx.port}`, tls: clientTls },
-                processes: { nginx, sidecar: plain.pid! },
+                label: "querier (per-endpoint TLS) → nginx → sidecar: the program's native mode",
+                querier: await querier("native-nginx", { sdFile: nativeSd(side.frontDoorPort) }),
+                grpc: { address: `127.0.0.1:${side.frontDoorPort}`, tls: clientTls },
+                processes: { frontDoor: nginx, sidecar: plain.pid! },
             },
-            {
-                id: "envoy-thanos",
-                label: "envoy-thanos: querier → Envoy → nginx → sidecar",
-                querier: await querier("envoy-thanos", { endpoints: [`127.0.0.1:${side.listenerPort}`] }),
-                grpc: { address: `127.0.0.1:${side.listenerPort}` },
-                processes: { envoy: topology.envoy.pid!, nginx, sidecar: plain.pid! },
-                envoyStats: { adminPort: topology.envoy.adminPort, cluster: `thanos_${CLUSTER.name}` },
-            },
+            // Through each front door the tests run; nginx's is the stack's own topology, the others their own.
+            ...(await Promise.all(
+                FRONT_DOOR_KINDS.map(async (kind) => {
+                    const t = kind === "nginx" ? topology : await startTopology(undefined, undefined, kind);
+                    const port = t.side(CLUSTER.name).listenerPort;
+                    const id = kind === "nginx" ? "envoy-thanos" : `envoy-thanos-${kind}`;
+                    return {
+                        id,
+                        label: `querier → Envoy → ${kind} → sidecar`,
+                        querier: await querier(id, { endpoints: [`127.0.0.1:${port}`] }),
+                        grpc: { address: `127.0.0.1:${port}` },
+                        processes: { envoy: t.envoy.pid!, frontDoor: frontDoorPids(t), sidecar: plain.pid! },
+                        envoyStats: { adminPort: t.envoy.adminPort, cluster: `thanos_${CLUSTER.name}` },
+                    };
+                }),
+            )),
             {
                 id: "recipe",
-                label: "manual recipe's Envoy → nginx → sidecar",
+                label: "querier → the manual recipe's Envoy → nginx → sidecar",
                 querier: await querier("recipe", { endpoints: [`127.0.0.1:${recipe.port}`] }),
                 grpc: { address: `127.0.0.1:${recipe.port}` },
-                processes: { envoy: recipe.pid, nginx, sidecar: plain.pid! },
+                processes: { envoy: recipe.pid, frontDoor: nginx, sidecar: plain.pid! },
                 envoyStats: { adminPort: recipe.adminPort, cluster: "sidecar_cl1" },
             },
         ];
@@ -208,7 +232,7 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
                 return {
                     topology: t,
                     grpc: { address: `127.0.0.1:${t.side(CLUSTER.name).listenerPort}` },
-                    processes: { envoy: t.envoy.pid!, nginx: nginxPids(t), sidecar: plain.pid! },
+                    processes: { envoy: t.envoy.pid!, frontDoor: frontDoorPids(t), sidecar: plain.pid! },
                 };
             },
             stop,

@@ -154,12 +154,12 @@ describe("changes under load: no stream fails", { skip }, () => {
             const next = OpensslCa.create(path.join(topology.dir, "pki-next"), "e2e-next");
             const bundle = `${ca.ca.certificate}${next.ca.certificate}`;
             const servers: Record<string, Issued> = Object.fromEntries(remaining.map((n) => [n, topology.side(n).server]));
-            const setIngress = (clientCa: string) => {
-                for (const name of remaining) topology.side(name).updateIngressTls({ server: servers[name], clientCa });
+            const setIngress = async (clientCa: string) => {
+                for (const name of remaining) await topology.side(name).frontDoor.updateTls({ server: servers[name], clientCa });
             };
             tls = { ...tls, ca: bundle };
             envoyA.rotateTls(tls);
-            setIngress(bundle);
+            await setIngress(bundle);
             await sleep(1000);
             await answers(remaining);
             log("CA rotation 1/3: both sides trust the old and the new CA");
@@ -167,13 +167,13 @@ describe("changes under load: no stream fails", { skip }, () => {
             for (const name of remaining) servers[name] = next.server(topology.side(name).host);
             tls = { ...tls, certificate: reissuedClient.certificate, privateKey: reissuedClient.privateKey };
             envoyA.rotateTls(tls);
-            setIngress(bundle);
+            await setIngress(bundle);
             await certsShow(envoyA, reissuedClient.certificate);
             await answers(remaining);
             log("CA rotation 2/3: certificates re-issued by the new CA");
             tls = { ...tls, ca: next.ca.certificate };
             envoyA.rotateTls(tls);
-            setIngress(next.ca.certificate);
+            await setIngress(next.ca.certificate);
             await sleep(1000);
             await answers(remaining);
             log("CA rotation 3/3: the old CA dropped");

@@ -1,5 +1,6 @@
 import type { ObservedClusterModel } from "../../../components/config/model";
 import type { Issued } from "../../../tools/pki/openssl-ca";
+import type { ProcessGroup } from "./processes";
 
 /**
  * The observed cluster's front door in the end-to-end tests, whichever program plays it: nginx rendered by our
@@ -37,22 +38,36 @@ export interface FrontDoorCluster {
     clientCa: string;
     /** Where the sidecar (gRPC test backend or real Thanos sidecar) listens on the machine's loopback: host:port. */
     backendAddress: string;
+    /** The port on the machine's 127.0.0.1 the front door must serve this cluster on (the cluster's 443). */
+    port: number;
     /** Lowest TLS protocol the front door offers (negative test for the TLS minimum); only nginx honours it. */
     sslProtocols?: string;
 }
 
+/** How far a side's records went at one moment, so a check can look only at what came after. */
+export interface Checkpoint {
+    requests: number;
+    logLength: number;
+}
+
 /** One cluster served by a front door. */
 export interface FrontDoorSide {
-    /** The port on the machine's 127.0.0.1 where Envoy (or a native querier) reaches this cluster's front door. */
-    readonly port: number;
     /** Every request recorded so far, oldest first. */
     requests(): FrontDoorRequest[];
     /** The front door's own log text, where refusals are reported. */
     log(): string;
-    /** Asserts that the front door itself refused for `reason` (from its logs or counters); throws otherwise. */
-    assertRefused(reason: Refusal): Promise<void>;
+    /** Where the records stand now. */
+    checkpoint(): Checkpoint;
+    /** Asserts that the front door itself refused for `reason` after `since` (from its logs or counters); throws otherwise. */
+    assertRefused(reason: Refusal, since: Checkpoint): Promise<void>;
     /** Replaces the server certificate and client CA bundle, as a Secret update would, and waits until they serve. */
     updateTls(tls: { server: Issued; clientCa: string }): Promise<void>;
+}
+
+/** Where a front door keeps its files and processes: the topology's. */
+export interface FrontDoorContext {
+    dir: string;
+    group: ProcessGroup;
 }
 
 /** A front door serving one or more observed clusters. */

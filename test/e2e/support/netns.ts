@@ -108,17 +108,17 @@ export class NetworkNamespace {
         return { stop: () => this.stopForward(relay, socat) };
     }
 
-    /** A port of the namespace's loopback, reachable from the test at 127.0.0.1:<returned port>. */
-    async publish(port: number): Promise<number> {
+    /** A port of the namespace's loopback, reachable from the test at 127.0.0.1:<returned port> (`hostPort` when given). */
+    async publish(port: number, hostPort?: number): Promise<number> {
         const socket = this.socketPath();
         const socat = this.start("socat", [`UNIX-LISTEN:${socket},fork`, `TCP:127.0.0.1:${port}`]);
         await waitFor(`socat listening on ${socket}`, 10_000, async () => {
             if (socat.child.exitCode !== null) throw new FatalWaitError(`socat exited: ${socat.log()}`);
             return fs.existsSync(socket) ? true : undefined;
         });
-        const hostPort = await freePort();
-        await this.relay((client) => splice(client, net.connect(socket)), { port: hostPort, host: "127.0.0.1" });
-        return hostPort;
+        const machinePort = hostPort ?? (await freePort());
+        await this.relay((client) => splice(client, net.connect(socket)), { port: machinePort, host: "127.0.0.1" });
+        return machinePort;
     }
 
     /**

@@ -1,18 +1,18 @@
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { buildModel, Model } from "../../../components/config/model";
-import { observedNames } from "../../../components/names";
-import { ingressAnnotations, ingressSpec } from "../../../components/observed/ingress";
 import { Issued, OpensslCa } from "../../../tools/pki/openssl-ca";
 import { Envoy, TlsFiles } from "./envoy";
+import { FrontDoorKind, FrontDoorSide, RunningFrontDoor } from "./front-door";
+import { startFrontDoor } from "./front-doors";
+import { Nginx } from "./nginx";
+import { NginxSide } from "./nginx-front-door";
 import { Backend } from "./grpc";
-import { IngressObject, Nginx, SecretStore, translateIngress } from "./nginx";
 import { freePort, ProcessGroup, tempDir } from "./processes";
 
 /**
- * The whole data path on loopback, per observed cluster: backend (the sidecar) ← nginx (rendered from our
- * Ingress and Secrets) ← Envoy (our bootstrap) ← the test's gRPC client. Certificates come from openssl,
- * made from the program's certificate spec.
+ * The whole data path on loopback, per observed cluster: backend (the sidecar) ← front door (nginx rendered from
+ * our Ingress by default; any kind of `front-doors.ts`) ← Envoy (our bootstrap) ← the test's gRPC client.
+ * Certificates come from openssl, made from the program's certificate spec.
  */
 
 export interface ObservedSide {
@@ -21,24 +21,27 @@ export interface ObservedSide {
     /** The gRPC test backend, unless the topology was given real sidecars. */
     backend?: Backend;
     backendPort: number;
-    nginx: Nginx;
+    frontDoorKind: FrontDoorKind;
+    frontDoor: FrontDoorSide;
+    /** The cluster's front door on the machine's loopback (what Envoy dials). */
+    frontDoorPort: number;
+    /** The nginx of an nginx front door; any other kind throws. */
+    readonly nginx: Nginx;
     /** Envoy's listener for this cluster. */
     listenerPort: number;
     server: Issued;
-    /**
-     * Replaces the ingress' TLS Secrets (server certificate, client CA bundle) and reloads nginx, as ingress-nginx
-     * does when a Secret it uses changes.
-     */
-    updateIngressTls(tls: { server: Issued; clientCa: string }): void;
 }
 
 export interface TopologyOptions {
-    clusters: { name: string; host: string }[];
+    /** The observed clusters; each on `frontDoor` (default: the topology's). */
+    clusters: { name: string; host: string; frontDoor?: FrontDoorKind }[];
+    /** The front door of every cluster that names none (default: nginx). */
+    frontDoor?: FrontDoorKind;
     /** Extra raw config merged into the stack config (e.g. envoy settings). */
     config?: Record<string, unknown>;
     /** Per-cluster server certificate override (negative tests). */
     serverCertificate?: (cluster: string, ca: OpensslCa) => Issued;
-    /** nginx `ssl_protocols` override (negative test for the TLS minimum). */
+    /** The front door's lowest TLS protocol (negative test for the TLS minimum; nginx only). */
     sslProtocols?: string;
     /** Envoy's TLS files override (negative tests), and bootstrap changes. */
     envoyTls?: (ca: OpensslCa, client: Issued) => TlsFiles;
@@ -59,6 +62,8 @@ export class Topology {
     readonly sides: ObservedSide[] = [];
     model!: Model;
     envoy!: Envoy;
+    private readonly frontDoors = new Map<FrontDoorKind, RunningFrontDoor>();
+    private extraEnvoys = 0;
 
     constructor(private readonly options: TopologyOptions) {
         this.client = this.ca.client();
@@ -68,6 +73,11 @@ export class Topology {
         const side = this.sides.find((s) => s.name === name);
         if (!side) throw new Error(`no cluster ${name}`);
         return side;
+    }
+
+    /** What the running front door of `kind` does not honour (`RunningFrontDoor.gaps`). */
+    frontDoorGaps(kind: FrontDoorKind): readonly string[] {
+        return this.frontDoors.get(kind)?.gaps ?? [];
     }
 
     backend(name: string): Backend {
@@ -87,89 +97,95 @@ export class Topology {
     }
 
     private async startAll(): Promise<void> {
-        const ports = await Promise.all(
-            this.options.clusters.map(async () => ({ listener: await freePort(), nginx: await freePort(), backend: await freePort() })),
-        );
-        const [adminPort, metricsPort] = [await freePort(), await freePort()];
-        this.model = buildModel(
-            {
-                renderDirectory: this.dir,
-                ...this.options.config,
-                envoy: { ...(this.options.config?.envoy as object), adminPort, metricsPort },
-                clusters: this.options.clusters.map((c, i) => ({ ...c, port: ports[i].listener, address: `localhost:${ports[i].nginx}` })),
-            },
-            { checkSecretMaterial: true, now: new Date() },
-        );
-        // One fake certificate for all catch-all servers, as ingress-nginx has.
-        const fake = OpensslCa.create(path.join(this.dir, "fake"), "fake").server("ingress.local");
+        const ports = await Promise.all(this.options.clusters.map(async () => ({ frontDoor: await freePort(), backend: await freePort() })));
+        this.model = await this.buildModel(ports.map((p) => p.frontDoor));
         for (const [i, cluster] of this.model.clusters.entries()) {
+            const kind = this.options.clusters[i].frontDoor ?? this.options.frontDoor ?? "nginx";
             const server = this.options.serverCertificate?.(cluster.name, this.ca) ?? this.ca.server(cluster.host);
-            const names = observedNames(cluster.name);
-            const ns = cluster.sidecar.namespace;
-            const secretsOf = (tls: { server: Issued; clientCa: string }): SecretStore => ({
-                [`${ns}/${names.serverTlsSecret}`]: { "tls.crt": tls.server.certificate, "tls.key": tls.server.privateKey },
-                [`${ns}/${names.clientCaSecret}`]: { "ca.crt": tls.clientCa },
-            });
-            const ingress: IngressObject = {
-                metadata: {
-                    name: names.ingress,
-                    namespace: ns,
-                    annotations: ingressAnnotations({ cluster, verifyDepth: 1, clientIdentity: this.model.clientIdentity }),
-                },
-                spec: ingressSpec(cluster) as IngressObject["spec"],
-            };
             const sidecar = this.options.sidecarAddress?.(cluster.name);
             const backend = sidecar === undefined ? new Backend(cluster.name) : undefined;
             await backend?.start(ports[i].backend);
-            const workDir = path.join(this.dir, `nginx-${cluster.name}`);
-            fs.mkdirSync(workDir, { recursive: true });
-            const nginx = new Nginx(workDir, ports[i].nginx, this.group);
-            const backendAddress = sidecar ?? `127.0.0.1:${ports[i].backend}`;
-            const render = (tls: { server: Issued; clientCa: string }) =>
-                translateIngress(ingress, secretsOf(tls), {
-                    listenPort: ports[i].nginx,
-                    workDir,
-                    sslProtocols: this.options.sslProtocols,
-                    defaultCertificate: fake,
-                    resolveService: (namespace, service, port) => {
-                        if (namespace !== cluster.sidecar.namespace || service !== cluster.sidecar.service || port.name !== cluster.sidecar.port) {
-                            throw new Error(`Ingress points at ${namespace}/${service}:${port.name ?? port.number}, not the sidecar Service`);
-                        }
-                        return backendAddress;
-                    },
-                });
-            await nginx.start(render({ server, clientCa: this.ca.ca.certificate }));
+            const frontDoor = await this.frontDoor(kind).add({
+                cluster,
+                clientIdentity: this.model.clientIdentity,
+                server,
+                clientCa: this.ca.ca.certificate,
+                backendAddress: sidecar ?? `127.0.0.1:${ports[i].backend}`,
+                port: ports[i].frontDoor,
+                sslProtocols: this.options.sslProtocols,
+            });
             this.sides.push({
                 name: cluster.name,
                 host: cluster.host,
                 backend,
                 backendPort: ports[i].backend,
-                nginx,
+                frontDoorKind: kind,
+                frontDoor,
+                frontDoorPort: ports[i].frontDoor,
+                get nginx(): Nginx {
+                    if (kind !== "nginx") throw new Error(`cluster ${cluster.name} is behind ${kind}, not nginx`);
+                    return (frontDoor as NginxSide).nginx;
+                },
                 listenerPort: cluster.port,
                 server,
-                updateIngressTls: (tls) => nginx.reconfigure(render(tls)),
             });
         }
         if (this.options.observedOnly) return;
-        const tls = this.options.envoyTls?.(this.ca, this.client) ?? {
-            certificate: this.client.certificate,
-            privateKey: this.client.privateKey,
-            ca: this.ca.ca.certificate,
-        };
-        this.envoy = new Envoy(
+        this.envoy = await this.startEnvoy({ tls: this.options.envoyTls?.(this.ca, this.client), mutate: this.options.mutateDocuments }, this.model, "envoy");
+    }
+
+    /**
+     * Another Envoy with the program's bootstrap in front of the same front doors, on listener ports of its own
+     * (`model` of the result), e.g. with other TLS material for a rejection check. Stopped with the topology.
+     */
+    async startExtraEnvoy(options: { tls?: TlsFiles; mutate?: (documents: Record<string, any>) => void }): Promise<{ envoy: Envoy; model: Model }> {
+        const model = await this.buildModel(this.sides.map((s) => s.frontDoorPort));
+        const envoy = await this.startEnvoy(options, model, `envoy-extra-${++this.extraEnvoys}`);
+        return { envoy, model };
+    }
+
+    /** The stack's model, with fresh Envoy ports and each cluster's front door at 127.0.0.1:`frontDoorPorts[i]`. */
+    private async buildModel(frontDoorPorts: number[]): Promise<Model> {
+        const listeners = await Promise.all(this.options.clusters.map(() => freePort()));
+        const [adminPort, metricsPort] = [await freePort(), await freePort()];
+        return buildModel(
             {
-                envoy: this.model.envoy,
-                clusters: this.model.clusters.filter((c) => this.options.envoyClusters?.includes(c.name) ?? true),
-                workDir: path.join(this.dir, "envoy"),
+                renderDirectory: this.dir,
+                ...this.options.config,
+                envoy: { ...(this.options.config?.envoy as object), adminPort, metricsPort },
+                clusters: this.options.clusters.map(({ name, host }, i) => ({ name, host, port: listeners[i], address: `localhost:${frontDoorPorts[i]}` })),
+            },
+            { checkSecretMaterial: true, now: new Date() },
+        );
+    }
+
+    private async startEnvoy(options: { tls?: TlsFiles; mutate?: (documents: Record<string, any>) => void }, model: Model, workDir: string): Promise<Envoy> {
+        const tls = options.tls ?? { certificate: this.client.certificate, privateKey: this.client.privateKey, ca: this.ca.ca.certificate };
+        const envoy = new Envoy(
+            {
+                envoy: model.envoy,
+                clusters: model.clusters.filter((c) => this.options.envoyClusters?.includes(c.name) ?? true),
+                workDir: path.join(this.dir, workDir),
                 tls,
-                mutate: this.options.mutateDocuments,
+                mutate: options.mutate,
             },
             this.group,
         );
-        await this.envoy.start();
+        await envoy.start();
+        return envoy;
+    }
+
+    private frontDoor(kind: FrontDoorKind): RunningFrontDoor {
+        let frontDoor = this.frontDoors.get(kind);
+        if (frontDoor === undefined) {
+            frontDoor = startFrontDoor(kind, { dir: path.join(this.dir, kind), group: this.group });
+            this.frontDoors.set(kind, frontDoor);
+        }
+        return frontDoor;
     }
 
     async stop(): Promise<void> {
+        await Promise.all([...this.frontDoors.values()].map((f) => f.stop()));
         await this.group.stopAll();
         await Promise.all(this.sides.map((s) => s.backend?.stop()));
     }
