@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
+import { TLS_KEYS } from "../components/observer/bootstrap";
 import { nativeEndpointSdFile } from "../components/observer/native";
 import { httpGet, validate, writeSecretVolume } from "../test/e2e/support/envoy";
 import type { FrontDoorKind } from "../test/e2e/support/front-door";
@@ -115,6 +116,8 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
     const stop = async () => {
         for (const t of topologies) await t.stop();
         await group.stopAll();
+        // The dataset's blocks are the bulk of it.
+        fs.rmSync(dir, { recursive: true, force: true });
     };
     try {
         const prometheus = new Prometheus(CLUSTER.name, path.join(dir, "prometheus"), await freePort(), group);
@@ -154,7 +157,11 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
 
         // The querier's client certificate as the program's native mode mounts it, and its per-endpoint TLS config.
         const tlsDir = path.join(dir, "querier-tls");
-        writeSecretVolume(tlsDir, { "tls.crt": topology.client.certificate, "tls.key": topology.client.privateKey, "ca.crt": topology.ca.ca.certificate });
+        writeSecretVolume(tlsDir, {
+            [TLS_KEYS.certificate]: topology.client.certificate,
+            [TLS_KEYS.privateKey]: topology.client.privateKey,
+            [TLS_KEYS.ca]: topology.ca.ca.certificate,
+        });
         const nativeSd = (port: number) => {
             const file = path.join(dir, `native-${port}.yaml`);
             fs.writeFileSync(file, nativeEndpointSdFile([{ host: CLUSTER.host, address: { host: "127.0.0.1", port } }], tlsDir));
