@@ -8,7 +8,7 @@ import { pulumiBinary, PulumiProject } from "../test/e2e/support/pulumi";
 import { clustersConfig, runProgram } from "../test/unit/harness";
 import { envoyProfile, micro, MicroResult, realQueries, RealQueryResult, steady, SteadyResult } from "./datapath";
 import { FloorResult, tlsFloor } from "./floor";
-import { startStack } from "./stack";
+import { Stack, startStack } from "./stack";
 
 /**
  * `npm run bench [-- --smoke]`: what the proxies cost on real queries and per call, how far each path is from the
@@ -17,7 +17,7 @@ import { startStack } from "./stack";
  */
 
 const smoke = process.argv.includes("--smoke");
-/** `--only data-path,floor`: run some sections (data-path, floor, envoy, program, engine), written to bench/results-<sections>.md. */
+/** `--only queries,micro`: run some sections (queries, micro, steady, envoy-profile, floor, envoy, program, engine), written to bench/results-<sections>.md. */
 const onlyIndex = process.argv.indexOf("--only");
 const only = onlyIndex >= 0 ? (process.argv[onlyIndex + 1] ?? "").split(",") : undefined;
 const REPS = smoke ? 1 : 5;
@@ -53,18 +53,10 @@ const fmt = (s: Stats, digits = 2) => `${s.median.toFixed(digits)} (${s.min.toFi
 /** What the sections measured that the closing note holds against the issue's targets. */
 const reached: { queries?: RealQueryResult; micro?: MicroResult; steady?: SteadyResult; floor?: FloorResult } = {};
 
-async function dataPath(lines: string[]): Promise<void> {
-    const stack = await startStack(DATASET);
-    try {
-        const options = { ...DATA_PATH, stats, fmt };
-        reached.queries = await realQueries(stack, lines, options);
-        reached.micro = await micro(stack, lines, options);
-        reached.steady = await steady(stack, lines, options);
-        await envoyProfile(stack, lines, options);
-    } finally {
-        await stack.stop();
-    }
-}
+/** The data-path sections share one stack (dataset, sidecars, front door, Envoys, queriers), started by the first of them. */
+let stack: Promise<Stack> | undefined;
+const dataPathOptions = { ...DATA_PATH, stats, fmt };
+const sharedStack = () => (stack ??= startStack(DATASET));
 
 async function floor(lines: string[]): Promise<void> {
     const runs: FloorResult[] = [];
@@ -259,7 +251,16 @@ async function main(): Promise<void> {
         "",
     ];
     const sections: Record<string, (lines: string[]) => Promise<void>> = {
-        "data-path": dataPath,
+        queries: async (l) => {
+            reached.queries = await realQueries(await sharedStack(), l, dataPathOptions);
+        },
+        micro: async (l) => {
+            reached.micro = await micro(await sharedStack(), l, dataPathOptions);
+        },
+        steady: async (l) => {
+            reached.steady = await steady(await sharedStack(), l, dataPathOptions);
+        },
+        "envoy-profile": async (l) => envoyProfile(await sharedStack(), l, dataPathOptions),
         floor,
         envoy: envoyFootprint,
         program: programScale,
@@ -269,7 +270,11 @@ async function main(): Promise<void> {
     for (const name of chosen) {
         if (sections[name] === undefined) throw new Error(`--only: no section ${name}; choose from ${Object.keys(sections).join(", ")}`);
     }
-    for (const name of chosen) await sections[name](lines);
+    try {
+        for (const name of chosen) await sections[name](lines);
+    } finally {
+        await (await stack)?.stop();
+    }
     targets(lines);
     const text = lines.join("\n");
     const out = path.join(__dirname, only !== undefined ? `results-${only.join("-")}.md` : smoke ? "results-smoke.md" : "results.md");
