@@ -64,6 +64,8 @@ export function observedNames(cluster: string) {
         route: `envoy-thanos-${cluster}`,
         backendTrafficPolicy: `envoy-thanos-${cluster}`,
         clientTrafficPolicy: `envoy-thanos-${cluster}`,
+        /** gateway-api with an existing Gateway in another namespace: lets it use the server Secret and the CA ConfigMap. */
+        referenceGrant: `envoy-thanos-${cluster}`,
     };
 }
 
@@ -77,6 +79,3 @@ export const INGRESS_ANNOTATION = {
     proxyReadTimeout: "nginx.ingress.kubernetes.io/proxy-read-timeout",
     proxySendTimeout: "nginx.ingress.kubernetes.io/proxy-send-timeout",
 } as const;
-
-/** Annotations the program owns; user-supplied extras may not override them (that would silently undo mTLS). */
-export const MANAGED_INGRESS_ANNOTATIONS: readonly string[] = Object.values(INGRESS_ANNOTATION);

@@ -3,7 +3,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError } from "./config/errors";
 import { buildModel, Model } from "./config/model";
 import { rawConfigFromRuntime } from "./config/sources";
+import { kubeGet } from "./kube-api";
 import { ObservedCluster } from "./observed/cluster";
+import { GATEWAY_CRD_PATH, gatewayCrdMessage, gatewayCrdProblem } from "./observed/gateway-api-crds";
 import { ObserverGateway } from "./observer/gateway";
 import { ObserverMonitoring } from "./observer/monitoring";
 import { nativeQuerierMounts } from "./observer/native";
@@ -25,6 +27,34 @@ export function loadModel(now: Date = new Date()): Model {
         }
         throw err;
     }
+}
+
+/**
+ * The Gateway API CRD problems of the gateway-api clusters, read through each cluster's connection (none in render
+ * mode, where no cluster is contacted); one message per cluster.
+ */
+export async function gatewayApiCrdProblems(model: Model): Promise<string[]> {
+    if (model.renderDirectory !== undefined) return [];
+    const checks = model.clusters.map(async (cluster, index) => {
+        if (cluster.frontDoor !== "gateway-api") return [];
+        const result = await kubeGet(cluster.connection, GATEWAY_CRD_PATH);
+        if ("unavailable" in result) {
+            void pulumi.log.debug(`Gateway API CRDs of cluster ${cluster.name} not checked (${result.unavailable}); the provider reports what is missing`);
+        }
+        const problem = gatewayCrdProblem(result);
+        return problem === undefined ? [] : [gatewayCrdMessage(cluster, index, problem)];
+    });
+    return (await Promise.all(checks)).flat();
+}
+
+/** The program: the configuration, then the clusters' Gateway API CRDs, are checked before any resource is registered. */
+export async function main(): Promise<ProgramOutputs> {
+    const model = loadModel();
+    const problems = await gatewayApiCrdProblems(model);
+    if (problems.length > 0) {
+        throw new pulumi.RunError(problems.join("\n"));
+    }
+    return deploy(model);
 }
 
 export interface ProgramOutputs {
@@ -88,7 +118,7 @@ export function deploy(model: Model): ProgramOutputs {
             provider,
             serverCertificate: server.certificate,
             serverPrivateKey: server.privateKey,
-            clientCaCertificate: pki.caCertificate,
+            clientCaCertificate: pki.clientCaCertificate,
             verifyDepth,
             clientIdentity: model.clientIdentity,
         });

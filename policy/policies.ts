@@ -4,6 +4,7 @@ import { adminAddressViolations, routeTimeoutViolations, upstreamTlsViolations }
 import {
     configMapPrivateKeyViolations,
     gatewayMtlsViolations,
+    grpcIngressAnnotationViolations,
     grpcIngressMtlsViolations,
     imageDigestViolations,
     imagePinViolations,
@@ -70,6 +71,12 @@ export const policies: ResourceValidationPolicy[] = [
         description: "An ingress-nginx Ingress with a gRPC backend requires a client certificate verified against a CA Secret.",
         enforcementLevel: mandatory,
         validateResource: validateResourceOfType(k8s.networking.v1.Ingress, reportAll(grpcIngressMtlsViolations)),
+    },
+    {
+        name: "grpc-ingress-no-bypass-annotations",
+        description: "An ingress-nginx Ingress with a gRPC backend has no annotation that undoes client verification or sends its traffic elsewhere.",
+        enforcementLevel: mandatory,
+        validateResource: validateResourceOfType(k8s.networking.v1.Ingress, reportAll(grpcIngressAnnotationViolations)),
     },
     {
         name: "gateway-requires-client-cert",

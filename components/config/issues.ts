@@ -8,7 +8,7 @@ import { closest } from "./formats";
  */
 
 /** Keys whose values are credentials or PEM text: messages describe them, never quote them. */
-const UNQUOTED_KEYS = new Set(["privateKey", "certificate", "caBundle", "kubeconfig", "shared", "client", "servers"]);
+const UNQUOTED_KEYS = new Set(["privateKey", "certificate", "caBundle", "clientCaBundle", "kubeconfig", "shared", "client", "servers"]);
 
 /** Parses with the options that make issues carry the user's value (`reportInput`) and our default wording. */
 export function parseWithProblems<T extends z.ZodType>(schema: T, raw: unknown): { data: z.output<T> } | { problems: ConfigProblem[] } {

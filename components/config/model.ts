@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { defaultPortName, MANAGED_INGRESS_ANNOTATIONS, METRICS_PORT_NAME, serviceName } from "../names";
+import { defaultPortName, METRICS_PORT_NAME, serviceName } from "../names";
+import { annotationRefusal } from "../observed/ingress-annotations";
 import { checkCaBundle, checkKeyPair, leafCertificate } from "../pki/material";
 import { CLIENT_IDENTITY } from "../pki/spec";
 import { CaSlot, defaults } from "./defaults";
@@ -28,11 +29,21 @@ export interface HostPort {
 /** The front door of an observed cluster: a Gateway API Gateway, or an ingress-nginx Ingress (end of life). */
 export type FrontDoor = "gateway-api" | "ingress-nginx";
 
+/** A Gateway the platform team owns, and the listener of it that serves the cluster's host. */
+export interface ExistingGateway {
+    namespace: string;
+    name: string;
+    sectionName: string;
+}
+
 export interface GatewayApiModel {
+    /** Unused with `existingGateway`: that Gateway has its own class. */
     gatewayClassName: string;
     /** `envoy-gateway`: also its BackendTrafficPolicy and ClientTrafficPolicy; `other`: standard objects only. */
     implementation: "envoy-gateway" | "other";
     streamTimeoutSeconds: number;
+    /** Attach to this Gateway's listener instead of creating a Gateway. */
+    existingGateway?: ExistingGateway;
 }
 
 export interface ObservedClusterModel {
@@ -90,7 +101,10 @@ export interface KeyPair {
 
 /** Operator-supplied material, from config values (`provided`) or PEM files (`files`); checked alike. */
 export interface SuppliedMaterial {
+    /** Verifies the servers' certificates (Envoy, or the querier in native mode). */
     caBundle: string;
+    /** Verifies Envoy's client certificate at the front doors: `tls.clientCaBundle` or its file, else caBundle. */
+    clientCaBundle: string;
     client: KeyPair;
     servers: Record<string, KeyPair>;
 }
@@ -420,14 +434,26 @@ function resolveCluster(
         });
     if (frontDoor === "gateway-api" && c.ingress !== undefined) other("ingress", "ingress-nginx");
     if (frontDoor === "ingress-nginx" && c.gatewayApi !== undefined) other("gatewayApi", "gateway-api");
-    for (const annotation of Object.keys(c.ingress?.annotations ?? {})) {
-        if (MANAGED_INGRESS_ANNOTATIONS.includes(annotation)) {
+    for (const [annotation, value] of Object.entries(c.ingress?.annotations ?? {})) {
+        const refusal = annotationRefusal(annotation, value, key);
+        if (refusal !== undefined) {
+            problems.push({ key: `${key}.ingress.annotations.${annotation}`, message: `${refusal.why}; ${refusal.fix}` });
+        }
+    }
+    // The existing Gateway has its own class: a class next to it (in the same block) would be ignored, so it is refused.
+    for (const [block, where] of [
+        [c.gatewayApi, `${key}.gatewayApi`],
+        [input.gatewayApi, "gatewayApi"],
+    ] as const) {
+        if (block?.existingGateway !== undefined && block.gatewayClassName !== undefined) {
             problems.push({
-                key: `${key}.ingress.annotations`,
-                message: `'${annotation}' is set by the program (mTLS and gRPC settings); remove it, or use ${key}.ingress.streamTimeoutSeconds for the timeouts`,
+                key: `${where}.gatewayClassName`,
+                message: `has no effect next to ${where}.existingGateway (that Gateway has its own class); remove one of the two`,
             });
         }
     }
+    const sidecarNamespace = c.sidecar?.namespace ?? input.sidecar?.namespace ?? defaults.sidecar.namespace;
+    const existing = c.gatewayApi?.existingGateway ?? input.gatewayApi?.existingGateway;
     const sidecarPort = c.sidecar?.port ?? input.sidecar?.port ?? (frontDoor === "gateway-api" ? defaults.sidecar.portNumber : defaults.sidecar.port);
     if (frontDoor === "gateway-api" && typeof sidecarPort === "string") {
         problems.push({
@@ -451,7 +477,7 @@ function resolveCluster(
         address,
         connection: resolveConnection(c, key, renderMode, options, problems),
         sidecar: {
-            namespace: c.sidecar?.namespace ?? input.sidecar?.namespace ?? defaults.sidecar.namespace,
+            namespace: sidecarNamespace,
             service: c.sidecar?.service ?? input.sidecar?.service ?? defaults.sidecar.service,
             port: sidecarPort,
         },
@@ -460,6 +486,7 @@ function resolveCluster(
             gatewayClassName: c.gatewayApi?.gatewayClassName ?? input.gatewayApi?.gatewayClassName ?? defaults.gatewayApi.gatewayClassName,
             implementation: c.gatewayApi?.implementation ?? input.gatewayApi?.implementation ?? defaults.gatewayApi.implementation,
             streamTimeoutSeconds: c.gatewayApi?.streamTimeoutSeconds ?? input.gatewayApi?.streamTimeoutSeconds ?? defaults.gatewayApi.streamTimeoutSeconds,
+            ...(existing === undefined ? {} : { existingGateway: { ...existing, namespace: existing.namespace ?? sidecarNamespace } }),
         },
         ingress: {
             className: c.ingress?.className ?? defaults.ingress.className,
@@ -578,7 +605,7 @@ function checkResources(input: StackConfigInput, envoy: EnvoyModel, problems: Co
 /** Which `tls.*` keys belong to which mode; a key of another mode is a mistake worth naming. */
 const TLS_KEYS_BY_MODE = {
     generate: ["validityHours", "earlyRenewalHours", "caValidityHours", "ca"],
-    provided: ["caBundle", "client", "servers", "shared"],
+    provided: ["caBundle", "clientCaBundle", "client", "servers", "shared"],
     files: ["directory", "files"],
 } as const;
 
@@ -632,7 +659,8 @@ function resolveTls(input: StackConfigInput, clusters: ObservedClusterModel[], o
         checkMaterial(material, clusters, options.now, problems);
     }
     const servers = Object.fromEntries(Object.entries(material.servers).map(([name, pair]) => [name, keyPairOf(pair)]));
-    return { mode, caBundle: material.caBundle?.text ?? "", client: keyPairOf(material.client), servers };
+    const caBundle = material.caBundle?.text ?? "";
+    return { mode, caBundle, clientCaBundle: material.clientCaBundle?.text ?? caBundle, client: keyPairOf(material.client), servers };
 }
 
 /** One piece of PEM material and where it came from, so that a problem names the config key and the file. */
@@ -663,6 +691,8 @@ function configPair(pair: KeyPairInput, key: string): PairItem {
 /** Material read from config or files; a missing item was already reported. */
 interface Material {
     caBundle?: PemItem;
+    /** Only when given apart from caBundle. */
+    clientCaBundle?: PemItem;
     client?: PairItem;
     servers: Record<string, PairItem>;
 }
@@ -707,6 +737,7 @@ function materialFromConfig(t: TlsInput, clusters: ObservedClusterModel[], probl
     }
     return {
         caBundle: t.caBundle === undefined ? undefined : { text: t.caBundle, key: "tls.caBundle", origin: "" },
+        clientCaBundle: t.clientCaBundle === undefined ? undefined : { text: t.clientCaBundle, key: "tls.clientCaBundle", origin: "" },
         client: clientInput === undefined ? undefined : configPair(clientInput, t.client !== undefined ? "tls.client" : "tls.shared"),
         servers,
     };
@@ -764,6 +795,15 @@ function materialFromFiles(t: TlsInput, clusters: ObservedClusterModel[], option
 
     const caLocation = locate(t.files?.caBundle, "tls.files.caBundle", TLS_FILE_NAMES.caBundle);
     const caText = read(caLocation);
+    // The client CA file is optional in the directory: without it, ca.crt verifies Envoy's client certificate too.
+    const clientCaInDirectory = directory === undefined ? undefined : path.join(directory, TLS_FILE_NAMES.clientCaBundle);
+    const clientCaLocation =
+        t.files?.clientCaBundle !== undefined
+            ? { file: t.files.clientCaBundle, key: "tls.files.clientCaBundle" }
+            : clientCaInDirectory !== undefined && options.checkSecretMaterial && fs.existsSync(path.resolve(base, clientCaInDirectory))
+              ? { file: clientCaInDirectory, key: "tls.directory" }
+              : undefined;
+    const clientCaText = read(clientCaLocation);
     const client = pair(
         locate(t.files?.client?.certificate, "tls.files.client.certificate", TLS_FILE_NAMES.clientCertificate),
         locate(t.files?.client?.privateKey, "tls.files.client.privateKey", TLS_FILE_NAMES.clientPrivateKey),
@@ -779,6 +819,10 @@ function materialFromFiles(t: TlsInput, clusters: ObservedClusterModel[], option
     }
     return {
         caBundle: caLocation === undefined || caText === undefined ? undefined : { text: caText, key: caLocation.key, origin: `${caLocation.file}: ` },
+        clientCaBundle:
+            clientCaLocation === undefined || clientCaText === undefined
+                ? undefined
+                : { text: clientCaText, key: clientCaLocation.key, origin: `${clientCaLocation.file}: ` },
         client,
         servers,
     };
@@ -790,35 +834,39 @@ function materialFromFiles(t: TlsInput, clusters: ObservedClusterModel[], option
  * are checked only against a usable CA bundle (a broken bundle is reported once, not once per certificate).
  */
 function checkMaterial(material: Material, clusters: ObservedClusterModel[], now: Date, problems: ConfigProblem[]): void {
-    const { caBundle, client } = material;
+    const { client } = material;
     const pathGiven = (key: string, origin: string, value: string): boolean => {
         if (origin !== "" || !looksLikeFilePath(value)) return false;
         problems.push({ key, message: `looks like a file path; set the file's content: ${setSecretFromFile(key, value.trim())}` });
         return true;
     };
-    let roots: ReturnType<typeof checkCaBundle>["roots"];
-    if (caBundle !== undefined && !pathGiven(caBundle.key, caBundle.origin, caBundle.text)) {
-        const bundle = checkCaBundle(caBundle.text, now);
-        bundle.problems.forEach((message) => problems.push({ key: caBundle.key, message: caBundle.origin + message }));
-        roots = bundle.roots;
-    }
-    const caName = caBundle === undefined || caBundle.origin === "" ? "tls.caBundle" : caBundle.origin.slice(0, -2);
-    const checkPair = (pair: PairItem, purpose: "client" | "server", hosts: string[]) => {
+    /** A bundle's CA certificates (only when usable) and how messages name it. */
+    const bundle = (item: PemItem | undefined, defaultName: string) => {
+        const name = item === undefined || item.origin === "" ? defaultName : item.origin.slice(0, -2);
+        if (item === undefined || pathGiven(item.key, item.origin, item.text)) return { roots: undefined, name };
+        const checked = checkCaBundle(item.text, now);
+        checked.problems.forEach((message) => problems.push({ key: item.key, message: item.origin + message }));
+        return { roots: checked.roots, name };
+    };
+    const serverCa = bundle(material.caBundle, "tls.caBundle");
+    // Envoy's client certificate must chain to what the front doors verify it against.
+    const clientCa = material.clientCaBundle === undefined ? serverCa : bundle(material.clientCaBundle, "tls.clientCaBundle");
+    const checkPair = (pair: PairItem, purpose: "client" | "server", hosts: string[], ca: typeof serverCa) => {
         const certificatePath = pathGiven(pair.parts.certificate.key, pair.parts.certificate.origin, pair.certificate);
         const privateKeyPath = pathGiven(pair.parts.privateKey.key, pair.parts.privateKey.origin, pair.privateKey);
         if (certificatePath || privateKeyPath) return;
-        for (const p of checkKeyPair(pair.certificate, pair.privateKey, { purpose, hosts, now, roots, caName })) {
+        for (const p of checkKeyPair(pair.certificate, pair.privateKey, { purpose, hosts, now, roots: ca.roots, caName: ca.name })) {
             const where = p.field === undefined ? pair : pair.parts[p.field];
             problems.push({ key: where.key, message: where.origin + p.message });
         }
     };
     if (client !== undefined) {
-        checkPair(client, "client", []);
+        checkPair(client, "client", [], clientCa);
     }
     for (const c of clusters) {
         const server = material.servers[c.name];
         if (server !== undefined) {
-            checkPair(server, "server", [c.host]);
+            checkPair(server, "server", [c.host], serverCa);
         }
     }
 }

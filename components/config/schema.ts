@@ -36,6 +36,16 @@ export const dnsLabelSchema = z
     .regex(dnsLabel, "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit")
     .describe("a DNS-1123 label such as monitoring");
 
+/** DNS-1123 subdomain: what Kubernetes accepts as an object name, and Gateway API as a listener (section) name. */
+const dnsSubdomainSchema = z
+    .string()
+    .max(253, "must be at most 253 characters (a DNS-1123 subdomain)")
+    .regex(
+        /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+        "must be lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
+    )
+    .describe("a Kubernetes object name such as shared-gateway");
+
 export const hostnameSchema = z
     .string()
     .regex(hostnamePattern, "must be a lowercase DNS hostname such as cl1m.example.com (no scheme, port, wildcard or uppercase)")
@@ -113,6 +123,16 @@ export const gatewayApiSchema = z.strictObject({
         .int()
         .min(61, "must be more than 60 seconds, or idle Series streams are cut")
         .max(99999, "must be at most 99999 seconds")
+        .optional(),
+    /** A Gateway the platform team owns: the route attaches to its listener `sectionName` and the program creates no Gateway. */
+    existingGateway: z
+        .strictObject({
+            name: dnsSubdomainSchema,
+            /** Default: the sidecar's namespace. */
+            namespace: dnsLabelSchema.optional(),
+            /** The listener (its `name`) that serves this cluster's host. */
+            sectionName: dnsSubdomainSchema,
+        })
         .optional(),
 });
 
@@ -284,8 +304,10 @@ export const tlsSchema = z.strictObject({
                 .optional(),
         })
         .optional(),
-    /** provided: CA certificates that verify the servers (in Envoy) and the client (in nginx). */
+    /** provided: CA certificates that verify the servers (in Envoy) and, unless clientCaBundle is set, Envoy's client certificate (at the front doors). */
     caBundle: pemSecret.optional(),
+    /** provided: CA certificates the front doors verify Envoy's client certificate against; default: caBundle. */
+    clientCaBundle: pemSecret.optional(),
     /** provided: Envoy's client certificate. */
     client: keyPair.optional(),
     /** provided: server certificate per cluster name. */
@@ -298,6 +320,7 @@ export const tlsSchema = z.strictObject({
     files: z
         .strictObject({
             caBundle: pemFilePath.optional(),
+            clientCaBundle: pemFilePath.optional(),
             client: keyPairFiles.optional(),
             servers: z.record(z.string(), keyPairFiles).optional(),
         })

@@ -8,6 +8,8 @@ import * as path from "node:path";
  */
 export const TLS_FILE_NAMES = {
     caBundle: "ca.crt",
+    /** Optional: the CA(s) the front doors verify Envoy's client certificate against; without it, ca.crt. */
+    clientCaBundle: "client-ca.crt",
     clientCertificate: "client.crt",
     clientPrivateKey: "client.key",
     serverCertificate: (cluster: string) => path.join("servers", `${cluster}.crt`),

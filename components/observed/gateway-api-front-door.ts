@@ -10,6 +10,8 @@ import {
     GATEWAY_API_VERSION,
     gatewaySpec,
     grpcRouteSpec,
+    REFERENCE_GRANT_VERSION,
+    referenceGrantSpec,
     WAIT_FOR_ANNOTATION,
     waitFor,
 } from "./gateway-api";
@@ -29,9 +31,12 @@ export interface GatewayApiFrontDoorArgs {
  * The Gateway API front door of one observed cluster: CA ConfigMap, Gateway and GRPCRoute in the sidecar's
  * namespace, plus Envoy Gateway's BackendTrafficPolicy and ClientTrafficPolicy when the implementation is Envoy
  * Gateway. `pulumi up` waits until the Gateway is Programmed, the route Accepted with ResolvedRefs and the policies
- * Accepted (see `waitFor`).
+ * Accepted (see `waitFor`). With `gatewayApi.existingGateway` the route attaches to that Gateway's listener instead:
+ * no Gateway and no ClientTrafficPolicy (a policy lives in its target's namespace, the platform team's), and a
+ * ReferenceGrant when that Gateway is in another namespace.
  */
 export class GatewayApiFrontDoor extends pulumi.ComponentResource {
+    /** The Gateway the route attaches to: the program's own (its name), or the platform team's (`namespace/name`). */
     public readonly gatewayName: pulumi.Output<string>;
 
     constructor(name: string, args: GatewayApiFrontDoorArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -51,15 +56,33 @@ export class GatewayApiFrontDoor extends pulumi.ComponentResource {
             { metadata: meta(names.clientCaConfigMap), data: pulumi.output(args.clientCaCertificate).apply(clientCaData) },
             child,
         );
-        const gateway = new k8s.apiextensions.CustomResource(
-            `${name}-gateway`,
-            { apiVersion: GATEWAY_API_VERSION, kind: "Gateway", metadata: meta(names.gateway, "Gateway"), spec: gatewaySpec(cluster) },
-            { ...child, dependsOn: [args.serverTls, clientCa] },
-        );
+        const existing = cluster.gatewayApi.existingGateway;
+        let gateway: k8s.apiextensions.CustomResource | undefined;
+        if (existing === undefined) {
+            gateway = new k8s.apiextensions.CustomResource(
+                `${name}-gateway`,
+                { apiVersion: GATEWAY_API_VERSION, kind: "Gateway", metadata: meta(names.gateway, "Gateway"), spec: gatewaySpec(cluster) },
+                { ...child, dependsOn: [args.serverTls, clientCa] },
+            );
+            this.gatewayName = gateway.metadata.name;
+        } else {
+            this.gatewayName = pulumi.output(`${existing.namespace}/${existing.name}`);
+        }
+        const grant = referenceGrantSpec(cluster);
+        const referenceGrant =
+            grant === undefined
+                ? undefined
+                : new k8s.apiextensions.CustomResource(
+                      `${name}-reference-grant`,
+                      { apiVersion: REFERENCE_GRANT_VERSION, kind: "ReferenceGrant", metadata: meta(names.referenceGrant), spec: grant },
+                      child,
+                  );
+        // The route is ready (Accepted, ResolvedRefs) only once its listener can use the certificate and the CA.
+        const routeDependsOn = gateway !== undefined ? [gateway] : [args.serverTls, clientCa, ...(referenceGrant === undefined ? [] : [referenceGrant])];
         const route = new k8s.apiextensions.CustomResource(
             `${name}-route`,
             { apiVersion: GATEWAY_API_VERSION, kind: "GRPCRoute", metadata: meta(names.route, "GRPCRoute"), spec: grpcRouteSpec(cluster) },
-            { ...child, dependsOn: [gateway] },
+            { ...child, dependsOn: routeDependsOn },
         );
         if (cluster.gatewayApi.implementation === "envoy-gateway") {
             new k8s.apiextensions.CustomResource(
@@ -72,6 +95,8 @@ export class GatewayApiFrontDoor extends pulumi.ComponentResource {
                 },
                 { ...child, dependsOn: [route] },
             );
+        }
+        if (cluster.gatewayApi.implementation === "envoy-gateway" && gateway !== undefined) {
             new k8s.apiextensions.CustomResource(
                 `${name}-client-traffic`,
                 {
@@ -83,7 +108,7 @@ export class GatewayApiFrontDoor extends pulumi.ComponentResource {
                 { ...child, dependsOn: [gateway] },
             );
         }
-        this.gatewayName = gateway.metadata.name;
+
         this.registerOutputs({ gatewayName: this.gatewayName });
     }
 }

@@ -12,6 +12,8 @@ import { CLIENT_IDENTITY } from "../pki/spec";
 export const GATEWAY_API_GROUP = "gateway.networking.k8s.io";
 export const GATEWAY_API_VERSION = `${GATEWAY_API_GROUP}/v1`;
 export const ENVOY_GATEWAY_VERSION = "gateway.envoyproxy.io/v1alpha1";
+/** ReferenceGrant is served as v1beta1 by every Gateway API release with frontend validation (v1.5.0 on). */
+export const REFERENCE_GRANT_VERSION = `${GATEWAY_API_GROUP}/v1beta1`;
 /** The Gateway's only listener; the policies target it by this section name. */
 export const LISTENER_NAME = "thanos-grpc";
 
@@ -69,6 +71,15 @@ export function gatewaySpec(cluster: Cluster): Record<string, unknown> {
     };
 }
 
+/** The listener the route attaches to: the program's own Gateway's, or the named listener of the platform team's Gateway. */
+function parentRef(cluster: Cluster): Record<string, string> {
+    const existing = cluster.gatewayApi.existingGateway;
+    if (existing === undefined) {
+        return { group: GATEWAY_API_GROUP, kind: "Gateway", name: observedNames(cluster.name).gateway, sectionName: LISTENER_NAME };
+    }
+    return { group: GATEWAY_API_GROUP, kind: "Gateway", namespace: existing.namespace, name: existing.name, sectionName: existing.sectionName };
+}
+
 export function grpcRouteSpec(cluster: Cluster): Record<string, unknown> {
     const port = cluster.sidecar.port;
     if (typeof port !== "number") {
@@ -76,9 +87,27 @@ export function grpcRouteSpec(cluster: Cluster): Record<string, unknown> {
         throw new Error(`grpcRouteSpec needs the sidecar Service's port number, got the port name ${port}`);
     }
     return {
-        parentRefs: [{ group: GATEWAY_API_GROUP, kind: "Gateway", name: observedNames(cluster.name).gateway, sectionName: LISTENER_NAME }],
+        parentRefs: [parentRef(cluster)],
         hostnames: [cluster.host],
         rules: [{ backendRefs: [{ group: "", kind: "Service", name: cluster.sidecar.service, port }] }],
+    };
+}
+
+/**
+ * An existing Gateway in another namespace may use the server certificate Secret (its listener's certificateRefs) and
+ * the CA ConfigMap (its frontend validation) only with this grant in their namespace, the sidecar's. Undefined when the
+ * Gateway is in the sidecar's namespace (no grant needed) or the program creates its own.
+ */
+export function referenceGrantSpec(cluster: Cluster): Record<string, unknown> | undefined {
+    const existing = cluster.gatewayApi.existingGateway;
+    if (existing === undefined || existing.namespace === cluster.sidecar.namespace) return undefined;
+    const names = observedNames(cluster.name);
+    return {
+        from: [{ group: GATEWAY_API_GROUP, kind: "Gateway", namespace: existing.namespace }],
+        to: [
+            { group: "", kind: "Secret", name: names.serverTlsSecret },
+            { group: "", kind: "ConfigMap", name: names.clientCaConfigMap },
+        ],
     };
 }
 

@@ -24,8 +24,10 @@ export interface PkiArgs {
  * model), its private keys wrapped as secrets here, before anything else sees them.
  */
 export class Pki extends pulumi.ComponentResource {
-    /** CA certificate(s) that verify both the servers (in Envoy) and the client (in nginx): every trusted CA. Public. */
+    /** CA certificate(s) that verify the servers (in Envoy, or the native querier): every trusted CA. Public. */
     public readonly caCertificate: pulumi.Output<string>;
+    /** CA certificate(s) the front doors verify Envoy's client certificate against; generate mode: caCertificate. Public. */
+    public readonly clientCaCertificate: pulumi.Output<string>;
     public readonly client: CertificateAndKey;
     public readonly servers: Record<string, CertificateAndKey>;
 
@@ -38,6 +40,7 @@ export class Pki extends pulumi.ComponentResource {
                 privateKey: pulumi.secret(pair.privateKey),
             });
             this.caCertificate = pulumi.output(provided.caBundle);
+            this.clientCaCertificate = pulumi.output(provided.clientCaBundle);
             this.client = pass(provided.client);
             this.servers = Object.fromEntries(args.clusters.map((c) => [c.name, pass(provided.servers[c.name])]));
         } else {
@@ -89,10 +92,11 @@ export class Pki extends pulumi.ComponentResource {
             };
             // Every trusted CA, so that during a rotation each side accepts certificates of the old and the new CA.
             this.caCertificate = pulumi.all([...cas.values()].map((c) => c.cert.certPem)).apply(joinPem);
+            this.clientCaCertificate = this.caCertificate;
             this.client = issue("client", clientSpec());
             this.servers = Object.fromEntries(args.clusters.map((c) => [c.name, issue(`server-${c.name}`, serverSpec(c.host))]));
         }
-        this.registerOutputs({ caCertificate: this.caCertificate });
+        this.registerOutputs({ caCertificate: this.caCertificate, clientCaCertificate: this.clientCaCertificate });
     }
 }
 

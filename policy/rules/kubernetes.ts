@@ -1,3 +1,4 @@
+import { annotationRefusal, isSetByProgram } from "../../components/observed/ingress-annotations";
 import { at, entries, isMissing, list, str, UNKNOWN } from "./values";
 
 /** Rules on Kubernetes objects. Each takes the object's props (or a pod spec) and returns one message per problem. */
@@ -29,6 +30,25 @@ export function grpcIngressMtlsViolations(ingress: unknown): string[] {
         );
     }
     return problems;
+}
+
+/**
+ * Rule 4a: a gRPC Ingress carries none of the ingress-nginx annotations that undo client verification or send its
+ * traffic elsewhere (snippets, ssl-passthrough, canary, default backends, rewrites, redirects, mirrors, aliases, other
+ * auth-tls-* settings). The list is the program's own (components/observed/ingress-annotations.ts); the annotations
+ * the program sets are judged by rule 4.
+ */
+export function grpcIngressAnnotationViolations(ingress: unknown): string[] {
+    const protocol = at(ingress, "metadata", "annotations", NGINX + "backend-protocol");
+    if (typeof protocol !== "string" || !/^grpcs?$/i.test(protocol)) {
+        return [];
+    }
+    return entries(ingress, "metadata", "annotations").flatMap(([name, value]) => {
+        // A value computed during preview is judged once it is known.
+        if (typeof value !== "string" || isSetByProgram(name)) return [];
+        const refusal = annotationRefusal(name, value, "the cluster");
+        return refusal === undefined ? [] : [`annotation ${name} ${refusal.why}. Fix: ${refusal.fix}.`];
+    });
 }
 
 /**

@@ -86,6 +86,47 @@ describe("grpc-ingress-requires-client-cert", () => {
     });
 });
 
+describe("grpc-ingress-no-bypass-annotations", () => {
+    const name = "grpc-ingress-no-bypass-annotations";
+    const ingress = (annotations: Record<string, string>) => ({ metadata: { name: "sidecar", annotations }, spec: { rules: [{ host: "cl1m.example.com" }] } });
+    // What the program sets on every Ingress (rule 4 judges those values), plus a harmless extra.
+    const ours = {
+        [`${NGINX}backend-protocol`]: "GRPC",
+        [`${NGINX}auth-tls-verify-client`]: "on",
+        [`${NGINX}auth-tls-secret`]: "monitoring/client-ca",
+        [`${NGINX}auth-tls-match-cn`]: "CN=envoy-thanos-client(,|$)",
+        [`${NGINX}proxy-read-timeout`]: "3600",
+        [`${NGINX}proxy-body-size`]: "8m",
+    };
+
+    it("passes the program's own annotations and harmless extras, and the default of the boolean ones", async () => {
+        const defaults = { [`${NGINX}ssl-passthrough`]: "false", [`${NGINX}auth-tls-pass-certificate-to-upstream`]: "false" };
+        assert.deepEqual(await runPolicy(policy(name), TYPES.ingress, ingress({ ...ours, ...defaults })), []);
+    });
+
+    it("rejects each bypass on a gRPC Ingress, naming the annotation and the fix", async () => {
+        const bypasses = {
+            [`${NGINX}server-snippet`]: "ssl_verify_client off;",
+            [`${NGINX}ssl-passthrough`]: "true",
+            [`${NGINX}auth-tls-pass-certificate-to-upstream`]: "true",
+            [`${NGINX}canary`]: "true",
+            [`${NGINX}default-backend`]: "elsewhere",
+        };
+        const violations = await runPolicy(policy(name), TYPES.ingress, ingress({ ...ours, ...bypasses }));
+        assert.equal(violations.length, 5, violations.join("\n"));
+        assert.match(violations[0], /^annotation nginx\.ingress\.kubernetes\.io\/server-snippet inserts raw nginx configuration.*\. Fix: remove it\.$/);
+        assert.match(violations[1], /ssl-passthrough makes nginx pass the TLS connection through/);
+        assert.match(violations[2], /auth-tls-pass-certificate-to-upstream .*Fix: remove it \(or set "false", the default\)\.$/);
+        assert.match(violations[3], /canary makes this Ingress a canary/);
+        assert.match(violations[4], /default-backend sends requests to another Service/);
+    });
+
+    it("ignores Ingresses that do not forward gRPC, and values computed during the preview", async () => {
+        assert.deepEqual(await runPolicy(policy(name), TYPES.ingress, ingress({ [`${NGINX}server-snippet`]: "return 200;" })), []);
+        assert.deepEqual(await runPolicy(policy(name), TYPES.ingress, ingress({ ...ours, [`${NGINX}server-snippet`]: COMPUTED_STRING })), []);
+    });
+});
+
 describe("configmap-no-private-key", () => {
     const name = "configmap-no-private-key";
     const pem = (label: string) => `-----BEGIN ${label}-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END ${label}-----\n`;

@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
 import * as crypto from "node:crypto";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as YAML from "yaml";
 import { buildModel, Model } from "../../components/config/model";
@@ -13,6 +11,7 @@ import { Backend, QuerierClient } from "./support/grpc";
 import { IngressObject, Nginx, SecretStore, translateIngress } from "./support/nginx";
 import { freePort, ProcessGroup, requireTool, tempDir } from "./support/processes";
 import { PulumiProject, requirePulumi } from "./support/pulumi";
+import { find, readRendered, secretData } from "./support/rendered";
 import { runStatus } from "./support/status";
 
 /**
@@ -28,38 +27,6 @@ const missingTool = tools.find((t): t is { skip: string } => typeof t === "objec
 const skip = missingPulumi || (missingTool ? missingTool.skip : false);
 
 const STACK = "e2e";
-type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; annotations?: Record<string, string> }; [k: string]: any };
-
-/** Every manifest the Kubernetes provider rendered, per cluster sub-directory. */
-function readRendered(dir: string): Record<string, Manifest[]> {
-    const out: Record<string, Manifest[]> = {};
-    if (!fs.existsSync(dir)) return out;
-    for (const cluster of fs.readdirSync(dir)) {
-        const files: string[] = [];
-        const walk = (d: string) => {
-            for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-                if (e.isDirectory()) walk(path.join(d, e.name));
-                else if (e.name.endsWith(".yaml")) files.push(path.join(d, e.name));
-            }
-        };
-        walk(path.join(dir, cluster));
-        out[cluster] = files.flatMap((f) => YAML.parseAllDocuments(fs.readFileSync(f, "utf8")).map((d) => d.toJS() as Manifest));
-    }
-    return out;
-}
-
-function find(manifests: Manifest[], kind: string, name: string): Manifest {
-    const found = manifests.find((m) => m.kind === kind && m.metadata.name === name);
-    assert.ok(found, `no ${kind} ${name} among ${manifests.map((m) => `${m.kind}/${m.metadata.name}`).join(", ")}`);
-    return found;
-}
-
-/** A Secret's data as text, whether the provider rendered `data` (base64) or `stringData`. */
-function secretData(secret: Manifest): Record<string, string> {
-    if (secret.stringData) return secret.stringData;
-    return Object.fromEntries(Object.entries<string>(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]));
-}
-
 /** Maps the pod's paths and listen address in a rendered Envoy document to the test's (object traversal, no text edits). */
 function mapPaths(doc: unknown, paths: BootstrapPaths): any {
     if (typeof doc === "string") {

@@ -13,12 +13,14 @@ import { writeSecretVolume } from "./support/envoy";
 import { freePort, ProcessGroup, requireTool, sleep, tempDir, waitFor } from "./support/processes";
 import { clusterArguments, runStatus, writeTlsDir } from "./support/status";
 import { healthyStores, ObservedMonitoring, Querier, startObservedMonitoring, stopObservedMonitoring } from "./support/thanos";
+import { requireFrontDoor } from "./support/front-doors";
 import { Topology } from "./support/topology";
 
 /**
  * The product's purpose, end to end with real programs, for two observed clusters (Prometheus + Thanos sidecar
  * behind nginx rendered from the program's Ingress), through both querier paths the program offers:
- * - envoy mode: Thanos querier → Envoy (the program's bootstrap) → nginx → sidecar;
+ * - envoy mode: Thanos querier → Envoy (the program's bootstrap) → nginx, or for cl2 Traefik's ingress-nginx
+ *   provider reading the program's Ingress from a real API server → sidecar;
  * - native mode: a Thanos v0.42 querier configured from the program's own `endpointSdFile` output (per-endpoint
  *   TLS, files in a Secret-volume layout) → nginx → sidecar, with no Envoy.
  * The same checks run against each path; what only one path has follows in its own block.
@@ -30,13 +32,16 @@ const tools = [
     requireTool("prometheus", "apt-get install prometheus"),
     requireTool("thanos", "bash tools/setup.sh (builds Thanos from its Go module into ~/.cache/envoy-thanos)"),
 ];
-const missing = tools.find((t): t is { skip: string } => typeof t === "object");
+const traefik = requireFrontDoor("traefik");
+const missing = [...tools, traefik].find((t): t is { skip: string } => typeof t === "object");
 const skip = missing ? missing.skip : false;
 
 const CLUSTERS = [
     { name: "cl1", host: "cl1m.example.com" },
     { name: "cl2", host: "cl2m.example.com" },
 ];
+/** The envoy path's clusters: cl2 behind Traefik's ingress-nginx provider, read from its own API server. */
+const ENVOY_PATH_CLUSTERS = [CLUSTERS[0], { ...CLUSTERS[1], frontDoor: "traefik" as const }];
 
 const enc = encodeURIComponent;
 
@@ -86,9 +91,9 @@ interface QuerierPath {
 const sidecarAddress = (observed: Record<string, ObservedMonitoring>) => (name: string) => `127.0.0.1:${observed[name].sidecar.grpcPort}`;
 
 const ENVOY_PATH: QuerierPath = {
-    name: "envoy mode: querier → Envoy → nginx → sidecar",
+    name: "envoy mode: querier → Envoy → nginx (cl1) or Traefik (cl2) → sidecar",
     async start(observed, dir, group) {
-        const topology = await new Topology({ clusters: CLUSTERS, sidecarAddress: sidecarAddress(observed) }).start();
+        const topology = await new Topology({ clusters: ENVOY_PATH_CLUSTERS, sidecarAddress: sidecarAddress(observed) }).start();
         const listeners = (t: Topology) => CLUSTERS.map((c) => `127.0.0.1:${t.side(c.name).listenerPort}`);
         const querier = await startQuerier(dir, "query-envoy", { endpoints: listeners(topology) }, group);
         return {
@@ -96,7 +101,7 @@ const ENVOY_PATH: QuerierPath = {
             querier,
             async intruder(intruderGroup, intruderDir) {
                 const intruder = await new Topology({
-                    clusters: CLUSTERS,
+                    clusters: ENVOY_PATH_CLUSTERS,
                     sidecarAddress: sidecarAddress(observed),
                     envoyTls: (ca) => {
                         const other = OpensslCa.create(undefined, "intruder").client("intruder");
@@ -193,7 +198,10 @@ describe("Thanos querier paths to the observed clusters", { skip }, () => {
                     assert.ok(entries.length > 0, `the querier went through ${c.name}'s front door`);
                     const sniRecorded = !running.topology.frontDoorGaps(side.frontDoorKind).some((g) => g.includes("SNI"));
                     assert.ok(
-                        entries.every((e) => (!sniRecorded || e.sni === c.host) && e.host === c.host && e.clientSerial !== "" && e.status === 200),
+                        entries.every(
+                            (e) =>
+                                (!sniRecorded || e.sni === c.host) && e.host === c.host && (e.clientSerial ?? e.clientSubject ?? "") !== "" && e.status === 200,
+                        ),
                         JSON.stringify(entries.slice(0, 3)),
                     );
                 }

@@ -234,6 +234,15 @@ describe("configuration model", () => {
         assert.match(readme, new RegExp(`Thanos ${pinned.replace(/\./g, "\\.")} is the recommended and tested version`));
     });
 
+    it("describes in the README the Traefik version the end-to-end tests build and run", () => {
+        const goMod = fs.readFileSync(path.resolve(__dirname, "../../tools/traefik/go.mod"), "utf8");
+        const pinned = /^require github\.com\/traefik\/traefik\/v3 (v\d+\.\d+\.\d+)/m.exec(goMod)?.[1];
+        assert.ok(pinned);
+        const readme = fs.readFileSync(path.resolve(__dirname, "../../README.md"), "utf8");
+        assert.match(readme, new RegExp(`\\| Traefik \\| ${pinned.replace(/\./g, "\\.")} \\|`), "the tools table");
+        assert.match(readme, new RegExp(`\\| Traefik ${pinned.replace(/\./g, "\\.")} \\|`), "the annotation table's column");
+    });
+
     it("reads encrypted stack values as opaque without failing", () => {
         const dir = fs.mkdtempSync("/tmp/envoy-thanos-stack-");
         fs.copyFileSync(path.resolve(__dirname, "../../Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
@@ -324,8 +333,29 @@ describe("configuration errors name the key and the fix", () => {
         [
             "an extra annotation that would undo client verification",
             rendered([cluster(1, { ingress: { annotations: { "nginx.ingress.kubernetes.io/auth-tls-verify-client": "off" } } })]),
-            "clusters[0].ingress.annotations",
-            /set by the program/,
+            "clusters[0].ingress.annotations.nginx.ingress.kubernetes.io/auth-tls-verify-client",
+            /is set by the program .*; remove it$/,
+        ],
+        [
+            "an existing Gateway without its listener",
+            rendered([cluster(1, { frontDoor: "gateway-api", gatewayApi: { existingGateway: { name: "shared" } } })]),
+            "clusters[0].gatewayApi.existingGateway.sectionName",
+            /is required; set a Kubernetes object name/,
+        ],
+        [
+            "a GatewayClass next to an existing Gateway",
+            rendered([cluster(1)], {
+                frontDoor: "gateway-api",
+                gatewayApi: { gatewayClassName: "eg", existingGateway: { name: "shared", sectionName: "thanos" } },
+            }),
+            "gatewayApi.gatewayClassName",
+            /has no effect next to gatewayApi\.existingGateway \(that Gateway has its own class\); remove one of the two$/,
+        ],
+        [
+            "an existing Gateway on an ingress-nginx cluster",
+            rendered([cluster(1, { frontDoor: "ingress-nginx", gatewayApi: { existingGateway: { name: "shared", sectionName: "thanos" } } })]),
+            "clusters[0].gatewayApi",
+            /configures the gateway-api front door, but this cluster's front door is ingress-nginx/,
         ],
         [
             "an unknown TLS mode",
@@ -528,6 +558,66 @@ describe("configuration errors name the key and the fix", () => {
             assert.ok(pulumi.RunError.isInstance(result.error), "a user error is a RunError (printed without a stack trace)");
             assert.equal(result.resources.length, 0, `registered ${result.resources.map((r) => r.name).join(", ")}`);
         }
+    });
+});
+
+describe("ingress annotations that could undo the mTLS or re-route the front door are refused", () => {
+    const nginx = (setting: string) => `nginx.ingress.kubernetes.io/${setting}`;
+    const withAnnotations = (annotations: Record<string, string>) => rendered([cluster(1), cluster(2, { ingress: { annotations } })]);
+    // One per reason in components/observed/ingress-annotations.ts, with the words its message must carry.
+    const refused: Array<[string, string, RegExp]> = [
+        [nginx("proxy-read-timeout"), "7200", /set by the program .*; remove it and set clusters\[1\]\.ingress\.streamTimeoutSeconds instead$/],
+        [nginx("backend-protocol"), "HTTP", /set by the program .*gRPC.*; remove it$/],
+        [nginx("auth-tls-match-cn"), "CN=.*", /set by the program .*mTLS/],
+        [nginx("auth-tls-error-page"), "https://example.com/denied", /changes client-certificate verification, which the program owns/],
+        [nginx("auth-tls-pass-certificate-to-upstream"), "true", /ssl-client-cert header.*reads no such header.*; remove it \(or set "false", the default\)$/],
+        [nginx("server-snippet"), "ssl_verify_client off;", /raw nginx configuration.*ssl_verify_client/],
+        [nginx("configuration-snippet"), "proxy_pass http://elsewhere;", /raw nginx configuration/],
+        [nginx("stream-snippet"), "server { listen 8443; }", /raw nginx configuration/],
+        [nginx("auth-snippet"), "return 200;", /raw nginx configuration/],
+        [nginx("modsecurity-snippet"), "SecRuleEngine Off", /raw nginx configuration/],
+        [nginx("ssl-passthrough"), "true", /pass the TLS connection through unterminated, so it verifies no client certificate/],
+        [nginx("canary"), "true", /canary of another Ingress.*client verification included/],
+        [nginx("canary-weight"), "100", /canary of another Ingress/],
+        [nginx("default-backend"), "other-service", /sends requests to another Service/],
+        [nginx("custom-http-errors"), "404,503", /sends requests to another Service/],
+        [nginx("rewrite-target"), "/$2", /request path, which for gRPC is the method/],
+        [nginx("app-root"), "/app", /request path/],
+        [nginx("permanent-redirect"), "https://example.com", /redirect to another URL/],
+        [nginx("temporal-redirect"), "https://example.com", /redirect to another URL/],
+        [nginx("mirror-target"), "https://collector.example.com$request_uri", /copies every request/],
+        [nginx("server-alias"), "other.example.com", /answer for other host names/],
+    ];
+    for (const [name, value, message] of refused) {
+        it(`refuses ${name.slice("nginx.ingress.kubernetes.io/".length)}: one problem naming the key`, () => {
+            const problems = problemsOf(withAnnotations({ "example.com/team": "obs", [name]: value }));
+            assert.equal(problems.length, 1, problems.join("\n"));
+            assert.ok(problems[0].startsWith(`clusters[1].ingress.annotations.${name}: `), problems[0]);
+            assert.match(problems[0], message);
+        });
+    }
+
+    it("accepts the default value of the boolean ones, other ingress-nginx settings and other prefixes", () => {
+        const model = build(
+            withAnnotations({
+                [nginx("auth-tls-pass-certificate-to-upstream")]: "false",
+                [nginx("ssl-passthrough")]: "false",
+                [nginx("upstream-vhost")]: "sidecar.monitoring.svc",
+                [nginx("use-regex")]: "true",
+                [nginx("whitelist-source-range")]: "10.0.0.0/8",
+                [nginx("proxy-body-size")]: "8m",
+                "example.com/server-snippet": "not read by ingress-nginx",
+            }),
+        );
+        assert.equal(Object.keys(model.clusters[1].ingress.annotations).length, 7);
+    });
+
+    it("reports every refused annotation of a cluster at once, and registers no resource", async () => {
+        const raw = withAnnotations(Object.fromEntries(refused.map(([name, value]) => [name, value])));
+        assert.equal(problemsOf(raw).length, refused.length);
+        const result = await runProgram(raw);
+        assert.ok(pulumi.RunError.isInstance(result.error), String(result.error));
+        assert.equal(result.resources.length, 0, `registered ${result.resources.map((r) => r.name).join(", ")}`);
     });
 });
 
@@ -1073,6 +1163,26 @@ describe("provided TLS material is checked before anything is deployed", () => {
         );
     });
 
+    it("takes the client-verification CA from tls.clientCaBundle, and caBundle without it", () => {
+        assert.ok(build(provided({ client: pair(client), servers: { c1: pair(server) } })).tls.mode === "provided");
+        const defaulted = build(provided({ client: pair(client), servers: { c1: pair(server) } }));
+        assert.ok(defaulted.tls.mode === "provided" && defaulted.tls.clientCaBundle === ca.ca.certificate);
+        const separate = build(provided({ clientCaBundle: other.ca.certificate, client: pair(other.client("envoy")), servers: { c1: pair(server) } }));
+        assert.ok(separate.tls.mode === "provided" && separate.tls.clientCaBundle === other.ca.certificate && separate.tls.caBundle === ca.ca.certificate);
+    });
+
+    it("rejects a client certificate that does not chain to tls.clientCaBundle, and a bundle that is no CA", () => {
+        const problems = problemsOf(provided({ clientCaBundle: other.ca.certificate, client: pair(client), servers: { c1: pair(server) } }));
+        assert.deepEqual(problems.length, 1, problems.join("\n"));
+        assert.match(problems[0], /^tls\.client\.certificate: is not signed by a CA in tls\.clientCaBundle .*; add the issuing CA to tls\.clientCaBundle$/);
+        assertProblem(
+            provided({ clientCaBundle: client.certificate, client: pair(client), servers: { c1: pair(server) } }),
+            "tls.clientCaBundle",
+            /certificate #1 .* is not a CA certificate/,
+        );
+        assertProblem(rendered([cluster(1)], { tls: { clientCaBundle: ca.ca.certificate } }), "tls.clientCaBundle", /only used with tls\.mode: provided/);
+    });
+
     it("rejects a client certificate without clientAuth (nginx would refuse it)", () => {
         assertProblem(
             provided({ client: pair(server), servers: { c1: pair(server) } }),
@@ -1157,6 +1267,28 @@ describe("TLS material from files (tls.mode: files)", () => {
             }),
         );
         assert.ok(alone.tls.mode === "files" && alone.tls.servers.c1.privateKey === server.privateKey);
+    });
+
+    it("verifies Envoy's client certificate against client-ca.crt when the directory has one, or tls.files.clientCaBundle", () => {
+        const envoy = other.client("envoy");
+        const dir = directory({ "client-ca.crt": other.ca.certificate, "client.crt": envoy.certificate, "client.key": envoy.privateKey });
+        const model = build(files({ directory: dir }));
+        assert.ok(model.tls.mode === "files" && model.tls.clientCaBundle === other.ca.certificate && model.tls.caBundle === ca.ca.certificate);
+        const overridden = build(
+            files({
+                directory: directory({ "client.crt": envoy.certificate, "client.key": envoy.privateKey }),
+                files: { clientCaBundle: other.ca.certificatePath },
+            }),
+        );
+        assert.ok(overridden.tls.mode === "files" && overridden.tls.clientCaBundle === other.ca.certificate);
+        const withoutIt = build(files({ directory: directory() }));
+        assert.ok(withoutIt.tls.mode === "files" && withoutIt.tls.clientCaBundle === ca.ca.certificate);
+        const mismatched = directory({ "client-ca.crt": other.ca.certificate });
+        assertProblem(
+            files({ directory: mismatched }),
+            "tls.directory",
+            new RegExp(`${mismatched}/client\\.crt: is not signed by a CA in ${mismatched}/client-ca\\.crt `),
+        );
     });
 
     it("names a missing directory once, with how to create it", () => {

@@ -99,7 +99,7 @@ async function resolve(value: unknown): Promise<unknown> {
  */
 export async function runWithMocks(
     config: Record<string, unknown>,
-    program: () => Record<string, unknown>,
+    program: () => Record<string, unknown> | Promise<Record<string, unknown>>,
     options: { preview?: boolean } = {},
 ): Promise<RunResult> {
     const resources: RecordedResource[] = [];
@@ -123,7 +123,7 @@ export async function runWithMocks(
     const warn = log.warn;
     log.warn = async (message: string) => void warnings.push(message);
     try {
-        outputs = program();
+        outputs = await program();
     } catch (err) {
         error = err as Error;
     } finally {
@@ -143,8 +143,8 @@ export function runProgram(config: Record<string, unknown>, options: { preview?:
     return runWithMocks(
         config,
         () => {
-            const { deploy, loadModel } = require("../../components/program") as typeof import("../../components/program");
-            return deploy(loadModel()) as unknown as Record<string, unknown>;
+            const { main } = require("../../components/program") as typeof import("../../components/program");
+            return main() as unknown as Promise<Record<string, unknown>>;
         },
         options,
     );

@@ -6,6 +6,7 @@ import { adminAddressViolations, routeTimeoutViolations, upstreamTlsViolations }
 import {
     configMapPrivateKeyViolations,
     gatewayMtlsViolations,
+    grpcIngressAnnotationViolations,
     grpcIngressMtlsViolations,
     imagePinViolations,
     nonRootViolations,
@@ -29,7 +30,7 @@ function violations(resource: RecordedResource): string[] {
                 ...configMapPrivateKeyViolations(props),
             ];
         case "kubernetes:networking.k8s.io/v1:Ingress":
-            return grpcIngressMtlsViolations(props);
+            return [...grpcIngressMtlsViolations(props), ...grpcIngressAnnotationViolations(props)];
         case "kubernetes:gateway.networking.k8s.io/v1:Gateway":
             return gatewayMtlsViolations(props);
         case "kubernetes:apps/v1:Deployment": {
@@ -71,6 +72,8 @@ describe("policy pack on the program's resources", () => {
         const annotations = { ...ingress.inputs.metadata.annotations };
         delete annotations["nginx.ingress.kubernetes.io/auth-tls-verify-client"];
         assert.equal(violations({ ...ingress, inputs: { ...ingress.inputs, metadata: { ...ingress.inputs.metadata, annotations } } }).length, 1);
+        const snippet = { ...ingress.inputs.metadata.annotations, "nginx.ingress.kubernetes.io/server-snippet": "ssl_verify_client off;" };
+        assert.equal(violations({ ...ingress, inputs: { ...ingress.inputs, metadata: { ...ingress.inputs.metadata, annotations: snippet } } }).length, 1);
         const gateway = result.resources.find((r) => r.type === "kubernetes:gateway.networking.k8s.io/v1:Gateway")!;
         const withoutValidation = { ...gateway.inputs.spec, tls: undefined };
         assert.equal(violations({ ...gateway, inputs: { ...gateway.inputs, spec: withoutValidation } }).length, 1);

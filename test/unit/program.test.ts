@@ -34,6 +34,7 @@ const T = {
     grpcRoute: "kubernetes:gateway.networking.k8s.io/v1:GRPCRoute",
     backendTrafficPolicy: "kubernetes:gateway.envoyproxy.io/v1alpha1:BackendTrafficPolicy",
     clientTrafficPolicy: "kubernetes:gateway.envoyproxy.io/v1alpha1:ClientTrafficPolicy",
+    referenceGrant: "kubernetes:gateway.networking.k8s.io/v1beta1:ReferenceGrant",
     networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
     provider: "pulumi:providers:kubernetes",
 };
@@ -239,6 +240,53 @@ describe("program under Pulumi mocks", () => {
         assert.deepEqual(client.timeout, { http: { streamIdleTimeout: "3600s" } });
         // Envoy's generated client certificate carries the identity the policy pins.
         assert.deepEqual(named(result, "tls:index/certRequest:CertRequest", "pki-client").inputs.dnsNames, ["envoy-thanos-client"]);
+    });
+
+    it("attaches to a platform team's Gateway: no Gateway or ClientTrafficPolicy, the route on its listener, a ReferenceGrant across namespaces", async () => {
+        const result = await runProgram(
+            clustersConfig(2, {
+                frontDoor: "gateway-api",
+                gatewayApi: { existingGateway: { namespace: "gateways", name: "shared", sectionName: "thanos-mtls" } },
+            }),
+        );
+        assert.equal(result.error, undefined, result.error?.message);
+        assert.equal(ofType(result, T.gateway).length + ofType(result, T.clientTrafficPolicy).length, 0, "the platform team owns the Gateway and its policies");
+        const route = named(result, T.grpcRoute, "cluster-c2-gateway-api-route").inputs;
+        assert.deepEqual(route.spec.parentRefs, [
+            { group: "gateway.networking.k8s.io", kind: "Gateway", namespace: "gateways", name: "shared", sectionName: "thanos-mtls" },
+        ]);
+        assert.deepEqual(route.spec.hostnames, ["c2.observed.example.com"]);
+        assert.match(route.metadata.annotations["pulumi.com/waitFor"], /parents\[0\].*Accepted.*ResolvedRefs/, "ready once the listener accepts it");
+        const grant = named(result, T.referenceGrant, "cluster-c2-gateway-api-reference-grant").inputs;
+        assert.deepEqual([grant.metadata.name, grant.metadata.namespace], ["envoy-thanos-c2", "monitoring"]);
+        assert.deepEqual(grant.spec, {
+            from: [{ group: "gateway.networking.k8s.io", kind: "Gateway", namespace: "gateways" }],
+            to: [
+                { group: "", kind: "Secret", name: "envoy-thanos-c2-server-tls" },
+                { group: "", kind: "ConfigMap", name: "envoy-thanos-c2-client-ca" },
+            ],
+        });
+        // What the program still owns: the server certificate, the CA its frontend validation names, the route's policy.
+        for (const c of ["c1", "c2"]) {
+            named(result, T.secret, `cluster-${c}-server-tls`);
+            named(result, T.configMap, `cluster-${c}-gateway-api-client-ca`);
+            named(result, T.backendTrafficPolicy, `cluster-${c}-gateway-api-backend-traffic`);
+        }
+    });
+
+    it("needs no ReferenceGrant for a Gateway in the sidecar's namespace, and takes a cluster's own existing Gateway over the stack's", async () => {
+        const config = clustersConfig(2, { frontDoor: "gateway-api", gatewayApi: { existingGateway: { name: "shared", sectionName: "thanos" } } });
+        (config.clusters as Array<Record<string, unknown>>)[1].gatewayApi = { existingGateway: { namespace: "edge", name: "edge", sectionName: "cl2" } };
+        const result = await runProgram(config);
+        assert.equal(result.error, undefined, result.error?.message);
+        assert.deepEqual(named(result, T.grpcRoute, "cluster-c1-gateway-api-route").inputs.spec.parentRefs, [
+            { group: "gateway.networking.k8s.io", kind: "Gateway", namespace: "monitoring", name: "shared", sectionName: "thanos" },
+        ]);
+        assert.deepEqual(named(result, T.grpcRoute, "cluster-c2-gateway-api-route").inputs.spec.parentRefs[0].namespace, "edge");
+        assert.deepEqual(
+            ofType(result, T.referenceGrant).map((r) => r.name),
+            ["cluster-c2-gateway-api-reference-grant"],
+        );
     });
 
     it("creates only standard Gateway API objects for another implementation", async () => {
@@ -620,6 +668,40 @@ describe("program under Pulumi mocks", () => {
         assert.equal(plain(named(result, T.secret, "observer-client-tls").inputs.stringData)["ca.crt"], ca.ca.certificate);
         assert.equal(named(result, T.ingress, "cluster-c1-ingress").inputs.metadata.annotations["nginx.ingress.kubernetes.io/auth-tls-verify-depth"], "2");
         assert.equal(result.outputs?.caCertificate, ca.ca.certificate);
+    });
+
+    it("verifies Envoy's client certificate at both front doors against tls.clientCaBundle, and the servers against tls.caBundle", async () => {
+        const { OpensslCa } = await import("../../tools/pki/openssl-ca");
+        const serverCa = OpensslCa.create(undefined, "unit-server-ca");
+        const clientCa = OpensslCa.create(undefined, "unit-client-ca");
+        const client = clientCa.client();
+        const servers = Object.fromEntries(
+            ["c1", "c2"].map((n) => {
+                const server = serverCa.server(`${n}.observed.example.com`);
+                return [n, { certificate: server.certificate, privateKey: server.privateKey }];
+            }),
+        );
+        const config = clustersConfig(2, {
+            tls: {
+                mode: "provided",
+                caBundle: serverCa.ca.certificate,
+                clientCaBundle: clientCa.ca.certificate,
+                client: { certificate: client.certificate, privateKey: client.privateKey },
+                servers,
+            },
+        });
+        (config.clusters as Array<Record<string, unknown>>)[1].frontDoor = "gateway-api";
+        (config.clusters as Array<Record<string, unknown>>)[1].sidecar = { port: 10901 };
+        const result = await runProgram(config);
+        assert.equal(result.error, undefined, result.error?.message);
+        assert.equal(plain(named(result, T.secret, "cluster-c1-client-ca").inputs.stringData)["ca.crt"], clientCa.ca.certificate, "nginx's CA Secret");
+        assert.equal(
+            plain(named(result, T.configMap, "cluster-c2-gateway-api-client-ca").inputs.data)["ca.crt"],
+            clientCa.ca.certificate,
+            "the Gateway's CA ConfigMap",
+        );
+        assert.equal(plain(named(result, T.secret, "observer-client-tls").inputs.stringData)["ca.crt"], serverCa.ca.certificate, "Envoy verifies the servers");
+        assert.equal(result.outputs?.caCertificate, serverCa.ca.certificate);
     });
 
     it("deploys certificates read from files, keys as secrets and nowhere else", async () => {

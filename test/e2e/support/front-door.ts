@@ -19,8 +19,13 @@ export interface FrontDoorRequest {
     host: string;
     /** HTTP status the front door answered or passed on (gRPC over HTTP/2: 200 unless the front door refused). */
     status: number;
-    /** Serial number of the verified client certificate, lower-case hex without leading zeros; "" when none. */
-    clientSerial: string;
+    /**
+     * Serial number of the verified client certificate, lower-case hex without leading zeros; "" when none; undefined
+     * where the front door cannot record it (the gap is named by `gaps`, and `clientSubject` stands in).
+     */
+    clientSerial?: string;
+    /** Subject of the verified client certificate (RFC 2253 or Go's form, CN first or last), where that is what the front door records. */
+    clientSubject?: string;
 }
 
 /** Why a front door must refuse a connection or request in the rejection checks. */

@@ -143,7 +143,11 @@ export class QuerierClient {
     ) {
         // Large frames for the throughput test; the proxy chain must carry them, not the client limit.
         const options: grpc.ChannelOptions = { "grpc.max_receive_message_length": 64 * 1024 * 1024 };
-        if (tls) options["grpc.ssl_target_name_override"] = tls.serverName;
+        if (tls) {
+            options["grpc.ssl_target_name_override"] = tls.serverName;
+            // :authority = the server name, as Envoy rewrites it: a front door routes on it.
+            options["grpc.default_authority"] = tls.serverName;
+        }
         const credentials = tls?.credentials ?? grpc.credentials.createInsecure();
         this.store = new StoreService(target, credentials, options) as any;
         this.info = new InfoService(target, credentials, options) as any;

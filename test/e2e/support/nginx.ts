@@ -102,6 +102,9 @@ const HANDLERS: Record<string, AnnotationHandler> = {
     },
 };
 
+/** Every annotation the translator renders (any other is an error), by its full key. */
+export const TRANSLATED_ANNOTATIONS: readonly string[] = Object.keys(HANDLERS).map((name) => `${PREFIX}${name}`);
+
 export function translateIngress(ingress: IngressObject, secrets: SecretStore, options: TranslateOptions): string {
     const { metadata, spec } = ingress;
     const rendered: Rendered = { server: [], location: [], grpc: false };
