@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { FILES } from "../components/observer/bootstrap";
 import { tempDir } from "../test/e2e/support/processes";
 import { METRIC } from "./dataset";
-import { BenchPath, CLUSTER, cpuMs, envoyCounters, GrpcTarget, reapedChildrenCpuMs, Stack, Variant } from "./stack";
+import { BenchPath, CLUSTER, cpuMs, envoyCounters, GrpcTarget, reapedChildrenCpuMs, Stack, unmeasuredFrontDoors, Variant } from "./stack";
 
 /**
  * The data path measured two ways over the same stack (bench/stack.ts), repetitions interleaved across paths:
@@ -143,6 +143,7 @@ export async function realQueries(stack: Stack, lines: string[], o: DataPathOpti
     lines.push(
         "### Real queries through a real querier per path",
         "",
+        ...unmeasuredFrontDoors().flatMap(({ kind, reason }) => [`Not measured: envoy-thanos through ${kind}, because ${reason}.`, ""]),
         (chainOverNativeMtls >= 1
             ? `On real queries the proxy chain (Envoy → nginx) adds ${((chainOverNativeMtls - 1) * 100).toFixed(0)} % wall time over native mTLS ` +
               "(the querier's per-endpoint TLS straight to the sidecar), summed over one of each query below; "
