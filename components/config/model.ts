@@ -81,6 +81,8 @@ export interface EnvoyModel {
     http2Keepalive: { interval: string; timeout: string };
     circuitBreakers: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
     maxDownstreamConnections: number;
+    /** Streams per upstream connection before Envoy drains it and opens another. */
+    maxRequestsPerConnection: number;
     resources: { requests: ResourceList; limits: ResourceList };
     /** Worker threads: the CPU limit rounded up. Without it Envoy starts one worker per CPU of the node. */
     concurrency: number;
@@ -392,6 +394,7 @@ function resolveEnvoy(input: StackConfigInput, problems: ConfigProblem[]): Envoy
         },
         circuitBreakers: { ...d.circuitBreakers, ...e.circuitBreakers },
         maxDownstreamConnections: e.maxDownstreamConnections ?? d.maxDownstreamConnections,
+        maxRequestsPerConnection: e.maxRequestsPerConnection ?? d.maxRequestsPerConnection,
         resources: {
             requests: { ...d.resources.requests, ...e.resources?.requests },
             limits,

@@ -195,6 +195,8 @@ export const envoySchema = z.strictObject({
         })
         .optional(),
     maxDownstreamConnections: threshold(1).optional(),
+    /** Streams Envoy sends on one upstream connection before it opens the next; below the front door's own limit. */
+    maxRequestsPerConnection: threshold(1).optional(),
     /** HTTP/2 flow-control windows in bytes, for the querier side and the ingress side; bounds Envoy's buffer per stream. */
     http2Windows: z
         .strictObject({

@@ -125,9 +125,9 @@ function observedListener(c: ObservedClusterModel, envoy: EnvoyModel, listenAddr
                                                     host_rewrite_literal: c.host,
                                                     // Series streams run as long as a query needs; the default 15 s would cut them.
                                                     timeout: "0s",
-                                                    // nginx ends an HTTP/2 connection after keepalive_requests (1000) streams
-                                                    // and refuses the ones in flight; those never reached the sidecar, so
-                                                    // retrying them is safe.
+                                                    // A front door that ends a connection (nginx reloading, or a stream limit
+                                                    // below maxRequestsPerConnection) refuses the streams in flight; those
+                                                    // never reached the sidecar, so retrying them is safe.
                                                     retry_policy: { retry_on: "refused-stream", num_retries: 3 },
                                                 },
                                             },
@@ -158,6 +158,8 @@ function observedCluster(c: ObservedClusterModel, envoy: EnvoyModel, paths: Boot
         typed_extension_protocol_options: {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": TYPE.httpProtocolOptions,
+                // Rotating before the front door's own stream limit means its GOAWAY never refuses streams in flight.
+                common_http_protocol_options: { max_requests_per_connection: envoy.maxRequestsPerConnection },
                 explicit_http_config: {
                     http2_protocol_options: {
                         connection_keepalive: { interval: envoy.http2Keepalive.interval, timeout: envoy.http2Keepalive.timeout },

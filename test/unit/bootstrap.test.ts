@@ -175,6 +175,20 @@ describe("Envoy bootstrap", () => {
         }
     });
 
+    it("opens a new upstream connection after envoy.maxRequestsPerConnection streams, below ingress-nginx's 1000", () => {
+        assert.ok(dev.envoy.maxRequestsPerConnection < 1000, "the default must stay below ingress-nginx's keep-alive-requests");
+        const chosen = model({ ...rawConfigFromStackFiles(ROOT, "dev").raw, envoy: { maxRequestsPerConnection: 250 } });
+        for (const [m, expected] of [
+            [dev, dev.envoy.maxRequestsPerConnection],
+            [chosen, 250],
+        ] as const) {
+            for (const c of (buildClusters({ envoy: m.envoy, clusters: m.clusters }) as any).resources) {
+                const options = c.typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+                assert.deepEqual(options.common_http_protocol_options, { max_requests_per_connection: expected });
+            }
+        }
+    });
+
     it("logs requests to stdout only when envoy.accessLog is set", () => {
         assert.equal(hcmOf(listener("thanos_cl1")).access_log, undefined);
         const logged = model({ renderDirectory: "x", envoy: { accessLog: true }, clusters: [{ name: "a", host: "a.example.com" }] });

@@ -7,7 +7,7 @@ import { ProcessGroup, Started, waitFor } from "./processes";
  * ingress-nginx renders for it, following ingress-nginx's nginx.tmpl: `listen ... ssl http2`,
  * `server_name <host>`, the TLS Secret as `ssl_certificate`, the auth-tls annotations as
  * `ssl_client_certificate` / `ssl_verify_client` / `ssl_verify_depth`, `auth-tls-match-cn` as the `$ssl_client_s_dn`
- * check that answers 403, `grpc_pass` for a GRPC backend,
+ * check that answers 403, `grpc_pass` for a GRPC backend (through an upstream block with ingress-nginx's keepalive),
  * and the proxy timeouts as `grpc_*_timeout`. An annotation it does not know is an error, so a new
  * annotation cannot go untested.
  */
@@ -48,6 +48,13 @@ interface Rendered {
 
 /** ingress-nginx defaults that our annotations leave alone (its config defaults). */
 const INGRESS_NGINX_DEFAULTS = { proxyConnectTimeout: 5, proxyReadTimeout: 60, proxySendTimeout: 60, verifyDepth: 1 };
+
+/**
+ * ingress-nginx's upstream keepalive defaults (upstream-keepalive-connections, -time, -timeout, -requests): every
+ * backend sits behind its `upstream_balancer` block, so nginx reuses its connections to the sidecar rather than
+ * opening one per call. Its Lua balancer picks the endpoint; with one endpoint a `server` line does the same.
+ */
+const UPSTREAM_KEEPALIVE = { connections: 320, time: "1h", timeoutSeconds: 60, requests: 10000 };
 
 type AnnotationHandler = (value: string, out: Rendered, ctx: { namespace: string; secrets: SecretStore; workDir: string; ingress: string }) => void;
 
@@ -163,6 +170,14 @@ http {
     keepalive_timeout 75s;
     keepalive_requests 1000;
 
+    upstream upstream_balancer {
+        server ${upstream};
+        keepalive ${UPSTREAM_KEEPALIVE.connections};
+        keepalive_time ${UPSTREAM_KEEPALIVE.time};
+        keepalive_timeout ${UPSTREAM_KEEPALIVE.timeoutSeconds}s;
+        keepalive_requests ${UPSTREAM_KEEPALIVE.requests};
+    }
+
     # ingress-nginx's catch-all server for unknown hosts, with its own certificate.
     server {
         ${listen} default_server;
@@ -188,7 +203,7 @@ http {
             grpc_set_header x-observed-client-serial $ssl_client_serial;
             grpc_connect_timeout ${INGRESS_NGINX_DEFAULTS.proxyConnectTimeout}s;
             ${rendered.location.join("\n            ")}
-            grpc_pass grpc://${upstream};
+            grpc_pass grpc://upstream_balancer;
         }
     }
 }

@@ -79,6 +79,10 @@ export class Prometheus {
         return getJson(this.port, pathname);
     }
 
+    get pid(): number | undefined {
+        return this.process?.child.pid;
+    }
+
     stop(): Promise<void> {
         return this.process?.stop() ?? Promise.resolve();
     }
@@ -97,7 +101,8 @@ export class Sidecar {
         private readonly group: ProcessGroup,
     ) {}
 
-    async start(): Promise<void> {
+    /** `args` are appended to the sidecar's flags (e.g. its gRPC server TLS). */
+    async start(args: string[] = []): Promise<void> {
         this.process = this.group.start(
             "thanos",
             [
@@ -107,10 +112,15 @@ export class Sidecar {
                 `--grpc-address=127.0.0.1:${this.grpcPort}`,
                 `--http-address=127.0.0.1:${this.httpPort}`,
                 "--prometheus.get_config_interval=2s",
+                ...args,
             ],
             { logFile: path.join(this.dir, `sidecar-${Date.now()}.log`) },
         );
         await waitFor(`sidecar ${this.cluster} ready`, 30_000, async () => ((await readyStatus(this.httpPort)) === 200 ? true : undefined), 250);
+    }
+
+    get pid(): number | undefined {
+        return this.process?.child.pid;
     }
 
     stop(): Promise<void> {

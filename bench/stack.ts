@@ -1,0 +1,296 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as YAML from "yaml";
+import { TLS_KEYS } from "../components/observer/bootstrap";
+import { nativeEndpointSdFile } from "../components/observer/native";
+import { httpGet, validate, writeSecretVolume } from "../test/e2e/support/envoy";
+import type { FrontDoorKind } from "../test/e2e/support/front-door";
+import { FRONT_DOOR_KINDS } from "../test/e2e/support/front-doors";
+import { freePort, ProcessGroup, tempDir, waitFor } from "../test/e2e/support/processes";
+import { healthyStores, Prometheus, Querier, Sidecar } from "../test/e2e/support/thanos";
+import { Topology } from "../test/e2e/support/topology";
+import { createDataset, Dataset, DatasetSize } from "./dataset";
+
+/**
+ * The benchmark's observed cluster and every way to reach it, all real programs on loopback: one Prometheus over
+ * the generated dataset; two Thanos sidecars on it (plain h2c, and mTLS with Thanos' own gRPC server TLS); the
+ * program's nginx front door (rendered from its Ingress) and Envoy (its bootstrap); the manual recipe's Envoy;
+ * and one Thanos querier per path. Each path names the processes that are proxies on it, for /proc CPU.
+ */
+
+export const CLUSTER = { name: "cl1", host: "cl1m.example.com" };
+
+/** How a gRPC client (ghz) reaches the sidecar on a path. */
+export interface GrpcTarget {
+    address: string;
+    /** mTLS as the querier does it natively: client certificate, CA, and the server name (SNI and :authority). */
+    tls?: { cert: string; key: string; ca: string; serverName: string };
+}
+
+/** Which process plays which part on a path; pids are read when CPU is measured (nginx forks its worker). */
+export interface PathProcesses {
+    envoy?: number;
+    /** The front door's processes (nginx: master and worker). */
+    frontDoor?: () => number[];
+    sidecar: number;
+}
+
+export interface BenchPath {
+    id: string;
+    label: string;
+    querier: Querier;
+    grpc: GrpcTarget;
+    processes: PathProcesses;
+    /** Envoy's counters for this path's upstream cluster (admin port and cluster name), where Envoy is on it. */
+    envoyStats?: { adminPort: number; cluster: string };
+}
+
+export interface Variant {
+    topology: Topology;
+    grpc: GrpcTarget;
+    processes: PathProcesses;
+}
+
+export interface Stack {
+    dataset: Dataset;
+    prometheus: Prometheus;
+    paths: BenchPath[];
+    topology: Topology;
+    /**
+     * Starts another program Envoy (and nginx) on the same sidecar, with stack `config` (e.g. envoy.maxRequestsPerConnection)
+     * and changes to Envoy's documents (`mutate`, for settings the program does not expose).
+     */
+    variant(config: Record<string, unknown>, mutate?: (documents: Record<string, any>) => void): Promise<Variant>;
+    stop(): Promise<void>;
+}
+
+/** A process and the children it forked (nginx: master and worker). */
+export function withChildren(pid: number): number[] {
+    const file = `/proc/${pid}/task/${pid}/children`;
+    const children = fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split(/\s+/).filter(Boolean).map(Number) : [];
+    return [pid, ...children];
+}
+
+/**
+ * Why a front door kind of the tests is left out of the benchmark: its harness puts relays on the data path that
+ * would be measured instead of the front door.
+ */
+const NOT_MEASURED: Partial<Record<FrontDoorKind, string>> = {
+    traefik:
+        "its test harness runs it in a network namespace reached through socat and a relay in the bench's own Node process, " +
+        "which would be measured instead of Traefik",
+};
+
+/** The front door kinds of the tests the bench leaves out, and why. */
+export function unmeasuredFrontDoors(): { kind: FrontDoorKind; reason: string }[] {
+    return FRONT_DOOR_KINDS.flatMap((kind) => (NOT_MEASURED[kind] === undefined ? [] : [{ kind, reason: NOT_MEASURED[kind]! }]));
+}
+
+/** The processes of the topology's front door, read when CPU is measured. */
+function frontDoorPids(topology: Topology): () => number[] {
+    const side = topology.side(CLUSTER.name);
+    if (side.frontDoorKind !== "nginx") throw new Error(`bench/stack.ts does not know the processes of a ${side.frontDoorKind} front door yet`);
+    const pidFile = path.join(side.nginx.workDir, "nginx.pid");
+    return () => withChildren(Number(fs.readFileSync(pidFile, "utf8").trim()));
+}
+
+/** The manual recipe's Envoy, ported to load on current Envoy: typed_config on the router, ports and paths for loopback. */
+async function startRecipeEnvoy(topology: Topology, group: ProcessGroup): Promise<{ port: number; adminPort: number; pid: number }> {
+    const dir = tempDir("bench-recipe");
+    const recipe = YAML.parse(fs.readFileSync(path.join(__dirname, "../test/fixtures/manual-recipe-envoy.yaml"), "utf8"));
+    const side = topology.side(CLUSTER.name);
+    const port = await freePort();
+    const adminPort = await freePort();
+    fs.writeFileSync(path.join(dir, "fullchain.pem"), topology.client.certificate);
+    fs.writeFileSync(path.join(dir, "privkey.pem"), topology.client.privateKey);
+    recipe.admin = { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } };
+    recipe.static_resources.listeners = recipe.static_resources.listeners.filter((l: any) => l.name === "sidecar_cl1");
+    recipe.static_resources.clusters = recipe.static_resources.clusters.filter((c: any) => c.name === "sidecar_cl1");
+    const listener = recipe.static_resources.listeners[0];
+    listener.address.socket_address = { address: "127.0.0.1", port_value: port };
+    const hcm = listener.filter_chains[0].filters[0].typed_config;
+    hcm.http_filters[0].typed_config = { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" };
+    const cluster = recipe.static_resources.clusters[0];
+    cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address = { address: "127.0.0.1", port_value: side.frontDoorPort };
+    const tls = cluster.transport_socket.typed_config.common_tls_context.tls_certificates[0];
+    tls.certificate_chain.filename = path.join(dir, "fullchain.pem");
+    tls.private_key.filename = path.join(dir, "privkey.pem");
+    const file = path.join(dir, "envoy.yaml");
+    fs.writeFileSync(file, YAML.stringify(recipe));
+    const check = validate(file);
+    if (!check.ok) throw new Error(`the ported recipe does not load: ${check.output.slice(-500)}`);
+    const started = group.start("envoy", ["-c", file, "--disable-hot-restart", "--log-level", "warn"], { logFile: path.join(dir, "envoy.log") });
+    await waitFor("recipe Envoy", 20_000, async () => ((await httpGet(adminPort, "/ready").catch(() => ({ status: 0 }))).status === 200 ? true : undefined));
+    return { port, adminPort, pid: started.child.pid! };
+}
+
+export async function startStack(size: DatasetSize): Promise<Stack> {
+    const group = new ProcessGroup();
+    const dir = tempDir("bench-stack");
+    const topologies: Topology[] = [];
+    const stop = async () => {
+        for (const t of topologies) await t.stop();
+        await group.stopAll();
+        // The dataset's blocks are the bulk of it.
+        fs.rmSync(dir, { recursive: true, force: true });
+    };
+    try {
+        const prometheus = new Prometheus(CLUSTER.name, path.join(dir, "prometheus"), await freePort(), group);
+        const dataset = await createDataset(size, dir, prometheus.dataDir);
+        await prometheus.start();
+        const promUrl = `http://127.0.0.1:${prometheus.port}`;
+        const plain = new Sidecar(CLUSTER.name, dir, await freePort(), await freePort(), promUrl, prometheus.dataDir, group);
+        await plain.start();
+
+        const startTopology = async (
+            config?: Record<string, unknown>,
+            mutateDocuments?: (documents: Record<string, any>) => void,
+            frontDoor: FrontDoorKind = "nginx",
+        ) => {
+            const t = await new Topology({
+                clusters: [CLUSTER],
+                sidecarAddress: () => `127.0.0.1:${plain.grpcPort}`,
+                config,
+                mutateDocuments,
+                frontDoor,
+            }).start();
+            topologies.push(t);
+            return t;
+        };
+        const topology = await startTopology();
+        const side = topology.side(CLUSTER.name);
+
+        // The sidecar's own gRPC server TLS, verifying client certificates: native mTLS with no proxy at all.
+        const tlsSidecar = new Sidecar(CLUSTER.name, path.join(dir, "tls-sidecar"), await freePort(), await freePort(), promUrl, prometheus.dataDir, group);
+        fs.mkdirSync(tlsSidecar.dir, { recursive: true });
+        await tlsSidecar.start([
+            `--grpc-server-tls-cert=${side.server.certificatePath}`,
+            `--grpc-server-tls-key=${side.server.privateKeyPath}`,
+            `--grpc-server-tls-client-ca=${topology.ca.ca.certificatePath}`,
+        ]);
+        const recipe = await startRecipeEnvoy(topology, group);
+
+        // The querier's client certificate as the program's native mode mounts it, and its per-endpoint TLS config.
+        const tlsDir = path.join(dir, "querier-tls");
+        writeSecretVolume(tlsDir, {
+            [TLS_KEYS.certificate]: topology.client.certificate,
+            [TLS_KEYS.privateKey]: topology.client.privateKey,
+            [TLS_KEYS.ca]: topology.ca.ca.certificate,
+        });
+        const nativeSd = (port: number) => {
+            const file = path.join(dir, `native-${port}.yaml`);
+            fs.writeFileSync(file, nativeEndpointSdFile([{ host: CLUSTER.host, address: { host: "127.0.0.1", port } }], tlsDir));
+            return file;
+        };
+        const clientTls = {
+            cert: topology.client.certificatePath,
+            key: topology.client.privateKeyPath,
+            ca: topology.ca.ca.certificatePath,
+            serverName: CLUSTER.host,
+        };
+
+        const querier = async (id: string, how: { endpoints?: string[]; sdFile?: string }) => {
+            const q = new Querier(path.join(dir, `query-${id}`), await freePort(), await freePort(), group);
+            fs.mkdirSync(q.dir, { recursive: true });
+            await q.start(how);
+            await healthyStores(q, 1);
+            return q;
+        };
+        const nginx = frontDoorPids(topology);
+        const paths: BenchPath[] = [
+            {
+                id: "direct",
+                label: "querier → sidecar, plain h2c",
+                querier: await querier("direct", { endpoints: [`127.0.0.1:${plain.grpcPort}`] }),
+                grpc: { address: `127.0.0.1:${plain.grpcPort}` },
+                processes: { sidecar: plain.pid! },
+            },
+            {
+                id: "native-mtls",
+                label: "querier (per-endpoint TLS) → sidecar (its own gRPC server TLS)",
+                querier: await querier("native-mtls", { sdFile: nativeSd(tlsSidecar.grpcPort) }),
+                grpc: { address: `127.0.0.1:${tlsSidecar.grpcPort}`, tls: clientTls },
+                processes: { sidecar: tlsSidecar.pid! },
+            },
+            {
+                id: "native-nginx",
+                label: "querier (per-endpoint TLS) → nginx → sidecar: the program's native mode",
+                querier: await querier("native-nginx", { sdFile: nativeSd(side.frontDoorPort) }),
+                grpc: { address: `127.0.0.1:${side.frontDoorPort}`, tls: clientTls },
+                processes: { frontDoor: nginx, sidecar: plain.pid! },
+            },
+            // Through each front door the tests run; nginx's is the stack's own topology, the others their own.
+            ...(await Promise.all(
+                FRONT_DOOR_KINDS.filter((kind) => NOT_MEASURED[kind] === undefined).map(async (kind) => {
+                    const t = kind === "nginx" ? topology : await startTopology(undefined, undefined, kind);
+                    const port = t.side(CLUSTER.name).listenerPort;
+                    const id = kind === "nginx" ? "envoy-thanos" : `envoy-thanos-${kind}`;
+                    return {
+                        id,
+                        label: `querier → Envoy → ${kind} → sidecar`,
+                        querier: await querier(id, { endpoints: [`127.0.0.1:${port}`] }),
+                        grpc: { address: `127.0.0.1:${port}` },
+                        processes: { envoy: t.envoy.pid!, frontDoor: frontDoorPids(t), sidecar: plain.pid! },
+                        envoyStats: { adminPort: t.envoy.adminPort, cluster: `thanos_${CLUSTER.name}` },
+                    };
+                }),
+            )),
+            {
+                id: "recipe",
+                label: "querier → the manual recipe's Envoy → nginx → sidecar",
+                querier: await querier("recipe", { endpoints: [`127.0.0.1:${recipe.port}`] }),
+                grpc: { address: `127.0.0.1:${recipe.port}` },
+                processes: { envoy: recipe.pid, frontDoor: nginx, sidecar: plain.pid! },
+                envoyStats: { adminPort: recipe.adminPort, cluster: "sidecar_cl1" },
+            },
+        ];
+        return {
+            dataset,
+            prometheus,
+            paths,
+            topology,
+            variant: async (config, mutate) => {
+                const t = await startTopology(config, mutate);
+                return {
+                    topology: t,
+                    grpc: { address: `127.0.0.1:${t.side(CLUSTER.name).listenerPort}` },
+                    processes: { envoy: t.envoy.pid!, frontDoor: frontDoorPids(t), sidecar: plain.pid! },
+                };
+            },
+            stop,
+        };
+    } catch (err) {
+        await stop();
+        throw err;
+    }
+}
+
+/** Counter values from an Envoy admin interface. */
+export async function envoyCounters(adminPort: number): Promise<Record<string, number>> {
+    const res = await httpGet(adminPort, "/stats?format=json");
+    const out: Record<string, number> = {};
+    for (const s of JSON.parse(res.body).stats as { name?: string; value?: number }[]) {
+        if (s.name !== undefined && typeof s.value === "number") out[s.name] = s.value;
+    }
+    return out;
+}
+
+/** utime + stime of processes, in ms (clock ticks of 10 ms); a process that is gone counts 0. */
+export function cpuMs(pids: number[]): number {
+    let ticks = 0;
+    for (const pid of pids) {
+        try {
+            const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+            ticks += Number(fields[11]) + Number(fields[12]);
+        } catch {
+            // exited
+        }
+    }
+    return ticks * 10;
+}
+
+/** CPU of children this process has waited for (ghz after it exits), in ms. */
+export function reapedChildrenCpuMs(): number {
+    const fields = fs.readFileSync("/proc/self/stat", "utf8").split(") ")[1].split(" ");
+    return (Number(fields[13]) + Number(fields[14])) * 10;
+}
