@@ -144,6 +144,14 @@ export async function realQueries(stack: Stack, lines: string[], o: DataPathOpti
         "### Real queries through a real querier per path",
         "",
         ...unmeasuredFrontDoors().flatMap(({ kind, reason }) => [`Not measured: envoy-thanos through ${kind}, because ${reason}.`, ""]),
+        ...stack.paths.flatMap((p) =>
+            p.harnessOnPath === undefined
+                ? []
+                : [
+                      `Measured with the harness on the path: ${p.id} goes through ${p.harnessOnPath}; its wall times include them, its CPU columns count the proxies alone.`,
+                      "",
+                  ],
+        ),
         (chainOverNativeMtls >= 1
             ? `On real queries the proxy chain (Envoy → nginx) adds ${((chainOverNativeMtls - 1) * 100).toFixed(0)} % wall time over native mTLS ` +
               "(the querier's per-endpoint TLS straight to the sidecar), summed over one of each query below; "

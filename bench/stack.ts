@@ -43,6 +43,8 @@ export interface BenchPath {
     processes: PathProcesses;
     /** Envoy's counters for this path's upstream cluster (admin port and cluster name), where Envoy is on it. */
     envoyStats?: { adminPort: number; cluster: string };
+    /** What the test harness adds to this path besides the programs measured (FrontDoorSide.harnessOnPath). */
+    harnessOnPath?: string;
 }
 
 export interface Variant {
@@ -64,13 +66,6 @@ export interface Stack {
     stop(): Promise<void>;
 }
 
-/** A process and the children it forked (nginx: master and worker). */
-export function withChildren(pid: number): number[] {
-    const file = `/proc/${pid}/task/${pid}/children`;
-    const children = fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split(/\s+/).filter(Boolean).map(Number) : [];
-    return [pid, ...children];
-}
-
 /**
  * Why a front door kind of the tests is left out of the benchmark: its harness puts relays on the data path that
  * would be measured instead of the front door.
@@ -89,9 +84,9 @@ export function unmeasuredFrontDoors(): { kind: FrontDoorKind; reason: string }[
 /** The processes of the topology's front door, read when CPU is measured. */
 function frontDoorPids(topology: Topology): () => number[] {
     const side = topology.side(CLUSTER.name);
-    if (side.frontDoorKind !== "nginx") throw new Error(`bench/stack.ts does not know the processes of a ${side.frontDoorKind} front door yet`);
-    const pidFile = path.join(side.nginx.workDir, "nginx.pid");
-    return () => withChildren(Number(fs.readFileSync(pidFile, "utf8").trim()));
+    const processes = side.frontDoor.processes;
+    if (processes === undefined) throw new Error(`the ${side.frontDoorKind} front door of the tests does not name its processes`);
+    return () => processes();
 }
 
 /** The manual recipe's Envoy, ported to load on current Envoy: typed_config on the router, ports and paths for loopback. */
@@ -232,6 +227,7 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
                         grpc: { address: `127.0.0.1:${port}` },
                         processes: { envoy: t.envoy.pid!, frontDoor: frontDoorPids(t), sidecar: plain.pid! },
                         envoyStats: { adminPort: t.envoy.adminPort, cluster: `thanos_${CLUSTER.name}` },
+                        harnessOnPath: t.side(CLUSTER.name).frontDoor.harnessOnPath,
                     };
                 }),
             )),

@@ -374,6 +374,13 @@ export class EnvoyGateway {
         if (!version.includes(`/${ENVOY_VERSION}/`)) throw new Error(`Gateway ${gateway}'s Envoy is ${version}, not ${ENVOY_VERSION}`);
     }
 
+    /** The process id of the Envoy func-e started for `gateway` (namespace/name). */
+    envoyPid(gateway: string): number {
+        const envoy = this.envoys().get(gateway);
+        if (!envoy) throw new Error(`no Envoy runs for Gateway ${gateway}`);
+        return envoy.pid;
+    }
+
     /** Keeps every new Gateway's Envoy from counting as ready (a slow rollout), so no Gateway becomes Programmed until `release`. */
     hold(): void {
         this.held = true;
@@ -548,7 +555,8 @@ export class EnvoyGatewayFrontDoor implements RunningFrontDoor {
         await sidecarBehind(eg, cluster, door.backendAddress);
         await applyFrontDoorObjects(plane, cluster, door);
         await waitForReady(plane, cluster);
-        await eg.assertProjectEnvoy(`${cluster.sidecar.namespace}/${observedNames(cluster.name).gateway}`);
+        const gateway = `${cluster.sidecar.namespace}/${observedNames(cluster.name).gateway}`;
+        await eg.assertProjectEnvoy(gateway);
         await eg.publish(443, door.port);
         await waitForServed(door.port, cluster.host, door.server.certificate);
         const requests = () => readRequestLog(eg.logs.requests);
@@ -556,6 +564,10 @@ export class EnvoyGatewayFrontDoor implements RunningFrontDoor {
         return {
             requests,
             log: connections,
+            processes: () => [eg.envoyPid(gateway)],
+            harnessOnPath:
+                "the test harness's relays across the network namespace Envoy Gateway runs in: into it (a relay in the test's Node process, then socat) " +
+                "and out of it to the sidecar (socat, then a relay in the test's Node process)",
             checkpoint: () => ({ requests: requests().length, logLength: connections().length }),
             assertRefused: async (reason, since) => {
                 const pattern = REFUSED_IN_CONNECTION_LOG[reason];

@@ -65,6 +65,13 @@ export interface FrontDoorSide {
     checkpoint(): Checkpoint;
     /** Asserts that the front door itself refused for `reason` after `since` (from its logs or counters); throws otherwise. */
     assertRefused(reason: Refusal, since: Checkpoint): Promise<void>;
+    /** The front door's own processes on this cluster's data path, for a benchmark's /proc CPU; absent where unknown. */
+    processes?(): number[];
+    /**
+     * What the test harness itself puts on this cluster's data path besides the front door (relays into a network
+     * namespace), which a benchmark's wall time includes; absent when nothing.
+     */
+    readonly harnessOnPath?: string;
     /** Replaces the server certificate and client CA bundle, as a Secret update would, and waits until they serve. */
     updateTls(tls: { server: Issued; clientCa: string }): Promise<void>;
 }

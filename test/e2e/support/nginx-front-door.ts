@@ -75,6 +75,7 @@ export class NginxFrontDoor implements RunningFrontDoor {
                     .accessLog()
                     .map((entry) => ({ sni: entry.sni, host: entry.host, status: entry.status, clientSerial: normalizeSerial(entry.clientSerial) })),
             log: () => nginx.errorLog(),
+            processes: () => nginx.processes(),
             checkpoint: () => ({ requests: nginx.accessLog().length, logLength: nginx.errorLog().length }),
             assertRefused: async (reason, since) => {
                 const pattern = REFUSED_IN_ERROR_LOG[reason];

@@ -257,6 +257,14 @@ export class Nginx {
         await this.process?.stop();
     }
 
+    /** The master and the workers it forked. */
+    processes(): number[] {
+        const master = Number(fs.readFileSync(path.join(this.workDir, "nginx.pid"), "utf8").trim());
+        const childrenFile = `/proc/${master}/task/${master}/children`;
+        const workers = fs.existsSync(childrenFile) ? fs.readFileSync(childrenFile, "utf8").trim().split(/\s+/).filter(Boolean).map(Number) : [];
+        return [master, ...workers];
+    }
+
     errorLog(): string {
         const file = path.join(this.workDir, "error.log");
         return fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
