@@ -248,7 +248,7 @@ function frontDoorWarnings(input: StackConfigInput): string[] {
             "ingress-nginx reached end of life in March 2026 (no more releases or security fixes). Switch with " +
             "`pulumi config set --path frontDoor gateway-api` (or per cluster: `pulumi config set --path 'clusters[0].frontDoor' gateway-api`); " +
             "keep the Ingresses and silence this warning with `pulumi config set --path frontDoor ingress-nginx`. " +
-            'README "Choosing a front door" explains the migration.',
+            'docs/front-doors.md, "Migrating a cluster from ingress-nginx to gateway-api", explains the migration.',
     ];
 }
 

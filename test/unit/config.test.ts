@@ -234,13 +234,14 @@ describe("configuration model", () => {
         assert.match(readme, new RegExp(`Thanos ${pinned.replace(/\./g, "\\.")} is the recommended and tested version`));
     });
 
-    it("describes in the README the Traefik version the end-to-end tests build and run", () => {
+    it("describes in the docs the Traefik version the end-to-end tests build and run", () => {
         const goMod = fs.readFileSync(path.resolve(__dirname, "../../tools/traefik/go.mod"), "utf8");
         const pinned = /^require github\.com\/traefik\/traefik\/v3 (v\d+\.\d+\.\d+)/m.exec(goMod)?.[1];
         assert.ok(pinned);
         const readme = fs.readFileSync(path.resolve(__dirname, "../../README.md"), "utf8");
+        const frontDoors = fs.readFileSync(path.resolve(__dirname, "../../docs/front-doors.md"), "utf8");
         assert.match(readme, new RegExp(`\\| Traefik \\| ${pinned.replace(/\./g, "\\.")} \\|`), "the tools table");
-        assert.match(readme, new RegExp(`\\| Traefik ${pinned.replace(/\./g, "\\.")} \\|`), "the annotation table's column");
+        assert.match(frontDoors, new RegExp(`\\| Traefik ${pinned.replace(/\./g, "\\.")} \\|`), "the annotation table's column");
     });
 
     it("reads encrypted stack values as opaque without failing", () => {
