@@ -754,8 +754,8 @@ function materialFromFiles(t: TlsInput, clusters: ObservedClusterModel[], option
         problems.push({
             key: "tls.directory",
             message:
-                `directory ${directory} does not exist (relative paths start at ${base}); create it with the files the README's ` +
-                `"Certificates from files" lists, or point tls.directory elsewhere (for the dev stack, bash tools/setup.sh creates it)`,
+                `directory ${directory} does not exist (relative paths start at ${base}); create it with the files docs/certificates.md ` +
+                `("Certificates from files") lists, or point tls.directory elsewhere (for the dev stack, bash tools/setup.sh creates it)`,
         });
         return { servers: {} };
     }
