@@ -238,9 +238,9 @@ describe("configuration model", () => {
         const goMod = fs.readFileSync(path.resolve(__dirname, "../../tools/traefik/go.mod"), "utf8");
         const pinned = /^require github\.com\/traefik\/traefik\/v3 (v\d+\.\d+\.\d+)/m.exec(goMod)?.[1];
         assert.ok(pinned);
-        const readme = fs.readFileSync(path.resolve(__dirname, "../../README.md"), "utf8");
+        const testing = fs.readFileSync(path.resolve(__dirname, "../../docs/testing.md"), "utf8");
         const frontDoors = fs.readFileSync(path.resolve(__dirname, "../../docs/front-doors.md"), "utf8");
-        assert.match(readme, new RegExp(`\\| Traefik \\| ${pinned.replace(/\./g, "\\.")} \\|`), "the tools table");
+        assert.match(testing, new RegExp(`\\| Traefik \\| ${pinned.replace(/\./g, "\\.")} \\|`), "the tools table");
         assert.match(frontDoors, new RegExp(`\\| Traefik ${pinned.replace(/\./g, "\\.")} \\|`), "the annotation table's column");
     });
 
