@@ -76,34 +76,38 @@ function hopChecks(topology: () => Topology): void {
         }
     });
 
-    it("cuts an idle stream when its tunnel timeout is shorter than Envoy's HTTP/2 PING interval, and keeps it when PINGs come more often", async () => {
+    it("cuts an idle stream when its tunnel timeout is below Envoy's HTTP/2 PING interval; PINGs more often, or short client and server timeouts beside a long tunnel, keep it", async () => {
         const t = topology();
-        const shortTunnel = { timeouts: { ...STORE_API_TIMEOUTS, tunnel: "3s" } };
-        // Idle for 6 s before the first frame: twice the tunnel timeout.
+        // Idle for 6 s before the first frame: twice the short timeouts. The three Envoys run at once.
         const idle = { frames: 2, initialDelayMs: 6000, intervalMs: 10, frameBytes: 64 };
-        const cut = await t.startExtraEnvoy({ l4Hop: shortTunnel });
-        const c1 = new QuerierClient(`127.0.0.1:${cut.model.clusters.find((m) => m.name === "cl1")!.port}`);
+        const shortTunnel = { ...STORE_API_TIMEOUTS, tunnel: "3s" };
+        const [cut, pinged, tunnelOnly] = await Promise.all([
+            t.startExtraEnvoy({ l4Hop: { timeouts: shortTunnel } }),
+            t.startExtraEnvoy({ l4Hop: { timeouts: shortTunnel }, envoy: { http2Keepalive: { interval: "1s", timeout: "1s" } } }),
+            t.startExtraEnvoy({ l4Hop: { timeouts: { ...STORE_API_TIMEOUTS, client: "3s", server: "3s" } } }),
+        ]);
+        const clients = [cut, pinged, tunnelOnly].map((x) => new QuerierClient(`127.0.0.1:${x.model.clusters.find((m) => m.name === "cl1")!.port}`));
         try {
-            await assert.rejects(c1.series(idle, 20_000), (err: any) => err.code !== undefined, "HAProxy's 3 s tunnel timeout must cut the idle stream");
+            const [cutStream, pingedStream, tunnelOnlyStream] = await Promise.allSettled(clients.map((c) => c.series(idle, 20_000)));
+            assert.equal(cutStream.status, "rejected", "HAProxy's 3 s tunnel timeout must cut the idle stream");
             assert.ok(
                 cut.hop!.connections().some((conn) => conn.backend === "cl1" && conn.termination === "cD"),
                 cut.hop!.log(),
             );
+            for (const [what, result] of [
+                ["a PING every second", pingedStream],
+                ["timeout tunnel 1h beside timeout client/server 3s", tunnelOnlyStream],
+            ] as const) {
+                assert.equal(result.status, "fulfilled", `${what}: ${result.status === "rejected" ? result.reason : ""}`);
+                if (result.status === "fulfilled")
+                    assert.ok(result.value.frames === 2 && result.value.arrivals[0] >= 5.9, `${what}: ${JSON.stringify(result.value)}`);
+            }
         } finally {
-            c1.close();
-            await cut.envoy.stop();
-            await cut.hop?.stop();
-        }
-        const pinged = await t.startExtraEnvoy({ l4Hop: shortTunnel, envoy: { http2Keepalive: { interval: "1s", timeout: "1s" } } });
-        const c2 = new QuerierClient(`127.0.0.1:${pinged.model.clusters.find((m) => m.name === "cl1")!.port}`);
-        try {
-            const stream = await c2.series(idle, 20_000);
-            assert.equal(stream.frames, 2);
-            assert.ok(stream.arrivals[0] >= 5.9, `first frame at ${stream.arrivals[0]} s`);
-        } finally {
-            c2.close();
-            await pinged.envoy.stop();
-            await pinged.hop?.stop();
+            for (const c of clients) c.close();
+            for (const x of [cut, pinged, tunnelOnly]) {
+                await x.envoy.stop();
+                await x.hop?.stop();
+            }
         }
     });
 }

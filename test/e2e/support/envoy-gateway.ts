@@ -92,6 +92,8 @@ const REQUEST_LOG_FORMAT = {
     authority: "%REQ(:AUTHORITY)%",
     status: "%RESPONSE_CODE%",
     serial: "%DOWNSTREAM_PEER_SERIAL%",
+    // Behind an L4 hop that sends the PROXY protocol, the address in its header.
+    client: "%DOWNSTREAM_REMOTE_ADDRESS%",
 };
 
 /** How often Envoy Gateway's Envoy writes its access logs (Envoy's default is every 10 s). */
@@ -640,6 +642,7 @@ function readRequestLog(file: string): FrontDoorRequest[] {
                 host: entry.authority,
                 status: Number(entry.status),
                 clientSerial: serial.toLowerCase().replace(/^0+(?=.)/, ""),
+                client: entry.client,
             };
         });
 }

@@ -48,7 +48,7 @@ export interface HaproxyConfig {
 }
 
 /** One line per connection: where it went and what its SNI was (`<NOSRV>` when no route matched). */
-const LOG_FORMAT = "frontend=%ft backend=%b server=%s sni=%[capture.req.hdr(0)] termination=%ts bytes_read=%B";
+const LOG_FORMAT = "frontend=%ft client=%ci:%cp backend=%b server=%s sni=%[capture.req.hdr(0)] termination=%ts bytes_read=%B";
 
 interface Section {
     header: string;
@@ -102,6 +102,8 @@ export function haproxyConfig(config: HaproxyConfig): string {
 
 /** One connection as HAProxy logged it. */
 export interface HaproxyConnection {
+    /** The client's address:port (what a PROXY protocol header carries on). */
+    client: string;
     backend: string;
     /** `<NOSRV>` when no route took the connection. */
     server: string;
@@ -143,7 +145,7 @@ export class Haproxy {
             .filter((line) => line.startsWith("frontend="))
             .map((line) => {
                 const fields = Object.fromEntries(line.split(" ").map((field) => field.split("=", 2) as [string, string]));
-                return { backend: fields.backend, server: fields.server, sni: fields.sni, termination: fields.termination };
+                return { client: fields.client, backend: fields.backend, server: fields.server, sni: fields.sni, termination: fields.termination };
             });
     }
 
