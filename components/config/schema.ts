@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { imageReferenceProblem } from "./formats";
+import { imagePinRefusal, imageReferenceProblem } from "./formats";
 import { tlsSchema } from "./tls-schema";
 import {
     check,
@@ -105,7 +105,11 @@ const resourceListSchema = z.strictObject({
 
 export const envoySchema = z.strictObject({
     /** Container image; its tag must be a version the test suite runs (see README). */
-    image: z.string().superRefine(check(imageReferenceProblem)).describe("an image reference such as envoyproxy/envoy:v1.40.0").optional(),
+    image: z
+        .string()
+        .superRefine(check((image: string) => imageReferenceProblem(image) ?? imagePinRefusal(image)))
+        .describe("an image reference such as envoyproxy/envoy:v1.40.0")
+        .optional(),
     replicas: wholeNumber("1-50").min(1, "must be at least 1").max(50, "must be at most 50; more replicas add upstream connections, not capacity").optional(),
     logLevel: z.enum(["trace", "debug", "info", "warning", "error", "critical", "off"]).optional(),
     /** Envoy's admin interface; bound to 127.0.0.1 inside the pod, never exposed. */

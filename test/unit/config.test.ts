@@ -8,6 +8,7 @@ import * as YAML from "yaml";
 import { z } from "zod";
 import { defaults, ENVOY_VERSION } from "../../components/config/defaults";
 import { ConfigError } from "../../components/config/errors";
+import { imagePinProblem } from "../../components/image-pin";
 import { buildModel, Model, toEnvoyDuration } from "../../components/config/model";
 import { parseQuantity } from "../../components/config/formats";
 import { parseWithProblems } from "../../components/config/issues";
@@ -836,6 +837,20 @@ describe("values Envoy or Kubernetes would refuse are refused first; their valid
             rendered([{ name: "c1", host: "c1.example.com" }]),
         ],
         [
+            "an image on the :latest tag (the policy pack's images-pinned rule refuses it)",
+            envoy({ image: "envoyproxy/envoy:latest" }),
+            "envoy.image",
+            /^envoy\.image: uses the :latest tag \(pods started at different times can run different code.*\); pin a version tag .* or a digest/,
+            envoy({ image: `envoyproxy/envoy:latest@sha256:${digest}` }),
+        ],
+        [
+            "an image without a tag",
+            envoy({ image: "registry.example.com:5000/envoy" }),
+            "envoy.image",
+            /has no tag, so Kubernetes pulls :latest .*; pin a version tag/,
+            envoy({ image: "registry.example.com:5000/envoy:v1.40.0" }),
+        ],
+        [
             "an uppercase image repository",
             envoy({ image: "EnvoyProxy/envoy:v1.40.0" }),
             "envoy.image",
@@ -1002,6 +1017,26 @@ describe("values Envoy or Kubernetes would refuse are refused first; their valid
             assert.doesNotThrow(() => build(accepted));
         });
     }
+
+    it("refuses exactly the images the policy pack refuses", () => {
+        for (const image of [
+            "envoyproxy/envoy:latest",
+            "envoyproxy/envoy",
+            "registry:5000/envoy",
+            "envoyproxy/envoy:v1.40.0",
+            "envoy:latest@sha256:" + digest,
+        ]) {
+            const refused = (() => {
+                try {
+                    build(envoy({ image }));
+                    return false;
+                } catch (err) {
+                    return (err as ConfigError).problems.some((p) => p.key === "envoy.image");
+                }
+            })();
+            assert.equal(refused, imagePinProblem(image) !== undefined, image);
+        }
+    });
 
     it("words every message itself: no zod default text reaches a user", () => {
         const all = [
