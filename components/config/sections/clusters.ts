@@ -131,7 +131,10 @@ export function checkPorts(clusters: ObservedClusterModel[], envoy: EnvoyModel, 
 export function checkPortNames(clusters: ObservedClusterModel[], input: StackConfigInput, problems: ConfigProblem[]): void {
     const seen = new Map<string, number>();
     clusters.forEach((c, i) => {
-        const key = input.clusters[i].portName === undefined ? `clusters[${i}].name` : `clusters[${i}].portName`;
+        const derived = input.clusters[i].portName === undefined;
+        // A port name derived from a repeated cluster name repeats with it: checkUnique names that one root cause.
+        if (derived && clusters.findIndex((other) => other.name === c.name) < i) return;
+        const key = derived ? `clusters[${i}].name` : `clusters[${i}].portName`;
         const first = seen.get(c.portName);
         if (c.portName === METRICS_PORT_NAME) {
             problems.push({ key, message: `'${c.portName}' is the name of Envoy's metrics port; choose another port name` });
