@@ -638,6 +638,47 @@ describe("one message per root cause: what follows from a mistake is not reporte
     });
 });
 
+describe("generate mode's renewal window and expiry alert follow the certificates' lifetime", () => {
+    const lifetimes = (tls: Record<string, unknown>, monitoring?: Record<string, unknown>) => {
+        const model = build(rendered([cluster(1)], { tls, ...(monitoring === undefined ? {} : { monitoring }) }));
+        assert.ok(model.tls.mode === "generate");
+        return { earlyRenewalHours: model.tls.earlyRenewalHours, alertHours: model.monitoring.certificateExpiryDays * 24 };
+    };
+
+    it("keeps 30 days and 14 days for lifetimes of 90 days or more", () => {
+        assert.deepEqual(lifetimes({}), { earlyRenewalHours: 720, alertHours: 336 });
+        assert.deepEqual(lifetimes({ validityHours: 2160 }), { earlyRenewalHours: 720, alertHours: 336 });
+        assert.deepEqual(lifetimes({ validityHours: 2160, earlyRenewalHours: 360 }), { earlyRenewalHours: 360, alertHours: 336 }, "the staging stack's");
+    });
+
+    it("accepts a short tls.validityHours alone: renewal in its last third, the alert in its last sixth", () => {
+        assert.deepEqual(lifetimes({ validityHours: 240 }), { earlyRenewalHours: 80, alertHours: 40 });
+        assert.deepEqual(lifetimes({ validityHours: 24 }), { earlyRenewalHours: 8, alertHours: 4 });
+        const hour = lifetimes({ validityHours: 1 });
+        assert.equal(hour.earlyRenewalHours, 0);
+        assert.ok(Math.abs(hour.alertHours - 1 / 6) < 1e-9, String(hour.alertHours));
+    });
+
+    it("still refuses an explicit renewal window or alert threshold that does not fit, once, naming both keys", () => {
+        assertOnlyProblem(
+            rendered([cluster(1)], { tls: { validityHours: 240, earlyRenewalHours: 720 } }),
+            "tls.earlyRenewalHours",
+            /^tls\.earlyRenewalHours: \(720\) must be less than tls\.validityHours \(240\); lower it, raise tls\.validityHours, or remove it to take the default/,
+        );
+        assertOnlyProblem(
+            rendered([cluster(1)], { tls: { validityHours: 240 }, monitoring: { certificateExpiryDays: 10 } }),
+            "monitoring.certificateExpiryDays",
+            /\(10 days\) must be shorter than the certificates' lifetime, tls\.validityHours \(240 hours\).*; lower it, raise tls\.validityHours, or remove it/,
+        );
+        assert.deepEqual(lifetimes({ validityHours: 240, earlyRenewalHours: 239 }, { certificateExpiryDays: 9 }), { earlyRenewalHours: 239, alertHours: 216 });
+    });
+
+    it("keeps the fixed 14 days where the program does not issue the certificates", () => {
+        const model = buildModel(rendered([cluster(1)], { tls: { mode: "files", directory: "no-such-pki" } }), { checkSecretMaterial: false, now: NOW });
+        assert.equal(model.monitoring.certificateExpiryDays, 14);
+    });
+});
+
 describe("ingress annotations that could undo the mTLS or re-route the front door are refused", () => {
     const nginx = (setting: string) => `nginx.ingress.kubernetes.io/${setting}`;
     const withAnnotations = (annotations: Record<string, string>) => rendered([cluster(1), cluster(2, { ingress: { annotations } })]);

@@ -1,4 +1,4 @@
-import { CaSlot, defaults } from "../defaults";
+import { CaSlot, defaults, renewalWindowHours } from "../defaults";
 import { ConfigProblem } from "../errors";
 import { TlsInput } from "../tls-schema";
 
@@ -25,17 +25,18 @@ export function resolveGenerated(t: TlsInput, problems: ConfigProblem[]): Genera
             message: `(${trusted.join(", ")}) must include tls.ca.issuing (${issuing}): both sides must trust the CA that signs the certificates`,
         });
     }
+    const validityHours = t.validityHours ?? defaults.tls.validityHours;
     const model: GeneratedTlsModel = {
         mode: "generate",
-        validityHours: t.validityHours ?? defaults.tls.validityHours,
-        earlyRenewalHours: t.earlyRenewalHours ?? defaults.tls.earlyRenewalHours,
+        validityHours,
+        earlyRenewalHours: t.earlyRenewalHours ?? renewalWindowHours(validityHours),
         caValidityHours: t.caValidityHours ?? defaults.tls.caValidityHours,
         ca: { issuing, trusted },
     };
     if (model.earlyRenewalHours >= model.validityHours) {
         problems.push({
             key: "tls.earlyRenewalHours",
-            message: `(${model.earlyRenewalHours}) must be less than tls.validityHours (${model.validityHours}); lower it or raise tls.validityHours`,
+            message: `(${model.earlyRenewalHours}) must be less than tls.validityHours (${model.validityHours}); lower it, raise tls.validityHours, or remove it to take the default that follows the lifetime`,
         });
     }
     if (model.validityHours > model.caValidityHours) {
