@@ -36,6 +36,11 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   esac
 done
 
+# A render-mode stack's objects live in files, in no cluster: a refresh would fail once per object. Say so in one line.
+if [ -n "$stack" ] && ! node --import tsx tools/render-refresh.ts "$stack" "$@"; then
+  exit 1
+fi
+
 offline=false
 if [[ "$pulumi" == "$ENVOY_THANOS_CACHE"/* ]]; then
   offline=true
