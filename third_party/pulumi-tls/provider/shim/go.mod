@@ -4,7 +4,7 @@ go 1.25.8
 
 require (
 	github.com/hashicorp/terraform-plugin-framework v1.19.0
-	github.com/hashicorp/terraform-provider-tls v1.2.1-0.20260513075833-609226f53114
+	github.com/hashicorp/terraform-provider-tls v1.2.1-0.20260130152455-857b38cda3fc
 )
 
 require (
