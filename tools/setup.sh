@@ -85,10 +85,11 @@ fi
 command -v go >/dev/null 2>&1 || { say "go not found: the Thanos build needs Go (apt-get install golang, or the machine's Go)"; exit 1; }
 thanos=$(bash tools/thanos/build.sh | tail -n 1)
 say "thanos $("$thanos" --version 2>&1 | head -n 1)"
-# 6. The Pulumi engine, language host and Kubernetes provider built from Go modules, for machines with no
-# route to Pulumi's download servers (tools/pulumi-offline/README.md says which versions the proxy serves;
-# the tls and random providers are not served at all). env.sh puts it on PATH after any real `pulumi`.
-pulumi_bin=$(PULUMI_OFFLINE_ALLOW_MISSING=1 bash tools/pulumi-offline/build.sh | tail -n 1)
+# 6. The Pulumi engine, language host and Kubernetes provider built from Go modules, and the tls and random providers
+# built from their upstream source vendored in third_party/ (the Go module proxy does not serve them), for machines
+# with no route to Pulumi's download servers (tools/pulumi-offline/README.md). env.sh puts it on PATH after any real
+# `pulumi`.
+pulumi_bin=$(bash tools/pulumi-offline/build.sh | tail -n 1)
 printf '%s\n' "$pulumi_bin" > "$ENVOY_THANOS_CACHE/pulumi/current"
 say "pulumi $("$pulumi_bin/pulumi" version) (offline toolchain: $pulumi_bin)"
 # 7. etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok from Go modules (tools/k8s/), for the
