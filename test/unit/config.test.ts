@@ -84,7 +84,7 @@ describe("configuration model", () => {
         );
         assert.deepEqual(model.warnings, [], "the dev stack names its front doors");
         assert.equal(model.renderDirectory, "rendered");
-        assert.equal(model.tls.mode, "files");
+        assert.equal(model.tls.mode, "generate", "the dev stack shows the default certificate mode");
         assert.equal(model.envoy.logLevel, "info");
         assert.equal(model.observer.namespace, "envoy");
     });
