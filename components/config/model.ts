@@ -755,7 +755,7 @@ function materialFromFiles(t: TlsInput, clusters: ObservedClusterModel[], option
             key: "tls.directory",
             message:
                 `directory ${directory} does not exist (relative paths start at ${base}); create it with the files docs/certificates.md ` +
-                `("Certificates from files") lists, or point tls.directory elsewhere (for the dev stack, bash tools/setup.sh creates it)`,
+                `("Certificates from files") lists, or point tls.directory elsewhere`,
         });
         return { servers: {} };
     }
