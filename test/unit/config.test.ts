@@ -1295,7 +1295,7 @@ describe("TLS material from files (tls.mode: files)", () => {
     it("names a missing directory once, with how to create it", () => {
         const problems = problemsOf(files({ directory: "no-such-pki" }));
         assert.equal(problems.length, 1, problems.join("\n"));
-        assert.match(problems[0], /^tls\.directory: directory no-such-pki does not exist .*bash tools\/setup\.sh creates it/);
+        assert.match(problems[0], /^tls\.directory: directory no-such-pki does not exist .*create it with the files docs\/certificates\.md/);
     });
 
     it("names a missing file by its path", () => {
