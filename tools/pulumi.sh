@@ -102,12 +102,16 @@ if $offline; then
   # both versions. PULUMI_DEV is the engine's switch for the version check (in CLI v3.274 it otherwise changes only
   # the `package` and `convert` commands and bundled-plugin installs, none of which this wrapper runs); the
   # "from $PATH" notices have no switch, so they are taken out of the display.
+  buildinfo="$(dirname "$pulumi")/../BUILDINFO"
+  built() { sed -n "s/^key=.*$1-\([0-9][^_]*\)_.*/\1/p" "$buildinfo" 2>/dev/null || true; }
   sdk=$(node -p 'require("@pulumi/kubernetes/package.json").version')
-  provider=$(sed -n 's/^key=.*k8s-\([0-9][0-9.]*\).*/\1/p' "$(dirname "$pulumi")/../BUILDINFO" 2>/dev/null || true)
-  say "offline toolchain: its Kubernetes provider is v${provider:-unknown}, older than the @pulumi/kubernetes $sdk SDK this project pins (the newest provider the Go module proxy serves; tools/pulumi-offline/README.md), and runs from $(dirname "$pulumi"); the engine's repeated notices about it are left out"
+  say "offline toolchain: its Kubernetes provider is v$(built k8s), older than the @pulumi/kubernetes $sdk SDK this project pins (the newest provider the Go module proxy serves; tools/pulumi-offline/README.md), and runs from $(dirname "$pulumi"); the engine's repeated notices about it are left out"
+  if [ -n "$stack" ] && node --import tsx tools/stack-plugins.ts "$stack" | grep -q '^tls '; then
+    say "offline toolchain: its tls and random providers are v$(built tls) and v$(built random), built from the upstream source vendored in third_party/ (the newest the project has), a little older than the @pulumi/tls $(node -p 'require("@pulumi/tls/package.json").version') and @pulumi/random $(node -p 'require("@pulumi/random/package.json").version') SDKs"
+  fi
   export PULUMI_DEV=true
   set -o pipefail
-  "$pulumi" "$@" | sed -u '/warning: using pulumi-resource-kubernetes from \$PATH at /d' || status=$?
+  "$pulumi" "$@" | sed -u '/warning: using pulumi-resource-[a-z]* from \$PATH at /d' || status=$?
 else
   "$pulumi" "$@" || status=$?
 fi

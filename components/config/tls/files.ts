@@ -146,7 +146,7 @@ function directoryProblem(directory: string, base: string, expected: string[]): 
         if (code === "ENOENT") {
             return (
                 `directory ${directory} does not exist (relative paths start at ${base}); create it with ${DIRECTORY_FILES}, ` +
-                `or point tls.directory elsewhere (for the dev stack, bash tools/setup.sh creates it)`
+                `or point tls.directory elsewhere`
             );
         }
         if (code === "EACCES") {
