@@ -21,6 +21,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tools/go-build.sh
+. "$here/../go-build.sh"
 repo=$(cd "$here/../.." && pwd)
 lockfile=${PULUMI_OFFLINE_LOCKFILE:-$repo/package-lock.json}
 cache_root=${ENVOY_THANOS_CACHE:-$HOME/.cache/envoy-thanos}/pulumi
@@ -122,21 +124,7 @@ complete() {
   done
 }
 
-if complete; then
-  echo "$bindir"
-  exit 0
-fi
-
-command -v go >/dev/null 2>&1 || die "go is not on PATH"
-mkdir -p "$cache_root"
-exec 9>"$cache_root/.lock"
-if command -v flock >/dev/null 2>&1; then
-  flock 9
-fi
-if complete; then # another build finished while we waited
-  echo "$bindir"
-  exit 0
-fi
+go_build_lock "$cache_root" "$bindir" complete
 # Left over from interrupted builds (we hold the lock, so none is running).
 rm -rf "$cache_root"/.build.* "$dest"
 tmp=$(mktemp -d "$cache_root/.build.XXXXXX")
