@@ -36,6 +36,11 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   esac
 done
 
+# A render-mode stack's objects live in files, in no cluster: a refresh would fail once per object. Say so in one line.
+if [ -n "$stack" ] && ! node --import tsx tools/render-refresh.ts "$stack" "$@"; then
+  exit 1
+fi
+
 offline=false
 if [[ "$pulumi" == "$ENVOY_THANOS_CACHE"/* ]]; then
   offline=true
@@ -54,9 +59,16 @@ if [ "$stack" = dev ] && [ -z "${PULUMI_CONFIG_PASSPHRASE+set}" ] && [ -z "${PUL
   say "dev stack: state secrets use the documented development passphrase (set PULUMI_CONFIG_PASSPHRASE to override)"
 fi
 
+# The provider plugins beyond kubernetes that the stack needs ("<name> <version>" lines; none for certificates from
+# files or provided ones).
+stack_plugins=""
+if [ -n "$stack" ] && [[ "$command" =~ ^(up|update|preview|refresh)$ ]]; then
+  stack_plugins=$(node --import tsx tools/stack-plugins.ts "$stack")
+fi
+
 # Provider plugins the stack needs but this engine cannot get: say so in one paragraph, before the engine's
 # own error would. Only where plugins are not downloaded automatically (the offline toolchain sets that).
-if [ -n "$stack" ] && [[ "$command" =~ ^(up|update|preview|refresh)$ ]] && [ "${PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION:-}" = true ]; then
+if [ -n "$stack_plugins" ] && [ "${PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION:-}" = true ]; then
   installed=$("$pulumi" plugin ls --json 2>/dev/null || echo '[]')
   missing=()
   install_lines=()
@@ -67,7 +79,7 @@ if [ -n "$stack" ] && [[ "$command" =~ ^(up|update|preview|refresh)$ ]] && [ "${
       missing+=("$name")
       install_lines+=("pulumi plugin install resource $name $version")
     fi
-  done < <(node --import tsx tools/stack-plugins.ts "$stack")
+  done <<< "$stack_plugins"
   if [ ${#missing[@]} -gt 0 ]; then
     {
       printf '\n'
@@ -97,12 +109,16 @@ if $offline; then
   # both versions. PULUMI_DEV is the engine's switch for the version check (in CLI v3.274 it otherwise changes only
   # the `package` and `convert` commands and bundled-plugin installs, none of which this wrapper runs); the
   # "from $PATH" notices have no switch, so they are taken out of the display.
+  buildinfo="$(dirname "$pulumi")/../BUILDINFO"
+  built() { sed -n "s/^key=.*$1-\([0-9][^_]*\)_.*/\1/p" "$buildinfo" 2>/dev/null || true; }
   sdk=$(node -p 'require("@pulumi/kubernetes/package.json").version')
-  provider=$(sed -n 's/^key=.*k8s-\([0-9][0-9.]*\).*/\1/p' "$(dirname "$pulumi")/../BUILDINFO" 2>/dev/null || true)
-  say "offline toolchain: its Kubernetes provider is v${provider:-unknown}, older than the @pulumi/kubernetes $sdk SDK this project pins (the newest provider the Go module proxy serves; tools/pulumi-offline/README.md), and runs from $(dirname "$pulumi"); the engine's repeated notices about it are left out"
+  say "offline toolchain: its Kubernetes provider is v$(built k8s), older than the @pulumi/kubernetes $sdk SDK this project pins (the newest provider the Go module proxy serves; tools/pulumi-offline/README.md), and runs from $(dirname "$pulumi"); the engine's repeated notices about it are left out"
+  if [[ "$stack_plugins" == *"tls "* ]]; then
+    say "offline toolchain: its tls and random providers are v$(built tls) and v$(built random), built from the upstream source vendored in third_party/ (the newest the project has), a little older than the @pulumi/tls $(node -p 'require("@pulumi/tls/package.json").version') and @pulumi/random $(node -p 'require("@pulumi/random/package.json").version') SDKs"
+  fi
   export PULUMI_DEV=true
   set -o pipefail
-  "$pulumi" "$@" | sed -u '/warning: using pulumi-resource-kubernetes from \$PATH at /d' || status=$?
+  "$pulumi" "$@" | sed -u '/warning: using pulumi-resource-[a-z]* from \$PATH at /d' || status=$?
 else
   "$pulumi" "$@" || status=$?
 fi

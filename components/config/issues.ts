@@ -16,7 +16,38 @@ export function parseWithProblems<T extends z.ZodType>(schema: T, raw: unknown):
     if (parsed.success) {
         return { data: parsed.data };
     }
-    return { problems: parsed.error.issues.map((issue) => describeIssue(schema, issue)) };
+    return { problems: rootCauses(schema, parsed.error.issues) };
+}
+
+/**
+ * One problem per root cause: a required key that a misspelt key beside it stands for is named by the typo alone
+ * (`hots`: did you mean `host`?), and required keys missing together from one object are named once, at the object.
+ */
+function rootCauses(schema: z.ZodType, issues: z.core.$ZodIssue[]): ConfigProblem[] {
+    const isMissing = (issue: z.core.$ZodIssue) => issue.code === "invalid_type" && issue.input === undefined && issue.path.length > 1;
+    const misspelt = new Set(
+        issues.flatMap((issue) =>
+            issue.code === "unrecognized_keys" ? issue.keys.map((k) => formatPath([...issue.path, closest(k, knownKeysAt(schema, issue.path)) ?? ""])) : [],
+        ),
+    );
+    const remaining = issues.filter((issue) => !(isMissing(issue) && misspelt.has(formatPath(issue.path))));
+    const missingIn = new Map<string, string[]>();
+    for (const issue of remaining.filter(isMissing)) {
+        const parent = formatPath(issue.path.slice(0, -1));
+        missingIn.set(parent, [...(missingIn.get(parent) ?? []), String(issue.path[issue.path.length - 1])]);
+    }
+    const problems: ConfigProblem[] = [];
+    for (const issue of remaining) {
+        const parentPath = issue.path.slice(0, -1);
+        const siblings = missingIn.get(formatPath(parentPath)) ?? [];
+        if (!isMissing(issue) || siblings.length < 2) {
+            problems.push(describeIssue(schema, issue));
+        } else if (issue.path[issue.path.length - 1] === siblings[0]) {
+            const each = siblings.map((k) => `${k}: ${describedAt(schema, [...parentPath, k]) ?? "a value"}`);
+            problems.push({ key: formatPath(parentPath), message: `is missing ${siblings.join(" and ")}; set ${each.join("; ")}` });
+        }
+    }
+    return problems;
 }
 
 /** Wording for rules declared without a message of their own. */

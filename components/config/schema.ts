@@ -1,93 +1,30 @@
 import { z } from "zod";
-import { CA_SLOTS } from "./defaults";
-import { DurationUse, durationProblem, imageReferenceProblem, ipAddressProblem, portNameProblem, QuantityResource, quantityProblem } from "./formats";
+import { imagePinRefusal, imageReferenceProblem } from "./formats";
+import { tlsSchema } from "./tls-schema";
+import {
+    check,
+    dnsLabelSchema,
+    dnsSubdomainSchema,
+    durationSchema,
+    hostnameSchema,
+    kubeconfigContent,
+    labelMap,
+    listenPort,
+    nonEmpty,
+    portNameSchema,
+    portNumber,
+    quantitySchema,
+    threshold,
+    wholeNumber,
+} from "./value-schemas";
 
 /**
  * The stack configuration under the `envoy-thanos` namespace, as a zod schema.
  * Every object is strict so that a typo (`clusters[0].hots`) is an error, not a silently ignored key.
- * Rules on one value live here with the message the user reads; `describe` names the expected form, which
- * type errors quote. Cross-field rules (uniqueness, port collisions, requests ≤ limits, TLS material per
- * cluster) live in `model.ts`.
+ * Rules on one value live here and in value-schemas.ts with the message the user reads; `describe` names the expected
+ * form, which type errors quote. Cross-field rules (uniqueness, port collisions, requests ≤ limits, TLS material per
+ * cluster) live in the section modules under sections/ and tls/.
  */
-
-/** DNS-1123 label: what Kubernetes accepts as a namespace or Service name segment. */
-const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-/** RFC 1123 hostname, lowercase, at least one dot-free label, no wildcard. */
-const hostnamePattern = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
-/** Envoy's circuit breaker and connection thresholds are uint32. */
-const UINT32_MAX = 4_294_967_295;
-
-/** Turns the problem a pure check finds (see formats.ts) into a zod issue. */
-function check<T>(problemOf: (value: T) => string | undefined) {
-    return (value: T, ctx: z.core.$RefinementCtx<T>) => {
-        const problem = problemOf(value);
-        if (problem !== undefined) {
-            ctx.addIssue({ code: "custom", message: problem });
-        }
-    };
-}
-
-/** Kubernetes label keys/values are validated by the API server; here only their shape as a string map. */
-const labelMap = z.record(z.string().min(1, "has an empty label name; remove it"), z.string()).describe("a map of label names to values");
-
-export const dnsLabelSchema = z
-    .string()
-    .max(63, "must be at most 63 characters (a DNS-1123 label)")
-    .regex(dnsLabel, "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit")
-    .describe("a DNS-1123 label such as monitoring");
-
-/** DNS-1123 subdomain: what Kubernetes accepts as an object name, and Gateway API as a listener (section) name. */
-const dnsSubdomainSchema = z
-    .string()
-    .max(253, "must be at most 253 characters (a DNS-1123 subdomain)")
-    .regex(
-        /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
-        "must be lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
-    )
-    .describe("a Kubernetes object name such as shared-gateway");
-
-export const hostnameSchema = z
-    .string()
-    .regex(hostnamePattern, "must be a lowercase DNS hostname such as cl1m.example.com (no scheme, port, wildcard or uppercase)")
-    .superRefine(check(ipAddressProblem))
-    .describe("a DNS hostname such as cl1m.example.com");
-
-const durationSchema = (use: DurationUse) =>
-    z
-        .string()
-        .superRefine(check((value: string) => durationProblem(value, use)))
-        .describe("a duration such as 500ms, 5s, 2m or 1h, in quotes");
-
-const wholeNumber = (range: string) => z.int(`must be a whole number (${range})`).describe(`a whole number (${range})`);
-
-const portNumber = wholeNumber("a port, 1-65535").min(1, "must be between 1 and 65535").max(65535, "must be between 1 and 65535");
-
-/** Envoy runs without capabilities, so it cannot bind privileged ports. */
-const listenPort = wholeNumber("a port, 1024-65535")
-    .min(1024, "must be between 1024 and 65535 (Envoy runs as non-root without NET_BIND_SERVICE)")
-    .max(65535, "must be between 1024 and 65535");
-
-const threshold = (min: number) => wholeNumber(`${min}-${UINT32_MAX}`).min(min, `must be at least ${min}`).max(UINT32_MAX, `must be at most ${UINT32_MAX}`);
-
-const hours = (min: number) => wholeNumber(`hours, ${min} or more`).min(min, `must be at least ${min} hour${min === 1 ? "" : "s"}`);
-
-const nonEmpty = (description: string) => z.string().min(1, "is empty; set a value or remove the key").describe(description);
-
-const pemSecret = z
-    .string()
-    .min(1, 'is empty; set the PEM text: pulumi config set --secret --path ... "$(cat file.pem)"')
-    .describe('PEM text (pulumi config set --secret --path ... "$(cat file.pem)")');
-
-const kubeconfigContent = nonEmpty('kubeconfig content (pulumi config set --secret --path ... "$(cat file)")');
-
-const portNameSchema = z.string().superRefine(check(portNameProblem)).describe("a Service port name such as envoy-cl1");
-
-/** `pulumi config set --path ...cpu 2` stores a number; Kubernetes takes either form. */
-const quantitySchema = (resource: QuantityResource) =>
-    z
-        .union([z.string(), z.number().transform(String)])
-        .pipe(z.string().superRefine(check((value: string) => quantityProblem(value, resource))))
-        .describe(resource === "cpu" ? "a CPU quantity such as 500m or 2" : `a ${resource} quantity such as 512Mi or 1Gi`);
 
 export const sidecarSchema = z.strictObject({
     /** Namespace of the Thanos sidecar Service; the TLS Secrets and the Ingress go there too. */
@@ -168,7 +105,11 @@ const resourceListSchema = z.strictObject({
 
 export const envoySchema = z.strictObject({
     /** Container image; its tag must be a version the test suite runs (see docs/configuration.md). */
-    image: z.string().superRefine(check(imageReferenceProblem)).describe("an image reference such as envoyproxy/envoy:v1.40.0").optional(),
+    image: z
+        .string()
+        .superRefine(check((image: string) => imageReferenceProblem(image) ?? imagePinRefusal(image)))
+        .describe("an image reference such as envoyproxy/envoy:v1.40.0")
+        .optional(),
     replicas: wholeNumber("1-50").min(1, "must be at least 1").max(50, "must be at most 50; more replicas add upstream connections, not capacity").optional(),
     logLevel: z.enum(["trace", "debug", "info", "warning", "error", "critical", "off"]).optional(),
     /** Envoy's admin interface; bound to 127.0.0.1 inside the pod, never exposed. */
@@ -274,59 +215,6 @@ export const monitoringSchema = z.strictObject({
     dashboard: monitoringObject.optional(),
 });
 
-const keyPair = z.strictObject({
-    certificate: pemSecret,
-    privateKey: pemSecret,
-});
-
-/** A path to a PEM file, relative to the project directory (where Pulumi.yaml is) unless absolute. */
-const pemFilePath = z.string().min(1, "must be a path to a PEM file");
-
-const keyPairFiles = z.strictObject({
-    certificate: pemFilePath.optional(),
-    privateKey: pemFilePath.optional(),
-});
-
-export const tlsSchema = z.strictObject({
-    mode: z.enum(["generate", "provided", "files"]).optional(),
-    /** generate: lifetime of the issued certificates, and how long before expiry `pulumi up` renews them. */
-    validityHours: hours(1).optional(),
-    earlyRenewalHours: hours(0).optional(),
-    caValidityHours: hours(1).optional(),
-    /** generate: which CA slot signs the certificates and which slots both sides trust (a rotation with overlap, see docs/certificates.md). */
-    ca: z
-        .strictObject({
-            issuing: z.enum(CA_SLOTS, "must be a or b, the CA slot that signs the certificates").optional(),
-            trusted: z
-                .array(z.enum(CA_SLOTS, "must be a or b"))
-                .min(1, "must list at least one CA slot (a, b or both)")
-                .max(2, "lists at most the two slots a and b")
-                .optional(),
-        })
-        .optional(),
-    /** provided: CA certificates that verify the servers (in Envoy) and, unless clientCaBundle is set, Envoy's client certificate (at the front doors). */
-    caBundle: pemSecret.optional(),
-    /** provided: CA certificates the front doors verify Envoy's client certificate against; default: caBundle. */
-    clientCaBundle: pemSecret.optional(),
-    /** provided: Envoy's client certificate. */
-    client: keyPair.optional(),
-    /** provided: server certificate per cluster name. */
-    servers: z.record(z.string(), keyPair).describe("a map from cluster name to certificate and privateKey").optional(),
-    /** provided: one certificate used on every side, as in the manual recipe's fullchain.pem/privkey.pem. */
-    shared: keyPair.optional(),
-    /** files: a directory with the documented file names (docs/certificates.md, "Certificates from files"). */
-    directory: z.string().min(1, "must be a directory path").optional(),
-    /** files: per-item paths, each overriding the directory's file name for that item. */
-    files: z
-        .strictObject({
-            caBundle: pemFilePath.optional(),
-            clientCaBundle: pemFilePath.optional(),
-            client: keyPairFiles.optional(),
-            servers: z.record(z.string(), keyPairFiles).optional(),
-        })
-        .optional(),
-});
-
 export const stackConfigSchema = z.strictObject({
     renderDirectory: nonEmpty("a directory path such as rendered").optional(),
     basePort: listenPort.optional(),
@@ -348,4 +236,3 @@ export const stackConfigSchema = z.strictObject({
 
 export type StackConfigInput = z.infer<typeof stackConfigSchema>;
 export type ClusterInput = z.infer<typeof clusterSchema>;
-export type KeyPairInput = z.infer<typeof keyPair>;

@@ -16,23 +16,31 @@ export const TLS_FILE_NAMES = {
     serverPrivateKey: (cluster: string) => path.join("servers", `${cluster}.key`),
 } as const;
 
-export type ReadResult = { ok: true; text: string } | { ok: false; problem: string };
+export type ReadResult = { ok: true; text: string } | { ok: false; code: string };
 
-/** Reads one PEM file; a failure is described in words a user can act on, never with file content. */
+/** Reads one PEM file; a failure is its error code, which `unreadable` puts in words (never with file content). */
 export function readPemFile(file: string, baseDirectory: string): ReadResult {
-    const absolute = path.resolve(baseDirectory, file);
     try {
-        return { ok: true, text: fs.readFileSync(absolute, "utf8") };
+        return { ok: true, text: fs.readFileSync(path.resolve(baseDirectory, file), "utf8") };
     } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        const why =
-            code === "ENOENT"
-                ? "does not exist"
-                : code === "EISDIR"
-                  ? "is a directory, not a PEM file"
-                  : code === "EACCES"
-                    ? "cannot be read (permission denied)"
-                    : `cannot be read (${code ?? String(err)})`;
-        return { ok: false, problem: `file ${file} ${why}` };
+        return { ok: false, code: (err as NodeJS.ErrnoException).code ?? String(err) };
     }
+}
+
+/** Why one file, or several that failed alike, cannot be read, in words a user can act on. */
+export function unreadable(files: string[], code: string): string {
+    const one = files.length === 1;
+    const why =
+        code === "ENOENT"
+            ? one
+                ? "does not exist"
+                : "do not exist"
+            : code === "EISDIR"
+              ? one
+                  ? "is a directory, not a PEM file"
+                  : "are directories, not PEM files"
+              : code === "EACCES"
+                ? "cannot be read (permission denied)"
+                : `cannot be read (${code})`;
+    return `${one ? "file" : "files"} ${files.join(" and ")} ${why}`;
 }

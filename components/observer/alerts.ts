@@ -11,6 +11,7 @@ export interface AlertRulesInput {
     namespace: string;
     /** `job` label of Envoy's metrics target: the metrics Service's name under a ServiceMonitor. */
     job: string;
+    /** Days before expiry; a fraction of a day when the default follows a short certificate lifetime. */
     certificateExpiryDays: number;
 }
 
@@ -53,10 +54,18 @@ export const TLS_VERIFY_FAILURE_COUNTERS = [
     "envoy_cluster_ssl_fail_verify_cert_hash",
 ] as const;
 
+/** `1209600` → `14 days`, `144000` → `40 hours`, `600` → `10 minutes`: the largest unit that divides it. */
+function durationWords(seconds: number): string {
+    const [amount, unit] =
+        seconds % 86_400 === 0 ? [seconds / 86_400, "day"] : seconds % 3600 === 0 ? [seconds / 3600, "hour"] : [Math.round(seconds / 60), "minute"];
+    return `${amount} ${unit}${amount === 1 ? "" : "s"}`;
+}
+
 export function buildAlertRules(input: AlertRulesInput) {
     const remote = selector(remoteClusters(input.namespace));
     const pod = selector({ namespace: input.namespace, job: input.job });
-    const seconds = input.certificateExpiryDays * 86_400;
+    // A threshold that follows a short lifetime is a fraction of a day (whole minutes); Prometheus compares seconds.
+    const seconds = Math.round(input.certificateExpiryDays * 86_400);
     return {
         groups: [
             {
@@ -72,7 +81,7 @@ export function buildAlertRules(input: AlertRulesInput) {
                             summary: "A certificate Envoy uses toward the remote Thanos sidecars expires soon",
                             description:
                                 "Envoy's {{ $labels.envoy_tls_certificate }} in namespace {{ $labels.namespace }} expires in {{ $value | humanizeDuration }} " +
-                                `(threshold ${input.certificateExpiryDays} days). Renew it (\`pulumi up\` renews generated certificates); ` +
+                                `(threshold ${durationWords(seconds)}). Renew it (\`pulumi up\` renews generated certificates); ` +
                                 "Envoy reloads the Secret without a restart.",
                         },
                     },

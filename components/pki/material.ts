@@ -7,6 +7,8 @@ import * as crypto from "node:crypto";
  */
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+/** A private key block of any kind (PKCS#8, PKCS#1, SEC1, encrypted): what must never be in a certificate value. */
+const PRIVATE_KEY_BLOCK = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 const ENCRYPTED_KEY = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,ENCRYPTED/;
 const EKU_SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
 const EKU_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
@@ -91,11 +93,33 @@ export interface KeyPairCheck {
 
 /** Problems with a certificate chain and its private key; an empty list means usable. */
 export function checkKeyPair(certificatePem: string, privateKeyPem: string, check: KeyPairCheck): MaterialProblem[] {
+    // Each pasted into the other's place is one mistake; either alone is named for what it holds.
+    const certificateHoldsKey = PRIVATE_KEY_BLOCK.test(certificatePem) && !certificatePem.includes("-----BEGIN CERTIFICATE-----");
+    const keyHoldsCertificate = privateKeyPem.includes("-----BEGIN CERTIFICATE-----") && !PRIVATE_KEY_BLOCK.test(privateKeyPem);
+    if (certificateHoldsKey && keyHoldsCertificate) {
+        return [
+            {
+                message:
+                    "the certificate and the private key look swapped (the certificate holds a PRIVATE KEY block, the private key a CERTIFICATE block); swap the two",
+            },
+        ];
+    }
     const chain = parseCertificates(certificatePem);
     const key = parsePrivateKey(privateKeyPem);
     const unreadable: MaterialProblem[] = [];
-    if ("problem" in chain) unreadable.push({ field: "certificate", message: chain.problem });
-    if ("problem" in key) unreadable.push({ field: "privateKey", message: key.problem });
+    if (certificateHoldsKey) {
+        unreadable.push({
+            field: "certificate",
+            message: "holds a private key, not a certificate; set the certificate's PEM text (-----BEGIN CERTIFICATE-----)",
+        });
+    } else if ("problem" in chain) {
+        unreadable.push({ field: "certificate", message: chain.problem });
+    }
+    if (keyHoldsCertificate) {
+        unreadable.push({ field: "privateKey", message: "holds a certificate, not a private key; set the key's PEM text (-----BEGIN ... PRIVATE KEY-----)" });
+    } else if ("problem" in key) {
+        unreadable.push({ field: "privateKey", message: key.problem });
+    }
     if ("problem" in chain || "problem" in key) {
         return unreadable;
     }

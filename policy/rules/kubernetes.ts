@@ -1,3 +1,4 @@
+import { IMAGE_PIN_FIX, IMAGE_PIN_WHY, imagePinProblem } from "../../components/image-pin";
 import { annotationRefusal, isSetByProgram } from "../../components/observed/ingress-annotations";
 import { at, entries, isMissing, list, str, UNKNOWN } from "./values";
 
@@ -147,20 +148,6 @@ export function nonRootViolations(podSpec: unknown): string[] {
     });
 }
 
-/** What is wrong with an image reference's version, or undefined when it is pinned. */
-export function imagePinProblem(image: string): string | undefined {
-    if (image.includes("@")) {
-        return undefined; // a digest pins the exact content, whatever the tag says
-    }
-    // A colon before the last slash belongs to a registry port (registry:5000/envoy), not a tag.
-    const colon = image.lastIndexOf(":");
-    const tag = colon > image.lastIndexOf("/") ? image.slice(colon + 1) : undefined;
-    if (tag === undefined || tag === "") {
-        return "has no tag, so Kubernetes pulls :latest";
-    }
-    return tag === "latest" ? "uses the :latest tag" : undefined;
-}
-
 /**
  * Rule 6d (advisory): even a version tag can be re-pushed; only a digest names the exact image. The program pins a
  * tag by default because a digest cannot be verified offline, so this warns rather than refuses.
@@ -186,9 +173,6 @@ export function imagePinViolations(podSpec: unknown): string[] {
         if (problem === undefined) {
             return [];
         }
-        return [
-            `${label} image ${JSON.stringify(image)} ${problem}: pods started at different times can run different code and a rollback does not restore the old one. ` +
-                "Fix: pin a version tag (e.g. envoyproxy/envoy:v1.40.0) or a digest (image@sha256:...).",
-        ];
+        return [`${label} image ${JSON.stringify(image)} ${problem}: ${IMAGE_PIN_WHY}. Fix: ${IMAGE_PIN_FIX}.`];
     });
 }

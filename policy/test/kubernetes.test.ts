@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { imagePinProblem } from "../rules/kubernetes";
+import { imagePinProblem } from "../../components/image-pin";
 import { COMPUTED_OBJECT, COMPUTED_STRING, policy, runPolicy, TYPES } from "./harness";
 
 const NGINX = "nginx.ingress.kubernetes.io/";

@@ -91,8 +91,8 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
         await project.run(["stack", "rm", "bad", "--yes", "--force"]);
         assert.notEqual(result.code, 0);
         const output = result.stdout + result.stderr;
-        assert.match(output, /envoy-thanos:clusters\[0\]: unknown key 'clusters\[0\]\.hots'/);
-        assert.match(output, /envoy-thanos:clusters\[0\]\.host: is required/);
+        assert.match(output, /envoy-thanos:clusters\[0\]: unknown key 'clusters\[0\]\.hots' \(did you mean 'host'\?\)/);
+        assert.doesNotMatch(output, /envoy-thanos:clusters\[0\]\.host: is required/, "the typo is the one root cause");
         assert.doesNotMatch(output, /\n\s+at .*\.(ts|js):\d+/, "no stack trace");
         assert.doesNotMatch(output, /kubernetes:|pulumi:providers/, "no resource was planned");
     });

@@ -8,6 +8,7 @@ import * as YAML from "yaml";
 import { z } from "zod";
 import { defaults, ENVOY_VERSION } from "../../components/config/defaults";
 import { ConfigError } from "../../components/config/errors";
+import { imagePinProblem } from "../../components/image-pin";
 import { buildModel, Model, toEnvoyDuration } from "../../components/config/model";
 import { parseQuantity } from "../../components/config/formats";
 import { parseWithProblems } from "../../components/config/issues";
@@ -38,6 +39,20 @@ function assertProblem(raw: Record<string, unknown>, key: string, fragment: RegE
         problems.some((p) => p.startsWith(`${key}: `) && fragment.test(p)),
         `expected a problem at ${key} matching ${fragment}; got:\n${problems.join("\n")}`,
     );
+}
+
+/** Exactly one problem, at `key`: one message per root cause. */
+function assertOnlyProblem(raw: Record<string, unknown>, key: string, fragment: RegExp): void {
+    const problems = problemsOf(raw);
+    assert.equal(problems.length, 1, `expected one problem at ${key}; got:\n${problems.join("\n")}`);
+    assert.ok(problems[0].startsWith(`${key}: `) && fragment.test(problems[0]), `expected ${key} matching ${fragment}; got ${problems[0]}`);
+}
+
+/** The program fails with a user error before it registers anything. */
+async function assertNothingRegistered(raw: Record<string, unknown>, what: string): Promise<void> {
+    const result = await runProgram(raw);
+    assert.ok(pulumi.RunError.isInstance(result.error), `${what}: ${String(result.error)}`);
+    assert.equal(result.resources.length, 0, `${what}: registered ${result.resources.map((r) => r.name).join(", ")}`);
 }
 
 describe("configuration model", () => {
@@ -84,7 +99,7 @@ describe("configuration model", () => {
         );
         assert.deepEqual(model.warnings, [], "the dev stack names its front doors");
         assert.equal(model.renderDirectory, "rendered");
-        assert.equal(model.tls.mode, "files");
+        assert.equal(model.tls.mode, "generate", "the dev stack shows the default certificate mode");
         assert.equal(model.envoy.logLevel, "info");
         assert.equal(model.observer.namespace, "envoy");
     });
@@ -562,6 +577,109 @@ describe("configuration errors name the key and the fix", () => {
     });
 });
 
+describe("one message per root cause: what follows from a mistake is not reported again", () => {
+    const gateway = (existingGateway: Record<string, unknown>) => rendered([cluster(1, { frontDoor: "gateway-api", gatewayApi: { existingGateway } })]);
+    /** [what, refused config, the one key, its message, accepted neighbour] */
+    const cases: Array<[string, Record<string, unknown>, string, RegExp, Record<string, unknown>]> = [
+        [
+            "a duplicate cluster name (its default port name repeats with it)",
+            rendered([cluster(1), { name: "c1", host: "c2.example.com" }]),
+            "clusters[1].name",
+            /^clusters\[1\]\.name: 'c1' is already used by clusters\[0\]; each cluster needs its own name$/,
+            rendered([cluster(1), cluster(2)]),
+        ],
+        [
+            "two clusters given one explicit port name",
+            rendered([cluster(1, { portName: "thanos" }), cluster(2, { portName: "thanos" })]),
+            "clusters[1].portName",
+            /gives the port name 'thanos', already used by clusters\[0\]; give each cluster its own portName$/,
+            rendered([cluster(1, { portName: "thanos" }), cluster(2, { portName: "thanos-2" })]),
+        ],
+        [
+            "a misspelt required key (not also 'is required')",
+            rendered([{ name: "c1", hots: "c1.example.com" }]),
+            "clusters[0]",
+            /unknown key 'clusters\[0\]\.hots' \(did you mean 'host'\?\); remove or rename it/,
+            rendered([{ name: "c1", host: "c1.example.com" }]),
+        ],
+        [
+            "a misspelt required key of an existing Gateway",
+            gateway({ name: "shared", section: "thanos" }),
+            "clusters[0].gatewayApi.existingGateway",
+            /unknown key 'clusters\[0\]\.gatewayApi\.existingGateway\.section' \(did you mean 'sectionName'\?\)/,
+            gateway({ name: "shared", sectionName: "thanos" }),
+        ],
+        [
+            "an empty cluster entry",
+            rendered([{}]),
+            "clusters[0]",
+            /^clusters\[0\]: is missing name and host; set name: a DNS-1123 label such as monitoring; host: a DNS hostname such as cl1m\.example\.com$/,
+            rendered([cluster(1)]),
+        ],
+    ];
+    for (const [what, refused, key, message, accepted] of cases) {
+        it(`names ${what} once, and accepts its valid neighbour`, () => {
+            assertOnlyProblem(refused, key, message);
+            assert.doesNotThrow(() => build(accepted));
+        });
+    }
+
+    it("registers no resource for any of these configurations", async () => {
+        for (const [what, refused] of cases) {
+            await assertNothingRegistered(refused, what);
+        }
+    });
+
+    it("keeps 'is required' for one missing key, and names each missing key of another object on its own", () => {
+        assert.deepEqual(problemsOf(rendered([{ name: "c1" }])), ["clusters[0].host: is required; set a DNS hostname such as cl1m.example.com"]);
+        assert.deepEqual(problemsOf(rendered([{ name: "c1" }, { host: "c2.example.com" }])), [
+            "clusters[0].host: is required; set a DNS hostname such as cl1m.example.com",
+            "clusters[1].name: is required; set a DNS-1123 label such as monitoring",
+        ]);
+    });
+});
+
+describe("generate mode's renewal window and expiry alert follow the certificates' lifetime", () => {
+    const lifetimes = (tls: Record<string, unknown>, monitoring?: Record<string, unknown>) => {
+        const model = build(rendered([cluster(1)], { tls, ...(monitoring === undefined ? {} : { monitoring }) }));
+        assert.ok(model.tls.mode === "generate");
+        return { earlyRenewalHours: model.tls.earlyRenewalHours, alertHours: model.monitoring.certificateExpiryDays * 24 };
+    };
+
+    it("keeps 30 days and 14 days for lifetimes of 90 days or more", () => {
+        assert.deepEqual(lifetimes({}), { earlyRenewalHours: 720, alertHours: 336 });
+        assert.deepEqual(lifetimes({ validityHours: 2160 }), { earlyRenewalHours: 720, alertHours: 336 });
+        assert.deepEqual(lifetimes({ validityHours: 2160, earlyRenewalHours: 360 }), { earlyRenewalHours: 360, alertHours: 336 }, "the staging stack's");
+    });
+
+    it("accepts a short tls.validityHours alone: renewal in its last third, the alert in its last sixth", () => {
+        assert.deepEqual(lifetimes({ validityHours: 240 }), { earlyRenewalHours: 80, alertHours: 40 });
+        assert.deepEqual(lifetimes({ validityHours: 24 }), { earlyRenewalHours: 8, alertHours: 4 });
+        const hour = lifetimes({ validityHours: 1 });
+        assert.equal(hour.earlyRenewalHours, 0);
+        assert.ok(Math.abs(hour.alertHours - 1 / 6) < 1e-9, String(hour.alertHours));
+    });
+
+    it("still refuses an explicit renewal window or alert threshold that does not fit, once, naming both keys", () => {
+        assertOnlyProblem(
+            rendered([cluster(1)], { tls: { validityHours: 240, earlyRenewalHours: 720 } }),
+            "tls.earlyRenewalHours",
+            /^tls\.earlyRenewalHours: \(720\) must be less than tls\.validityHours \(240\); lower it, raise tls\.validityHours, or remove it to take the default/,
+        );
+        assertOnlyProblem(
+            rendered([cluster(1)], { tls: { validityHours: 240 }, monitoring: { certificateExpiryDays: 10 } }),
+            "monitoring.certificateExpiryDays",
+            /\(10 days\) must be shorter than the certificates' lifetime, tls\.validityHours \(240 hours\).*; lower it, raise tls\.validityHours, or remove it/,
+        );
+        assert.deepEqual(lifetimes({ validityHours: 240, earlyRenewalHours: 239 }, { certificateExpiryDays: 9 }), { earlyRenewalHours: 239, alertHours: 216 });
+    });
+
+    it("keeps the fixed 14 days where the program does not issue the certificates", () => {
+        const model = buildModel(rendered([cluster(1)], { tls: { mode: "files", directory: "no-such-pki" } }), { checkSecretMaterial: false, now: NOW });
+        assert.equal(model.monitoring.certificateExpiryDays, 14);
+    });
+});
+
 describe("ingress annotations that could undo the mTLS or re-route the front door are refused", () => {
     const nginx = (setting: string) => `nginx.ingress.kubernetes.io/${setting}`;
     const withAnnotations = (annotations: Record<string, string>) => rendered([cluster(1), cluster(2, { ingress: { annotations } })]);
@@ -837,6 +955,20 @@ describe("values Envoy or Kubernetes would refuse are refused first; their valid
             rendered([{ name: "c1", host: "c1.example.com" }]),
         ],
         [
+            "an image on the :latest tag (the policy pack's images-pinned rule refuses it)",
+            envoy({ image: "envoyproxy/envoy:latest" }),
+            "envoy.image",
+            /^envoy\.image: uses the :latest tag \(pods started at different times can run different code.*\); pin a version tag .* or a digest/,
+            envoy({ image: `envoyproxy/envoy:latest@sha256:${digest}` }),
+        ],
+        [
+            "an image without a tag",
+            envoy({ image: "registry.example.com:5000/envoy" }),
+            "envoy.image",
+            /has no tag, so Kubernetes pulls :latest .*; pin a version tag/,
+            envoy({ image: "registry.example.com:5000/envoy:v1.40.0" }),
+        ],
+        [
             "an uppercase image repository",
             envoy({ image: "EnvoyProxy/envoy:v1.40.0" }),
             "envoy.image",
@@ -1004,6 +1136,26 @@ describe("values Envoy or Kubernetes would refuse are refused first; their valid
         });
     }
 
+    it("refuses exactly the images the policy pack refuses", () => {
+        for (const image of [
+            "envoyproxy/envoy:latest",
+            "envoyproxy/envoy",
+            "registry:5000/envoy",
+            "envoyproxy/envoy:v1.40.0",
+            "envoy:latest@sha256:" + digest,
+        ]) {
+            const refused = (() => {
+                try {
+                    build(envoy({ image }));
+                    return false;
+                } catch (err) {
+                    return (err as ConfigError).problems.some((p) => p.key === "envoy.image");
+                }
+            })();
+            assert.equal(refused, imagePinProblem(image) !== undefined, image);
+        }
+    });
+
     it("words every message itself: no zod default text reaches a user", () => {
         const all = [
             ...rules.map(([, refused]) => refused),
@@ -1136,6 +1288,30 @@ describe("provided TLS material is checked before anything is deployed", () => {
             "tls.servers.c1.privateKey",
             /does not belong to the certificate \(the public keys differ\); set the key the certificate was issued for/,
         );
+    });
+
+    it("says once that a certificate and key pasted into each other's keys look swapped; the right order passes", async () => {
+        const swapped = provided({ client: { certificate: client.privateKey, privateKey: client.certificate }, servers: { c1: pair(server) } });
+        assertOnlyProblem(swapped, "tls.client", /the certificate and the private key look swapped .*; swap the two$/);
+        await assertNothingRegistered(swapped, "swapped client pair");
+        assert.equal(build(provided({ client: pair(client), servers: { c1: pair(server) } })).tls.mode, "provided");
+        // Only one of them in the wrong place: named for what it holds.
+        assertOnlyProblem(
+            provided({ client: { certificate: client.privateKey, privateKey: client.privateKey }, servers: { c1: pair(server) } }),
+            "tls.client.certificate",
+            /holds a private key, not a certificate; set the certificate's PEM text/,
+        );
+    });
+
+    it("names a server pair with neither half once; a pair missing one half names that half", async () => {
+        const empty = provided({ client: pair(client), servers: { c1: {} } });
+        assertOnlyProblem(
+            empty,
+            "tls.servers.c1",
+            /^tls\.servers\.c1: is missing certificate and privateKey; set certificate: PEM text .*; privateKey: PEM text/,
+        );
+        await assertNothingRegistered(empty, "empty server pair");
+        assertOnlyProblem(provided({ client: pair(client), servers: { c1: { certificate: server.certificate } } }), "tls.servers.c1.privateKey", /is required/);
     });
 
     it("rejects a server certificate that does not cover the host", () => {
@@ -1295,7 +1471,7 @@ describe("TLS material from files (tls.mode: files)", () => {
     it("names a missing directory once, with how to create it", () => {
         const problems = problemsOf(files({ directory: "no-such-pki" }));
         assert.equal(problems.length, 1, problems.join("\n"));
-        assert.match(problems[0], /^tls\.directory: directory no-such-pki does not exist .*bash tools\/setup\.sh creates it/);
+        assert.match(problems[0], /^tls\.directory: directory no-such-pki does not exist .*create it with ca\.crt, .*or point tls\.directory elsewhere$/);
     });
 
     it("names a missing file by its path", () => {
@@ -1305,10 +1481,61 @@ describe("TLS material from files (tls.mode: files)", () => {
         assert.deepEqual(problems, [`tls.directory: file ${path.join(dir, "servers/c1.key")} does not exist`]);
     });
 
-    it("needs a directory or a path for every item", () => {
-        const problems = problemsOf(files({ files: { caBundle: ca.ca.certificatePath } }));
-        assert.ok(problems.includes("tls.files.client.certificate: is missing: tls.mode is files, so set tls.directory, or this key to the file's path"));
-        assert.ok(problems.some((p) => p.startsWith("tls.files.servers.c1.privateKey: is missing")));
+    it("needs a directory or a path for every item, and names a pair with neither path once", () => {
+        assert.deepEqual(problemsOf(files({ files: { caBundle: ca.ca.certificatePath } })), [
+            "tls.files.client: is missing: tls.mode is files, so set tls.directory, or tls.files.client.certificate and .privateKey to the files' paths",
+            "tls.files.servers.c1: is missing: tls.mode is files, so set tls.directory, or tls.files.servers.c1.certificate and .privateKey to the files' paths",
+        ]);
+        const half = files({
+            files: {
+                caBundle: ca.ca.certificatePath,
+                client: { certificate: client.certificatePath, privateKey: client.privateKeyPath },
+                servers: { c1: { certificate: server.certificatePath } },
+            },
+        });
+        assert.deepEqual(problemsOf(half), [
+            "tls.files.servers.c1.privateKey: is missing: tls.mode is files, so set tls.directory, or this key to the file's path",
+        ]);
+    });
+
+    it("names a tls.directory that is a file, cannot be read or holds none of the files once, with the fix", async () => {
+        // Two clusters: seven files expected from the directory, one mistake.
+        const twoClusters = (dir: string) => rendered([cluster(1), cluster(2)], { tls: { mode: "files", directory: dir } });
+        const file = path.join(directory(), "ca.crt");
+        const loop = path.join(fs.mkdtempSync(path.join(ca.dir, "loop-")), "pki");
+        fs.symlinkSync(loop, loop);
+        const empty = fs.mkdtempSync(path.join(ca.dir, "empty-"));
+        const found: Array<[string, RegExp]> = [
+            [file, /^tls\.directory: \S+\/ca\.crt is a file, not a directory; point tls\.directory at the directory that holds ca\.crt, client\.crt/],
+            [loop, /^tls\.directory: directory \S+ cannot be read \(ELOOP\); point tls\.directory at the directory that holds ca\.crt/],
+            [empty, /^tls\.directory: directory \S+ holds none of the files it should \(ca\.crt, .*\); put them there, or point tls\.directory at/],
+            ["no-such-pki", /^tls\.directory: directory no-such-pki does not exist .*or point tls\.directory elsewhere$/],
+        ];
+        for (const [dir, message] of found) {
+            assertOnlyProblem(twoClusters(dir), "tls.directory", message);
+            await assertNothingRegistered(twoClusters(dir), dir);
+        }
+        assert.equal(build(files({ directory: directory() })).tls.mode, "files", "its neighbour: the directory with every file");
+    });
+
+    it("names a cluster's missing server pair once, with what belongs there", async () => {
+        const dir = directory();
+        fs.rmSync(path.join(dir, "servers"), { recursive: true });
+        const missing = files({ directory: dir });
+        assert.deepEqual(problemsOf(missing), [
+            `tls.directory: files ${path.join(dir, "servers/c1.crt")} and ${path.join(dir, "servers/c1.key")} do not exist; ` +
+                "the server certificate and key of c1 (for c1.example.com) belong there, or set tls.files.servers.c1.certificate and .privateKey to their paths",
+        ]);
+        await assertNothingRegistered(missing, "missing server pair");
+    });
+
+    it("says once that a certificate file and its key file look swapped", () => {
+        const dir = directory({ "servers/c1.crt": server.privateKey, "servers/c1.key": server.certificate });
+        assertOnlyProblem(
+            files({ directory: dir }),
+            "tls.directory",
+            new RegExp(`^tls\\.directory: ${dir}/servers/c1\\.crt / ${dir}/servers/c1\\.key: the certificate and the private key look swapped`),
+        );
     });
 
     it("checks file material exactly like provided material, naming the files", () => {

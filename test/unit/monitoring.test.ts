@@ -57,6 +57,21 @@ describe("monitoring objects under Pulumi mocks", () => {
         assert.deepEqual(monitor.spec.endpoints, [{ port: metricsService.spec.ports[0].name, path: "/stats/prometheus", interval: "30s" }]);
     });
 
+    it("alerts in the last sixth of a short generated lifetime, in whole seconds and words a reader takes in", async () => {
+        const result = await runProgram(clustersConfig(1, { tls: { validityHours: 240 }, monitoring: { prometheusRule: { enabled: true } } }));
+        assert.equal(result.error, undefined, result.error?.message);
+        const [expiring] = plain(named(result, T.prometheusRule, "monitoring-rules").inputs).spec.groups[0].rules;
+        assert.match(expiring.expr, / < 144000$/, "40 hours");
+        assert.match(expiring.annotations.description, /\(threshold 40 hours\)/);
+        const tenMinutes = buildAlertRules({ namespace: "envoy", job: "envoy-thanos-metrics", certificateExpiryDays: 1 / 144 }).groups[0].rules[0];
+        assert.match(tenMinutes.expr, / < 600$/);
+        assert.match(tenMinutes.annotations.description, /\(threshold 10 minutes\)/);
+        assert.match(
+            buildAlertRules({ namespace: "envoy", job: "j", certificateExpiryDays: 14 }).groups[0].rules[0].annotations.description,
+            /\(threshold 14 days\)/,
+        );
+    });
+
     it("registers only what is switched on", async () => {
         const result = await runProgram(clustersConfig(1, { monitoring: { serviceMonitor: { enabled: true } } }));
         assert.equal(result.error, undefined, result.error?.message);

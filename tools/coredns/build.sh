@@ -8,77 +8,23 @@
 # place it is pinned); main.go here is CoreDNS's own main with the plugins the tests use. The binary goes to
 #   ${ENVOY_THANOS_CACHE:-$HOME/.cache/envoy-thanos}/coredns/<version>-<hash>/coredns
 # where <hash> covers main.go, go.mod and go.sum, so a bump or another plugin set builds anew.
-# If it is already there the script only prints the path (no Go needed). Otherwise it builds with the
-# Go toolchain on PATH (module downloads through the default GOPROXY), the way CoreDNS' Makefile does:
-# CGO off, -ldflags "-s -w", the commit stamped into coremain.GitCommit.
-# Progress goes to stderr; stdout carries only the path (last line).
+# The build follows CoreDNS' Makefile: CGO off, -ldflags "-s -w", the commit stamped into coremain.GitCommit.
+# What every build script shares (cache, lock, the replace-directive check, atomic install) is in tools/go-build.sh.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=tools/go-build.sh
+. "$here/../go-build.sh"
 mod=github.com/coredns/coredns
-
-print_only=0
-case "${1:-}" in
-  "") ;;
-  --print-path) print_only=1 ;;
-  *) echo "usage: build.sh [--print-path]" >&2; exit 2 ;;
-esac
-
-version="$(awk -v m="$mod" '{for (i = 1; i < NF; i++) if ($i == m && $(i+1) ~ /^v[0-9]/) {print $(i+1); exit}}' "$here/go.mod")"
-if [[ -z "$version" ]]; then
-  echo "build.sh: no '$mod vX.Y.Z' requirement in $here/go.mod" >&2
-  exit 1
-fi
+version="$(go_pinned "$here/go.mod" "$mod")"
 hash="$(cat "$here/main.go" "$here/go.mod" "$here/go.sum" | sha256sum | cut -c1-10)"
-cache="${ENVOY_THANOS_CACHE:-$HOME/.cache/envoy-thanos}"
-dir="$cache/coredns/$version-$hash"
-out="$dir/coredns"
+go_build_begin coredns "$version-$hash" "$@"
+go_check_directives "$mod" "$version"
 
-if ((print_only)) || [[ -x "$out" ]]; then
-  echo "$out"
-  exit 0
-fi
-
-command -v go >/dev/null || { echo "build.sh: go not found on PATH" >&2; exit 1; }
-mkdir -p "$dir"
-
-# Serialise concurrent builders; the winner builds, the others reuse its result.
-exec 9>"$dir/.lock"
-flock 9
-if [[ -x "$out" ]]; then
-  echo "$out"
-  exit 0
-fi
-
-cd "$here"
-start=$SECONDS
-echo "build.sh: building coredns $version into $out ($(go version))" >&2
-
-# A dependent module does not inherit CoreDNS' replace directives; it has none today, and the build
-# would silently differ from the release if it gained some.
-upstream_mod="$(go mod download -json "$mod@$version" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
-if [[ -z "$upstream_mod" || ! -f "$upstream_mod" ]]; then
-  echo "build.sh: could not download $mod@$version" >&2
-  exit 1
-fi
-if [[ "$(go mod edit -json "$upstream_mod" | tr -d ' \n\t' | grep -o '"Replace":\[' || true)" != "" ]]; then
-  echo "build.sh: $mod@$version's go.mod has replace directives; repeat them in $here/go.mod and teach this script to compare them" >&2
-  exit 1
-fi
-
-tmp="$(mktemp "$dir/.coredns.XXXXXX")"
-trap 'rm -f "$tmp"' EXIT
 CGO_ENABLED=0 go build -mod=readonly -trimpath -buildvcs=false \
-  -ldflags "-s -w -X $mod/coremain.GitCommit=$version" -o "$tmp" .
+  -ldflags "-s -w -X $mod/coremain.GitCommit=$version" -o "$scratch/coredns" .
 
-got="$("$tmp" -version 2>&1)"
+got="$("$scratch/coredns" -version 2>&1)"
 got="${got%%$'\n'*}" # the first line; `| head -1` could end coredns with SIGPIPE, and pipefail the script
-if [[ "$got" != "CoreDNS-${version#v}" ]]; then
-  echo "build.sh: built binary reports '$got', expected CoreDNS-${version#v}" >&2
-  exit 1
-fi
-chmod 0755 "$tmp"
-mv -f "$tmp" "$out"
-trap - EXIT
-echo "build.sh: $got; built in $((SECONDS - start))s" >&2
-echo "$out"
+[[ "$got" == "CoreDNS-${version#v}" ]] || go_build_fail "built binary reports '$got', expected CoreDNS-${version#v}"
+go_build_install "$got"

@@ -11,29 +11,23 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-required() {
-  awk -v m="$1" '{for (i = 1; i < NF; i++) if ($i == m && $(i+1) ~ /^v[0-9]/) {print $(i+1); exit}}' "$here/go.mod"
-}
-eg_version="$(required github.com/envoyproxy/gateway)"
-gwapi_version="$(required sigs.k8s.io/gateway-api)"
-if [[ -z "$eg_version" || -z "$gwapi_version" ]]; then
-  echo "crds.sh: go.mod in $here lacks the envoyproxy/gateway or sigs.k8s.io/gateway-api requirement" >&2
-  exit 1
-fi
+# shellcheck source=tools/go-build.sh
+. "$here/../go-build.sh"
+eg_version="$(go_pinned "$here/go.mod" github.com/envoyproxy/gateway)"
+gwapi_version="$(go_pinned "$here/go.mod" sigs.k8s.io/gateway-api)"
 
-cache="${ENVOY_THANOS_CACHE:-$HOME/.cache/envoy-thanos}"
-dir="$cache/envoy-gateway/$eg_version/crds-gateway-api-$gwapi_version"
+dir="$go_build_cache/envoy-gateway/$eg_version/crds-gateway-api-$gwapi_version"
 if [[ -f "$dir/.complete" ]]; then
   echo "$dir"
   exit 0
 fi
-command -v go >/dev/null || { echo "crds.sh: go not found on PATH" >&2; exit 1; }
-command -v unzip >/dev/null || { echo "crds.sh: unzip not found; apt-get install unzip" >&2; exit 1; }
+command -v go >/dev/null || go_build_fail "go not found on PATH"
+command -v unzip >/dev/null || go_build_fail "unzip not found; apt-get install unzip"
 
 zip_of() {
   local zip
   zip="$(cd "$here" && go mod download -json "$1@$2" | sed -n 's/^[[:space:]]*"Zip": "\(.*\)",\{0,1\}$/\1/p')"
-  [[ -f "$zip" ]] || { echo "crds.sh: could not download $1@$2" >&2; exit 1; }
+  [[ -f "$zip" ]] || go_build_fail "could not download $1@$2"
   echo "$zip"
 }
 
@@ -49,5 +43,5 @@ touch "$tmp/.complete"
 rm -rf "$dir"
 mv "$tmp" "$dir"
 trap - EXIT
-echo "crds.sh: Gateway API $gwapi_version (standard channel) and Envoy Gateway $eg_version CRDs in $dir" >&2
+go_build_say "Gateway API $gwapi_version (standard channel) and Envoy Gateway $eg_version CRDs in $dir"
 echo "$dir"

@@ -21,6 +21,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tools/go-build.sh
+. "$here/../go-build.sh"
 repo=$(cd "$here/../.." && pwd)
 lockfile=${PULUMI_OFFLINE_LOCKFILE:-$repo/package-lock.json}
 cache_root=${ENVOY_THANOS_CACHE:-$HOME/.cache/envoy-thanos}/pulumi
@@ -88,6 +90,12 @@ for row in "${components[@]}"; do
   key_parts+=("$(. "$dir/wrapper.env"; echo "$KEY")")
   (cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) \
     | sed "s#  \./#  $comp/#" >>"$hash_input"
+  vendored=$(. "$dir/wrapper.env"; echo "${VENDORED:-}")
+  if [[ -n $vendored ]]; then
+    [[ -f $repo/$vendored/go.mod ]] || die "$comp: wrapper ${dir#"$repo"/} names vendored source $vendored, which has no go.mod"
+    (cd "$repo/$vendored" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) \
+      | sed "s#  \./#  $vendored/#" >>"$hash_input"
+  fi
 done
 (cd "$here/embedgen" && sha256sum go.mod main.go | sed 's#  #  embedgen/#') >>"$hash_input"
 
@@ -116,21 +124,7 @@ complete() {
   done
 }
 
-if complete; then
-  echo "$bindir"
-  exit 0
-fi
-
-command -v go >/dev/null 2>&1 || die "go is not on PATH"
-mkdir -p "$cache_root"
-exec 9>"$cache_root/.lock"
-if command -v flock >/dev/null 2>&1; then
-  flock 9
-fi
-if complete; then # another build finished while we waited
-  echo "$bindir"
-  exit 0
-fi
+go_build_lock "$cache_root" "$bindir" complete
 # Left over from interrupted builds (we hold the lock, so none is running).
 rm -rf "$cache_root"/.build.* "$dest"
 tmp=$(mktemp -d "$cache_root/.build.XXXXXX")
@@ -143,13 +137,17 @@ start=$SECONDS
 for comp in cli language-nodejs kubernetes tls random; do
   [[ -n ${wrapper[$comp]:-} ]] || continue
   src=$tmp/src/$comp
-  cp -R "${wrapper[$comp]}" "$src"
+  vendored=$(. "${wrapper[$comp]}/wrapper.env"; echo "${VENDORED:-}")
+  # A vendored provider (third_party/) is its own Go module: build it in place of a wrapper module.
+  cp -R "${vendored:+$repo/}${vendored:-${wrapper[$comp]}}" "$src"
   (
     set -euo pipefail
     cd "$src"
-    . ./wrapper.env
+    . "${wrapper[$comp]}/wrapper.env"
     t0=$SECONDS
-    if [[ -n ${EMBED_MODULE:-} ]]; then
+    if [[ -n ${VENDORED:-} && -n ${EMBED_SCHEMA:-} ]]; then
+      go -C "$here/embedgen" run . -schema "$src/$EMBED_SCHEMA" -version "$EMBED_SCHEMA_VERSION" -out "$src/$EMBED_SCHEMA_OUT"
+    elif [[ -n ${EMBED_MODULE:-} ]]; then
       go mod download "$EMBED_MODULE"
       moddir=$(go list -m -f '{{.Dir}}' "$EMBED_MODULE")
       [[ -d $moddir ]] || { echo "cannot locate $EMBED_MODULE in the module cache" >&2; exit 1; }
