@@ -2,15 +2,17 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
+import type { Model } from "../../components/config/model";
 import { envoyName } from "../../components/names";
 import { FILES } from "../../components/observer/bootstrap";
 import { client, describeDataPath, TWO_CLUSTERS } from "./support/data-path-checks";
 import { requireFrontDoor } from "./support/front-doors";
 import { QuerierClient } from "./support/grpc";
-import { HAPROXY_INSTALL, STORE_API_TIMEOUTS } from "./support/haproxy";
+import { HAPROXY_INSTALL, HaproxyConnection, STORE_API_TIMEOUTS } from "./support/haproxy";
 import { freePort, ProcessGroup, requireTool, tempDir, waitFor } from "./support/processes";
 import { healthyStores, ObservedMonitoring, Querier, startObservedMonitoring, stopObservedMonitoring } from "./support/thanos";
-import { Topology } from "./support/topology";
+import { servedCertificate } from "./support/tls";
+import { expectsProxyProtocol, Topology } from "./support/topology";
 
 /**
  * The recipe's topology: one HAProxy (Debian's, TCP mode) in front of two observed clusters' front doors, routing
@@ -26,28 +28,41 @@ function envoyCluster(documents: Record<string, any>, cluster: string): any {
     return documents[FILES.clusters].resources.find((c: { name: string }) => c.name === envoyName(cluster));
 }
 
-/** Checks that only a path through the hop has, on the shared topology. */
-function hopChecks(topology: () => Topology): void {
-    it("routes each cluster's connections by SNI to its own front door, and closes a connection whose SNI it does not route", async () => {
-        const t = topology();
-        // HAProxy logs a connection when it ends: a fresh Envoy's, ended with it.
-        const logged = t.hop!.haproxy.connections().length;
-        const fresh = await t.startExtraEnvoy({});
+/** A client of `cluster`'s listener on an Envoy of `model`. */
+function clientOf(model: Model, cluster: string): QuerierClient {
+    return new QuerierClient(`127.0.0.1:${model.clusters.find((m) => m.name === cluster)!.port}`);
+}
+
+/**
+ * One call to each cluster through a fresh Envoy behind the topology's HAProxy, which then stops: HAProxy logs a
+ * connection when it ends. Returns those connections.
+ */
+async function oneCallEach(t: Topology): Promise<HaproxyConnection[]> {
+    const logged = t.hop!.haproxy.connections().length;
+    const fresh = await t.startExtraEnvoy({});
+    try {
         for (const { name } of TWO_CLUSTERS) {
-            const c = new QuerierClient(`127.0.0.1:${fresh.model.clusters.find((m) => m.name === name)!.port}`);
+            const c = clientOf(fresh.model, name);
             try {
                 assert.deepEqual((await c.storeInfo()).labels, [{ name: "cluster", value: name }]);
             } finally {
                 c.close();
             }
         }
+    } finally {
         await fresh.envoy.stop();
-        const routed = await waitFor("HAProxy to log both connections", 5000, async () => {
-            const ended = t.hop!.haproxy.connections().slice(logged);
-            return ended.length >= 2 ? ended : undefined;
-        });
+    }
+    return waitFor("HAProxy to log both connections", 5000, async () => {
+        const ended = t.hop!.haproxy.connections().slice(logged);
+        return ended.length >= TWO_CLUSTERS.length ? ended : undefined;
+    });
+}
+
+function routingCheck(topology: () => Topology): void {
+    it("routes each cluster's connections by SNI to its own front door, and closes a connection whose SNI it does not route", async () => {
+        const t = topology();
         assert.deepEqual(
-            routed.map((c) => [c.sni, c.backend, c.termination]).sort(),
+            (await oneCallEach(t)).map((c) => [c.sni, c.backend, c.termination]).sort(),
             TWO_CLUSTERS.map(({ name, host }) => [host, name, "--"]),
         );
 
@@ -59,7 +74,7 @@ function hopChecks(topology: () => Topology): void {
         const { envoy, model } = await t.startExtraEnvoy({
             mutate: (documents) => (envoyCluster(documents, "cl1").transport_socket.typed_config.sni = unrouted),
         });
-        const c = new QuerierClient(`127.0.0.1:${model.clusters.find((m) => m.name === "cl1")!.port}`);
+        const c = clientOf(model, "cl1");
         try {
             const started = Date.now();
             await assert.rejects(c.storeInfo(10_000), "the call must fail");
@@ -75,7 +90,10 @@ function hopChecks(topology: () => Topology): void {
             await envoy.stop();
         }
     });
+}
 
+/** What HAProxy's timeouts do to an idle stream; the front door behind plays no part. */
+function tunnelTimeoutCheck(topology: () => Topology): void {
     it("cuts an idle stream when its tunnel timeout is below Envoy's HTTP/2 PING interval; PINGs more often, or short client and server timeouts beside a long tunnel, keep it", async () => {
         const t = topology();
         // Idle for 6 s before the first frame: twice the short timeouts. The three Envoys run at once.
@@ -86,7 +104,7 @@ function hopChecks(topology: () => Topology): void {
             t.startExtraEnvoy({ l4Hop: { timeouts: shortTunnel }, envoy: { http2Keepalive: { interval: "1s", timeout: "1s" } } }),
             t.startExtraEnvoy({ l4Hop: { timeouts: { ...STORE_API_TIMEOUTS, client: "3s", server: "3s" } } }),
         ]);
-        const clients = [cut, pinged, tunnelOnly].map((x) => new QuerierClient(`127.0.0.1:${x.model.clusters.find((m) => m.name === "cl1")!.port}`));
+        const clients = [cut, pinged, tunnelOnly].map((x) => clientOf(x.model, "cl1"));
         try {
             const [cutStream, pingedStream, tunnelOnlyStream] = await Promise.allSettled(clients.map((c) => c.series(idle, 20_000)));
             assert.equal(cutStream.status, "rejected", "HAProxy's 3 s tunnel timeout must cut the idle stream");
@@ -143,13 +161,81 @@ function deadFrontDoorCheck(topology: () => Topology): void {
     });
 }
 
+/** Envoy Gateway, cl1's listener reading the PROXY protocol (the hop sends it v2) and cl2's not (the hop sends none). */
+function proxyProtocolChecks(topology: () => Topology): void {
+    it("gives cl1's front door Envoy's address from HAProxy's PROXY v2 header; cl2's, without the protocol, sees the hop's", async () => {
+        const t = topology();
+        const since = Object.fromEntries(TWO_CLUSTERS.map(({ name }) => [name, t.side(name).frontDoor.checkpoint().requests]));
+        const ended = await oneCallEach(t);
+        for (const { name } of TWO_CLUSTERS) {
+            const envoyAddresses = ended.filter((c) => c.backend === name).map((c) => c.client);
+            const seen = await waitFor(`${name}'s front door to log the call`, 5000, async () => {
+                const requests = t.side(name).frontDoor.requests().slice(since[name]);
+                return requests.length > 0 ? requests.map((r) => r.client) : undefined;
+            });
+            const fromHeader = seen.every((address) => envoyAddresses.includes(address ?? ""));
+            assert.equal(
+                fromHeader,
+                expectsProxyProtocol(t.model.clusters.find((c) => c.name === name)!),
+                `${name}: Envoy at ${envoyAddresses}, front door saw ${seen}`,
+            );
+        }
+    });
+
+    it("refuses, at the front door, a connection without the header where its listener expects one, and one with it where it does not", async () => {
+        const t = topology();
+        const before = TWO_CLUSTERS.map(({ name }) => t.backend(name).calls.length);
+        const logged = t.hop!.haproxy.connections().length;
+        const inverted = await t.startExtraEnvoy({ l4Hop: { sendProxyV2: (c) => !expectsProxyProtocol(c) } });
+        try {
+            for (const { name } of TWO_CLUSTERS) {
+                const c = clientOf(inverted.model, name);
+                try {
+                    await assert.rejects(c.storeInfo(5000), `${name}: the call must fail`);
+                } finally {
+                    c.close();
+                }
+            }
+        } finally {
+            await inverted.envoy.stop();
+            await inverted.hop?.stop();
+        }
+        assert.deepEqual(
+            TWO_CLUSTERS.map(({ name }) => t.backend(name).calls.length),
+            before,
+            "nothing reached a backend",
+        );
+        // HAProxy reached both front doors; each closed the connection itself.
+        const closedByServer = inverted.hop!.connections().filter((c) => c.termination === "SD");
+        assert.deepEqual([...new Set(closedByServer.map((c) => c.backend))].sort(), ["cl1", "cl2"], inverted.hop!.log());
+        assert.equal(t.hop!.haproxy.connections().length, logged, "the topology's own HAProxy was not used");
+
+        // Directly, without HAProxy: cl1's listener serves only a connection that starts with the header.
+        const cl1 = t.side("cl1");
+        await assert.rejects(servedCertificate(cl1.frontDoorPort, cl1.host), "no PROXY header: refused");
+        assert.ok((await servedCertificate(cl1.frontDoorPort, cl1.host, { proxyV2: true })).checkHost(cl1.host));
+    });
+}
+
 describeDataPath({
     kind: "nginx",
     title: "data path through Envoy, one HAProxy (SNI routing, TLS passed through) and nginx",
     l4Hop: {},
     extra: (topology) => {
-        hopChecks(topology);
+        routingCheck(topology);
+        tunnelTimeoutCheck(topology);
         deadFrontDoorCheck(topology);
+    },
+});
+
+describeDataPath({
+    kind: "envoy-gateway",
+    title: "data path through Envoy, one HAProxy and Envoy Gateway, cl1's listener reading the PROXY protocol v2 that HAProxy sends it",
+    l4Hop: {},
+    gatewayApi: { cl1: { proxyProtocol: true } },
+    extra: (topology) => {
+        routingCheck(topology);
+        proxyProtocolChecks(topology);
     },
 });
 

@@ -27,8 +27,8 @@ export interface DataPathSuite {
     title?: string;
     /** One HAProxy in front of both clusters' front doors. */
     l4Hop?: L4HopOptions;
-    /** Extra stack config (e.g. per front door settings). */
-    config?: Record<string, unknown>;
+    /** Each cluster's own `gatewayApi` settings, by name. */
+    gatewayApi?: Record<string, Record<string, unknown>>;
     /** Checks of this path only, run after the shared ones on the same topology. */
     extra?: (topology: () => Topology) => void;
 }
@@ -92,7 +92,11 @@ export function describeDataPath(suite: DataPathSuite): void {
     describe(suite.title ?? `data path through Envoy and ${kind}`, { skip: ready?.skip ?? false }, () => {
         let topology: Topology;
         before(async () => {
-            topology = await new Topology({ clusters: TWO_CLUSTERS, frontDoor: kind, l4Hop: suite.l4Hop, config: suite.config }).start();
+            topology = await new Topology({
+                clusters: TWO_CLUSTERS.map((c) => ({ ...c, gatewayApi: suite.gatewayApi?.[c.name] })),
+                frontDoor: kind,
+                l4Hop: suite.l4Hop,
+            }).start();
         });
         after(() => topology?.stop());
 

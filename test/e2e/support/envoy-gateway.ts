@@ -414,11 +414,12 @@ function httpGet(port: number, pathname: string, timeoutMs = 5_000): Promise<{ s
     });
 }
 
-/** Waits until 127.0.0.1:`port` serves `certificate` for `host`. */
-async function waitForServed(port: number, host: string, certificate: string): Promise<void> {
+/** Waits until 127.0.0.1:`port` serves `certificate` for `host` (to a connection that starts with a PROXY header, where the listener expects one). */
+async function waitForServed(port: number, cluster: ObservedClusterModel, certificate: string): Promise<void> {
     const expected = new X509Certificate(certificate).fingerprint256;
-    await waitFor(`Envoy Gateway's Envoy serving ${host}'s certificate on ${port}`, 60_000, async () =>
-        (await servedCertificate(port, host).catch(() => undefined))?.fingerprint256 === expected ? true : undefined,
+    const proxyV2 = cluster.gatewayApi.proxyProtocol;
+    await waitFor(`Envoy Gateway's Envoy serving ${cluster.host}'s certificate on ${port}`, 60_000, async () =>
+        (await servedCertificate(port, cluster.host, { proxyV2 }).catch(() => undefined))?.fingerprint256 === expected ? true : undefined,
     );
 }
 
@@ -560,7 +561,7 @@ export class EnvoyGatewayFrontDoor implements RunningFrontDoor {
         const gateway = `${cluster.sidecar.namespace}/${observedNames(cluster.name).gateway}`;
         await eg.assertProjectEnvoy(gateway);
         await eg.publish(443, door.port);
-        await waitForServed(door.port, cluster.host, door.server.certificate);
+        await waitForServed(door.port, cluster, door.server.certificate);
         const requests = () => readRequestLog(eg.logs.requests);
         const connections = () => (fs.existsSync(eg.logs.connections) ? fs.readFileSync(eg.logs.connections, "utf8") : "");
         return {
@@ -578,7 +579,7 @@ export class EnvoyGatewayFrontDoor implements RunningFrontDoor {
             },
             updateTls: async (next) => {
                 await applyFrontDoorTls(plane, cluster, next);
-                await waitForServed(door.port, cluster.host, next.server.certificate);
+                await waitForServed(door.port, cluster, next.server.certificate);
             },
         };
     }

@@ -23,8 +23,13 @@ import { servedCertificate } from "./tls";
 export interface L4HopOptions {
     /** Its timeouts; default: what the docs tell users to set (`STORE_API_TIMEOUTS`). */
     timeouts?: HaproxyTimeouts;
-    /** The clusters whose front door gets a PROXY protocol v2 header first; default: none. */
+    /** The clusters whose front door gets a PROXY protocol v2 header first; default: those whose front door expects one. */
     sendProxyV2?: (cluster: ObservedClusterModel) => boolean;
+}
+
+/** Whether the program has the cluster's front door read a PROXY protocol header first. */
+export function expectsProxyProtocol(cluster: ObservedClusterModel): boolean {
+    return cluster.gatewayApi.proxyProtocol;
 }
 
 export interface ObservedSide {
@@ -45,8 +50,8 @@ export interface ObservedSide {
 }
 
 export interface TopologyOptions {
-    /** The observed clusters; each on `frontDoor` (default: the topology's). */
-    clusters: { name: string; host: string; frontDoor?: FrontDoorKind }[];
+    /** The observed clusters; each on `frontDoor` (default: the topology's), with `gatewayApi` settings of its own. */
+    clusters: { name: string; host: string; frontDoor?: FrontDoorKind; gatewayApi?: Record<string, unknown> }[];
     /** The front door of every cluster that names none (default: nginx). */
     frontDoor?: FrontDoorKind;
     /** Extra raw config merged into the stack config (e.g. envoy settings). */
@@ -178,7 +183,7 @@ export class Topology {
                 name: cluster.name,
                 host: cluster.host,
                 server: `127.0.0.1:${this.side(cluster.name).frontDoorPort}`,
-                sendProxyV2: options.sendProxyV2?.(cluster) ?? false,
+                sendProxyV2: (options.sendProxyV2 ?? expectsProxyProtocol)(cluster),
             })),
             timeouts: options.timeouts ?? STORE_API_TIMEOUTS,
         });
@@ -220,9 +225,10 @@ export class Topology {
                 renderDirectory: this.dir,
                 ...this.options.config,
                 envoy: { ...(this.options.config?.envoy as object), ...envoy, adminPort, metricsPort },
-                clusters: this.options.clusters.map(({ name, host }, i) => ({
+                clusters: this.options.clusters.map(({ name, host, gatewayApi }, i) => ({
                     name,
                     host,
+                    gatewayApi,
                     port: listeners[i],
                     address: `localhost:${dialPorts[i]}`,
                     // Envoy Gateway reads the program's Gateway API objects; nginx and Traefik its Ingress.
