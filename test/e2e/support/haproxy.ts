@@ -108,6 +108,8 @@ export interface HaproxyConnection {
     /** `<NOSRV>` when no route took the connection. */
     server: string;
     sni: string;
+    /** Bytes the server (the front door) sent back. */
+    bytesRead: number;
     /** HAProxy's two-letter termination state: `--` normal, `SC` the server refused the connection, `cD` a timeout in the data phase. */
     termination: string;
 }
@@ -145,7 +147,14 @@ export class Haproxy {
             .filter((line) => line.startsWith("frontend="))
             .map((line) => {
                 const fields = Object.fromEntries(line.split(" ").map((field) => field.split("=", 2) as [string, string]));
-                return { client: fields.client, backend: fields.backend, server: fields.server, sni: fields.sni, termination: fields.termination };
+                return {
+                    client: fields.client,
+                    backend: fields.backend,
+                    server: fields.server,
+                    sni: fields.sni,
+                    bytesRead: Number(fields.bytes_read),
+                    termination: fields.termination,
+                };
             });
     }
 
