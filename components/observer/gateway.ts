@@ -85,7 +85,7 @@ export class ObserverGateway extends pulumi.ComponentResource {
             const service = new k8s.core.v1.Service(
                 `${name}-service-${c.name}`,
                 { metadata: meta(c.serviceName, "gateway"), spec: clusterServiceSpec(c) },
-                child(`service-${c.name}`, namespaceDeps),
+                { ...child(`service-${c.name}`, namespaceDeps), ...(model.observer.adoptServices ? adoptionOptions(namespace, c.serviceName) : {}) },
             );
             this.serviceNames[c.name] = service.metadata.name;
         }
@@ -104,4 +104,13 @@ export class ObserverGateway extends pulumi.ComponentResource {
         this.namespace = namespace;
         this.registerOutputs({ serviceNames: this.serviceNames });
     }
+}
+
+/**
+ * The running Service is imported as it is: same object, same ClusterIP, still selecting the recipe's Envoy. Its
+ * labels and spec differ from the program's, which an import refuses unless they are ignored; the next `up` without
+ * `observer.adoptServices` updates them in place, once this `up` has waited for the program's Envoy to be ready.
+ */
+function adoptionOptions(namespace: string, serviceName: string): pulumi.CustomResourceOptions {
+    return { import: `${namespace}/${serviceName}`, ignoreChanges: ["metadata.labels", "metadata.annotations", "spec"] };
 }
