@@ -1625,7 +1625,11 @@ describe("observer.adoptServices", () => {
     });
 
     it("is refused, once, where there are no live Services of Envoy's to adopt", () => {
-        assertOnlyProblem(rendered([cluster(1)], { observer: { adoptServices: true } }), "observer.adoptServices", /renderDirectory deploys to none; remove renderDirectory/);
+        assertOnlyProblem(
+            rendered([cluster(1)], { observer: { adoptServices: true } }),
+            "observer.adoptServices",
+            /renderDirectory deploys to none; remove renderDirectory/,
+        );
         assertOnlyProblem(
             live({ adoptServices: true, mode: "native", namespace: "monitoring" }),
             "observer.adoptServices",

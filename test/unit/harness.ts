@@ -107,7 +107,14 @@ export async function runWithMocks(
     await pulumi.runtime.setMocks(
         {
             newResource: (args) => {
-                resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: providerName(args.provider), custom: args.custom ?? true, importId: args.id || undefined });
+                resources.push({
+                    type: args.type,
+                    name: args.name,
+                    inputs: args.inputs,
+                    provider: providerName(args.provider),
+                    custom: args.custom ?? true,
+                    importId: args.id || undefined,
+                });
                 return { id: `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) };
             },
             call: (args) => args.inputs,

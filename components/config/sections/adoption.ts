@@ -12,7 +12,8 @@ export function checkAdoption(input: StackConfigInput, renderMode: boolean, prob
     if (renderMode) {
         problems.push({
             key,
-            message: "imports Services from the observer cluster, and renderDirectory deploys to none; remove renderDirectory and set observer.context or observer.kubeconfig",
+            message:
+                "imports Services from the observer cluster, and renderDirectory deploys to none; remove renderDirectory and set observer.context or observer.kubeconfig",
         });
     }
     if ((input.observer?.mode ?? defaults.observer.mode) === "native") {
