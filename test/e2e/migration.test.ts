@@ -187,8 +187,9 @@ describe("migrating from a running manual recipe", { skip }, () => {
         follower = (async () => {
             while (following) {
                 await network.sync().catch(() => undefined);
+                const deployment = await observer.request("GET", `/apis/apps/v1/namespaces/${RECIPE_NAMESPACE}/deployments/envoy`).catch(() => undefined);
                 const pods = await observer.request("GET", `/api/v1/namespaces/${RECIPE_NAMESPACE}/pods?labelSelector=name%3Denvoy`).catch(() => undefined);
-                if (pods?.status === 200 && pods.body.items.length === 0) await recipeEnvoy.stop();
+                if (deployment?.status === 404 && pods?.status === 200 && pods.body.items.length === 0) await recipeEnvoy.stop();
                 await sleep(250);
             }
         })();
@@ -219,6 +220,8 @@ describe("migrating from a running manual recipe", { skip }, () => {
 
     it("follows the documented steps with no failed query, no store missing, and the Services kept", async (t) => {
         const before = await services();
+        // Where each Service's new connections have gone so far: the recipe's Envoy (the history before it is start-up).
+        const historyStart = Object.fromEntries(NAMES.map((n) => [n, network.history[n].length - 1]));
         for (const name of NAMES) assert.deepEqual(before[name].selector, RECIPE_SELECTOR);
         let migrating = true;
         const started = Date.now();
@@ -250,7 +253,7 @@ describe("migrating from a running manual recipe", { skip }, () => {
                 "api/v1/namespaces/envoy/configmaps/config",
                 "api/v1/namespaces/envoy/secrets/certs",
             ]) {
-                assert.equal((await observer.request("DELETE", `/${object}`)).status, 200, object);
+                assert.ok([200, 202].includes((await observer.request("DELETE", `/${object}`)).status), object);
             }
             for (const name of NAMES) {
                 const ingress = `/apis/networking.k8s.io/v1/namespaces/${sidecarNamespace(name)}/ingresses/${recipeIngressName(name)}`;
@@ -272,7 +275,11 @@ describe("migrating from a running manual recipe", { skip }, () => {
         assert.ok(result.queries > 50, `only ${result.queries} queries`);
         for (const name of NAMES) {
             const recipePort = recipeClusters.find((c) => c.name === name)!.listenerPort;
-            assert.deepEqual(network.history[name], [recipePort, topology.side(name).listenerPort], `cluster ${name}: never without a ready endpoint`);
+            assert.deepEqual(
+                network.history[name].slice(historyStart[name]),
+                [recipePort, topology.side(name).listenerPort],
+                `cluster ${name}: never without a ready endpoint`,
+            );
         }
     });
 });
