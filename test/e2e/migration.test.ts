@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { defaults } from "../../components/config/defaults";
@@ -198,6 +199,7 @@ describe("migrating from a running manual recipe", { skip }, () => {
         );
 
         querier = new Querier(path.join(dir, "query"), await freePort(), await freePort(), group, ns);
+        fs.mkdirSync(querier.dir, { recursive: true });
         await querier.start({ args: [...RECIPE_FLAGS, DNS_INTERVAL] });
         await waitFor("both stores through the recipe", 60_000, async () => {
             const healthy = (await querier.stores()).filter((s) => s.lastError === null);
