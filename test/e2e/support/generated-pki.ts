@@ -121,7 +121,7 @@ class Openssl {
         let current = "";
         for (const line of extensionText.split("\n")) {
             if (/^\S/.test(line)) {
-                current = line.replace(/:\s*$/, "").replace(/^X509v3 /, "");
+                current = line.replace(/:( critical)?\s*$/, "").replace(/^X509v3 /, "");
                 extensions[current] = "";
             } else if (line.trim() !== "") extensions[current] = [extensions[current], line.trim()].filter(Boolean).join(" ");
         }
@@ -242,19 +242,28 @@ function privateKeysOf(decryptedState: string): string[] {
 }
 
 /**
- * Text that gives a private key away: each base64 line of each of its PEM forms, and its private scalar in hex, base64 and
- * base64url (what a value encoded some other way would still contain).
+ * `bytes` as they would show inside any base64 or base64url text, whatever their offset there: for each of the three
+ * alignments, the characters that only these bytes determine.
+ */
+function base64Forms(bytes: Buffer): string[] {
+    return [0, 1, 2].flatMap((offset) => {
+        const shifted = Buffer.concat([Buffer.alloc(offset), bytes]);
+        return [shifted.toString("base64"), shifted.toString("base64url")].map((text) => text.slice(4, -4));
+    });
+}
+
+/**
+ * Text that gives a private key away: its private scalar in hex, and in base64 or base64url at any offset (so inside
+ * any PEM or DER form of the key, or a base64 value holding one); and a PEM private key marker base64-encoded (a
+ * Secret's data as Kubernetes keeps it).
  */
 function keyMaterial(privateKeyPems: string[]): string[] {
-    const needles = new Set<string>();
+    const needles = new Set<string>(base64Forms(Buffer.from(" PRIVATE KEY-----")));
     for (const pem of privateKeyPems) {
-        for (const line of pem.split("\n")) if (!line.startsWith("-----") && line.trim().length >= 16) needles.add(line.trim());
-        if (pem.includes("OPENSSH")) continue;
-        const d = crypto.createPrivateKey(pem).export({ format: "jwk" }).d!;
-        const scalar = Buffer.from(d, "base64url");
+        if (pem.includes("OPENSSH")) continue; // the same key as the PEM forms
+        const scalar = Buffer.from(crypto.createPrivateKey(pem).export({ format: "jwk" }).d!, "base64url");
         needles.add(scalar.toString("hex"));
-        needles.add(scalar.toString("base64"));
-        needles.add(d);
+        for (const form of base64Forms(scalar)) needles.add(form);
     }
     return [...needles];
 }
@@ -266,8 +275,10 @@ function assertNoPlaintextKeys(texts: Record<string, string>, needles: string[])
         assert.doesNotMatch(text, /PRIVATE KEY/, `a PEM private key in ${what}`);
         const lower = text.toLowerCase();
         // Hex may be written in either case; base64 is compared as it is.
-        const found = needles.filter((n) => text.includes(n) || (/^[0-9a-f]+$/.test(n) && lower.includes(n)));
-        assert.deepEqual(found.length, 0, `${found.length} pieces of private keys in plaintext in ${what}`);
+        const found = needles.map((n) => (text.includes(n) ? text.indexOf(n) : /^[0-9a-f]+$/.test(n) ? lower.indexOf(n) : -1)).filter((i) => i >= 0);
+        // Where, by the nearest field name before each find: never the key material itself.
+        const fields = found.map((i) => [...text.slice(Math.max(0, i - 2000), i).matchAll(/"([\w.-]+)":/g)].pop()?.[1] ?? "?");
+        assert.equal(found.length, 0, `${found.length} pieces of private keys in plaintext in ${what}, after fields ${[...new Set(fields)].join(", ")}`);
     }
 }
 

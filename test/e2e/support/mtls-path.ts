@@ -31,10 +31,11 @@ export interface MtlsSide {
  */
 export async function assertMtlsWith(side: MtlsSide, certificates: { client: string; server: string }): Promise<void> {
     const served = await servedCertificate(side.frontDoorPort, side.host);
+    const expected = new X509Certificate(certificates.server);
     assert.equal(
         served.fingerprint256,
-        new X509Certificate(certificates.server).fingerprint256,
-        `${side.name}'s front door serves the deployed server certificate`,
+        expected.fingerprint256,
+        `${side.name}'s front door serves ${served.subject} serial ${served.serialNumber} from ${served.issuer}, not the deployed ${expected.serialNumber} from ${expected.issuer}`,
     );
     const expectedSerial = serialOf(certificates.client);
     const since = side.frontDoor.checkpoint();

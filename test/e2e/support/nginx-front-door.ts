@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { INGRESS_ANNOTATION, observedNames } from "../../../components/names";
@@ -5,7 +6,8 @@ import { ingressAnnotations, ingressSpec } from "../../../components/observed/in
 import { Issued, OpensslCa } from "../../../tools/pki/openssl-ca";
 import { FrontDoorCluster, FrontDoorContext, FrontDoorRequest, FrontDoorSide, Refusal, RunningFrontDoor } from "./front-door";
 import { IngressObject, Nginx, SecretStore, translateIngress, TranslateOptions } from "./nginx";
-import type { ProcessGroup } from "./processes";
+import { ProcessGroup, waitFor } from "./processes";
+import { servedCertificate } from "./tls";
 
 /**
  * The ingress-nginx front door as the tests run it: one real nginx per cluster, configured by our translator
@@ -114,6 +116,23 @@ export async function startNginxSide(ingress: IngressObject, secrets: SecretStor
                 throw new Error(`nginx did not verify the certificate and then refuse its identity with 403: ${JSON.stringify(logged)}`);
             }
         },
-        updateTls: async (tls) => nginx.reconfigure(render({ ...secrets, ...secretsOf(ingress, tls) })),
+        updateTls: async (tls) => {
+            const workers = new Set(nginx.processes().slice(1));
+            nginx.reconfigure(render({ ...secrets, ...secretsOf(ingress, tls) }));
+            // The reload is asynchronous: the master reads the new configuration, then starts new workers, and only they
+            // accept new connections once the old ones have stopped listening.
+            const host = ingress.spec.rules[0].host;
+            const expected = new X509Certificate(tls.server.certificate).fingerprint256;
+            await waitFor(`nginx to serve its new configuration for ${host}`, 10_000, async () => {
+                if (
+                    !nginx
+                        .processes()
+                        .slice(1)
+                        .some((pid) => !workers.has(pid))
+                )
+                    return undefined;
+                return (await servedCertificate(port, host).catch(() => undefined))?.fingerprint256 === expected ? true : undefined;
+            });
+        },
     };
 }
