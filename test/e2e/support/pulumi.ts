@@ -85,9 +85,9 @@ export class PulumiProject {
         return okOf(args, await this.run(args));
     }
 
-    /** The steps `pulumi preview --json` plans, resources only (not the stack itself); `extraArgs` e.g. `--refresh`. */
-    async previewSteps(stack: string, extraArgs: string[] = []): Promise<PreviewStep[]> {
-        const result = await this.ok(["preview", "-s", stack, "--json", ...extraArgs]);
+    /** The steps `pulumi preview --json` plans, resources only (not the stack itself). */
+    async previewSteps(stack: string): Promise<PreviewStep[]> {
+        const result = await this.ok(["preview", "-s", stack, "--json"]);
         const plan = JSON.parse(result.stdout) as { steps?: { op: string; urn: string }[] };
         return (plan.steps ?? [])
             .map((s) => {
