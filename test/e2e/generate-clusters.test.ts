@@ -236,9 +236,11 @@ describe("generate mode under the real engine against real API servers: issue, c
                 sides.map((s) => s.name),
                 (name) => `127.0.0.1:${sides.find((s) => s.name === name)!.listenerPort}`,
             );
+            // Streams of about 20 s, across the `pulumi up` and the Secret's arrival at Envoy.
             load.startStreams(
                 sides.map((s) => s.name),
                 4,
+                20,
             );
             let renewed: DeployedPki;
             try {

@@ -6,8 +6,13 @@ import { sleep } from "./processes";
  * calls, each through Envoy's listener of a cluster; every failure is recorded with the moment it happened.
  */
 
-const PACED = { frames: 20, intervalMs: 2000, frameBytes: 256 };
-const IDLE_THEN_RESUME = { frames: 5, initialDelayMs: 25_000, intervalMs: 1000, frameBytes: 256 };
+/** A paced stream (a frame every 2 s) and an idle-then-resume one (silent for 5/8 of the time, then 5 frames a second apart), each lasting `seconds`. */
+function streamRequests(seconds: number) {
+    return [
+        { frames: Math.round(seconds / 2), intervalMs: 2000, frameBytes: 256 },
+        { frames: 5, initialDelayMs: seconds * 625, intervalMs: 1000, frameBytes: 256 },
+    ];
+}
 
 export class QuerierLoad {
     readonly streamFailures: string[] = [];
@@ -28,12 +33,13 @@ export class QuerierLoad {
         return `${((Date.now() - this.started) / 1000).toFixed(1)} s`;
     }
 
-    /** Starts `count` streams spread over `clusters`, alternately paced (40 s) and idle-then-resume (25 s idle, then 5 s). */
-    startStreams(clusters: string[], count: number): void {
+    /** Starts `count` streams spread over `clusters`, alternately paced and idle-then-resume, of about `seconds` each. */
+    startStreams(clusters: string[], count: number, seconds = 40): void {
+        const [paced, idleThenResume] = streamRequests(seconds);
         for (let i = 0; i < count; i++) {
             const index = this.streamsStarted++;
             const cluster = clusters[i % clusters.length];
-            const request = index % 2 === 0 ? PACED : IDLE_THEN_RESUME;
+            const request = index % 2 === 0 ? paced : idleThenResume;
             this.streams.push(
                 this.clients[cluster].series(request, 120_000).then(
                     (result: StreamResult) => {
