@@ -8,12 +8,13 @@ import { pulumiBinary, PulumiProject } from "../test/e2e/support/pulumi";
 import { clustersConfig, runProgram } from "../test/unit/harness";
 import { envoyProfile, micro, MicroResult, realQueries, RealQueryResult, steady, SteadyResult } from "./datapath";
 import { FloorResult, tlsFloor } from "./floor";
+import { withLatestResults } from "./results-page";
 import { Stack, startStack } from "./stack";
 
 /**
  * `npm run bench [-- --smoke]`: what the proxies cost on real queries and per call, how far each path is from the
  * machine's TLS limit, how Envoy and the program scale; side by side in one run. Writes bench/results.md and, on a
- * full run, the README's "Latest results". Absolute numbers only compare within one run (2 cores, shared).
+ * full run, the "Latest results" of docs/performance.md. Absolute numbers only compare within one run (2 cores, shared).
  */
 
 const smoke = process.argv.includes("--smoke");
@@ -224,23 +225,10 @@ async function engineScale(lines: string[]): Promise<void> {
     lines.push("", "Most of a small preview is the engine, language host and provider starting.", "");
 }
 
-const README_START = "<!-- npm run bench writes the latest full run below, from bench/results.md; edits here are overwritten -->";
-const README_END = "<!-- end of the latest full run -->";
-
-/** The README's "Latest results": this run's text, one heading level down. */
-function updateReadme(text: string): void {
-    const file = path.join(__dirname, "../README.md");
-    const readme = fs.readFileSync(file, "utf8");
-    const start = readme.indexOf(README_START);
-    const end = readme.indexOf(README_END);
-    if (start < 0 || end < start) throw new Error(`README.md has no "${README_START}" … "${README_END}" block for the results`);
-    const body = text
-        .split("\n")
-        .slice(2)
-        .map((line) => (line.startsWith("#") ? `#${line}` : line))
-        .join("\n")
-        .trim();
-    fs.writeFileSync(file, `${readme.slice(0, start + README_START.length)}\n\n${body}\n\n${readme.slice(end)}`);
+/** docs/performance.md's "Latest results": this run's text. */
+function updatePerformancePage(text: string): void {
+    const file = path.join(__dirname, "../docs/performance.md");
+    fs.writeFileSync(file, withLatestResults(fs.readFileSync(file, "utf8"), text));
 }
 
 async function main(): Promise<void> {
@@ -279,7 +267,7 @@ async function main(): Promise<void> {
     const text = lines.join("\n");
     const out = path.join(__dirname, only !== undefined ? `results-${only.join("-")}.md` : smoke ? "results-smoke.md" : "results.md");
     fs.writeFileSync(out, `${text}\n`);
-    if (only === undefined && !smoke) updateReadme(text);
+    if (only === undefined && !smoke) updatePerformancePage(text);
     process.stdout.write(`${text}\nwritten to ${path.relative(process.cwd(), out)}\n`);
 }
 

@@ -3,7 +3,7 @@ import { defaults } from "../components/config/defaults";
 
 /**
  * `node --import tsx tools/dashboard-layout.ts`: draws the Grafana dashboard's layout as text, from the same
- * panel definitions the dashboard is built from (the README shows this drawing; a unit test keeps it current).
+ * panel definitions the dashboard is built from (docs/monitoring.md shows this drawing; a unit test keeps it current).
  */
 
 /** Characters per grid column, and text lines per grid row (Grafana's rows are 30 px, a bit less than a line's width). */

@@ -43,7 +43,7 @@ function main(stack: string, outputsJson: string): string {
     if (outputs.renderDirectory !== undefined) {
         lines.push(`  - Read what would be deployed: ls -R ${outputs.renderDirectory}/; the Envoy configuration alone: npm run -s envoy-config -- ${stack}`);
         lines.push(`  - Change the stack (Pulumi.${stack}.yaml), then npm run preview -- -s ${stack} shows the difference.`);
-        lines.push('  - Deploy to real clusters: a stack per environment with kubeconfig contexts (README, "Moving to real clusters").');
+        lines.push('  - Deploy to real clusters: a stack per environment with kubeconfig contexts (docs/deploying.md, "Moving to real clusters").');
         lines.push(`  - Clean up: npm run destroy -- -s ${stack} --yes`);
     } else {
         const services = (outputs.clusters ?? []).map((c) => `${c.service}:${c.port} → ${c.host}`).join(", ");

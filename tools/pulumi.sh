@@ -76,7 +76,7 @@ if [ -n "$stack" ] && [[ "$command" =~ ^(up|update|preview|refresh)$ ]] && [ "${
       if $offline; then printf ' (it is the offline toolchain that tools/setup.sh builds; the Go module proxy does not serve these providers)'; fi
       printf '.\nOn a machine with internet access, install them once:\n'
       printf '    %s\n' "${install_lines[@]}"
-      printf 'Without internet, give the stack certificates from PEM files instead (README, "Certificates from files"):\n'
+      printf 'Without internet, give the stack certificates from PEM files instead (docs/certificates.md, "Certificates from files"):\n'
       printf '    pulumi config set -s %s --path envoy-thanos:tls.mode files\n' "$stack"
       printf '    pulumi config set -s %s --path envoy-thanos:tls.directory <directory with ca.crt, client.crt, client.key, servers/<cluster>.crt|.key>\n\n' "$stack"
     } >&2

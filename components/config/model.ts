@@ -248,7 +248,7 @@ function frontDoorWarnings(input: StackConfigInput): string[] {
             "ingress-nginx reached end of life in March 2026 (no more releases or security fixes). Switch with " +
             "`pulumi config set --path frontDoor gateway-api` (or per cluster: `pulumi config set --path 'clusters[0].frontDoor' gateway-api`); " +
             "keep the Ingresses and silence this warning with `pulumi config set --path frontDoor ingress-nginx`. " +
-            'README "Choosing a front door" explains the migration.',
+            'docs/front-doors.md, "Migrating a cluster from ingress-nginx to gateway-api", explains the migration.',
     ];
 }
 
@@ -754,8 +754,8 @@ function materialFromFiles(t: TlsInput, clusters: ObservedClusterModel[], option
         problems.push({
             key: "tls.directory",
             message:
-                `directory ${directory} does not exist (relative paths start at ${base}); create it with the files the README's ` +
-                `"Certificates from files" lists, or point tls.directory elsewhere (for the dev stack, bash tools/setup.sh creates it)`,
+                `directory ${directory} does not exist (relative paths start at ${base}); create it with the files docs/certificates.md ` +
+                `("Certificates from files") lists, or point tls.directory elsewhere`,
         });
         return { servers: {} };
     }

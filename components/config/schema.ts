@@ -167,7 +167,7 @@ const resourceListSchema = z.strictObject({
 });
 
 export const envoySchema = z.strictObject({
-    /** Container image; its tag must be a version the test suite runs (see README). */
+    /** Container image; its tag must be a version the test suite runs (see docs/configuration.md). */
     image: z.string().superRefine(check(imageReferenceProblem)).describe("an image reference such as envoyproxy/envoy:v1.40.0").optional(),
     replicas: wholeNumber("1-50").min(1, "must be at least 1").max(50, "must be at most 50; more replicas add upstream connections, not capacity").optional(),
     logLevel: z.enum(["trace", "debug", "info", "warning", "error", "critical", "off"]).optional(),
@@ -293,7 +293,7 @@ export const tlsSchema = z.strictObject({
     validityHours: hours(1).optional(),
     earlyRenewalHours: hours(0).optional(),
     caValidityHours: hours(1).optional(),
-    /** generate: which CA slot signs the certificates and which slots both sides trust (a rotation with overlap, see README). */
+    /** generate: which CA slot signs the certificates and which slots both sides trust (a rotation with overlap, see docs/certificates.md). */
     ca: z
         .strictObject({
             issuing: z.enum(CA_SLOTS, "must be a or b, the CA slot that signs the certificates").optional(),
@@ -314,7 +314,7 @@ export const tlsSchema = z.strictObject({
     servers: z.record(z.string(), keyPair).describe("a map from cluster name to certificate and privateKey").optional(),
     /** provided: one certificate used on every side, as in the manual recipe's fullchain.pem/privkey.pem. */
     shared: keyPair.optional(),
-    /** files: a directory with the documented file names (README "Certificates from files"). */
+    /** files: a directory with the documented file names (docs/certificates.md, "Certificates from files"). */
     directory: z.string().min(1, "must be a directory path").optional(),
     /** files: per-item paths, each overriding the directory's file name for that item. */
     files: z

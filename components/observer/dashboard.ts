@@ -13,7 +13,7 @@ import { REMOTE_CLUSTER_PATTERN, remoteClusters, selector, TLS_VERIFY_FAILURE_CO
 
 /**
  * The Grafana dashboard of the observer's Envoy, built with Grafana's foundation SDK. The panels are plain data
- * first (title, place, queries), so that tests can check every query against a real Prometheus and the README
+ * first (title, place, queries), so that tests can check every query against a real Prometheus and docs/monitoring.md
  * can draw the layout from the same definitions; the SDK turns them into the dashboard model Grafana loads.
  */
 

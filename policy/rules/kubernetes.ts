@@ -173,7 +173,7 @@ export function imageDigestViolations(podSpec: unknown): string[] {
         }
         return [
             `${label} image ${JSON.stringify(image)} has no digest, so a re-pushed tag changes what runs. ` +
-                'Fix: pin the digest you verified, e.g. envoy.image: envoyproxy/envoy:v1.40.0@sha256:<digest> (README, "Security model").',
+                'Fix: pin the digest you verified, e.g. envoy.image: envoyproxy/envoy:v1.40.0@sha256:<digest> (docs/security.md, "Envoy and its pod").',
         ];
     });
 }

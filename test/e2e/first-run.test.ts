@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -9,9 +10,10 @@ import { tempDir } from "./support/processes";
 import { pulumiBinary, PulumiProject, requirePulumi } from "./support/pulumi";
 
 /**
- * The first-run experience, with the real engine: the dev stack exactly as committed renders, re-previews with
- * no change and destroys cleanly; and the README's own commands, run as the README writes them in a fresh copy of
- * the repository, render the dev stack and print the next steps. No plugin beyond the offline toolchain is used.
+ * The first-run experience, with the real engine: the dev stack exactly as committed (generate mode, the default)
+ * issues its certificates with the real tls and random plugins, renders, re-previews with no change and destroys
+ * cleanly; and the README's own commands, run as the README writes them in a fresh copy of the repository, render
+ * the dev stack and print the next steps. No plugin beyond the offline toolchain is used.
  */
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -39,6 +41,16 @@ function renderedManifests(dir: string): Record<string, Manifest[]> {
     return out;
 }
 
+function secretValue(manifest: Manifest, key: string): string {
+    return manifest.stringData?.[key] ?? Buffer.from(manifest.data![key], "base64").toString();
+}
+
+function renderedSecret(dir: string, sub: string, name: string): Manifest {
+    const secret = renderedManifests(dir)[sub]?.find((m) => m.kind === "Secret" && m.metadata.name === name);
+    assert.ok(secret, `rendered/${sub} has Secret ${name}`);
+    return secret;
+}
+
 function renderedKinds(dir: string): Record<string, string[]> {
     return Object.fromEntries(Object.entries(renderedManifests(dir)).map(([sub, ms]) => [sub, ms.map((m) => `${m.kind}/${m.metadata.name}`).sort()]));
 }
@@ -49,8 +61,6 @@ describe("the dev stack exactly as committed, under the real engine", { skip }, 
 
     before(() => {
         fs.copyFileSync(path.join(ROOT, "Pulumi.dev.yaml"), path.join(project.dir, "Pulumi.dev.yaml"));
-        // What tools/setup.sh does for the dev stack, in this copy of the project.
-        execFileSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools/pki/dev-pki.ts"), "dev", project.dir], { stdio: "pipe" });
     });
 
     after(async () => {
@@ -73,18 +83,35 @@ describe("the dev stack exactly as committed, under the real engine", { skip }, 
         }
         assert.ok(!kinds.cl2.some((k) => k.startsWith("Ingress/")), kinds.cl2.join(", "));
         assert.ok(kinds.observer.includes("Deployment/envoy-thanos"), kinds.observer.join(", "));
-        // The rendered server certificate is the file setup wrote: the files source reached the manifests.
-        const secret = renderedManifests(path.join(project.dir, "rendered")).cl1.find(
-            (m) => m.kind === "Secret" && m.metadata.name === "envoy-thanos-cl1-server-tls",
-        )!;
-        const served = secret.stringData?.["tls.crt"] ?? Buffer.from(secret.data!["tls.crt"], "base64").toString();
-        assert.equal(served, fs.readFileSync(path.join(project.dir, "dev-pki/servers/cl1.crt"), "utf8"));
+        // The rendered server certificates were issued by the stack's own CA, for their hosts, by the real provider.
+        const ca = new crypto.X509Certificate((await project.ok(["stack", "output", "-s", "dev", "caCertificate"])).stdout.trim());
+        for (const [c, host] of [
+            ["cl1", "cl1m.example.com"],
+            ["cl2", "cl2m.example.com"],
+        ]) {
+            const served = new crypto.X509Certificate(
+                secretValue(renderedSecret(path.join(project.dir, "rendered"), c, `envoy-thanos-${c}-server-tls`), "tls.crt"),
+            );
+            assert.ok(served.checkIssued(ca) && served.verify(ca.publicKey), `${c}'s server certificate is signed by the stack's CA`);
+            assert.equal(served.checkHost(host), host);
+        }
     });
 
-    it("never shows a private key read from a file: not in the state, the outputs or the engine's log", async () => {
-        const keyLines = ["client.key", "servers/cl1.key", "servers/cl2.key"].map(
-            (f) => fs.readFileSync(path.join(project.dir, "dev-pki", f), "utf8").split("\n")[1],
-        );
+    it("never shows an issued private key: not in the state, the outputs or the engine's log", async () => {
+        const rendered = path.join(project.dir, "rendered");
+        const keys = [renderedSecret(rendered, "cl1", "envoy-thanos-cl1-server-tls"), renderedSecret(rendered, "cl2", "envoy-thanos-cl2-server-tls")]
+            .map((secret) => secretValue(secret, "tls.key"))
+            .concat(
+                renderedManifests(rendered)
+                    .observer.filter((m) => m.kind === "Secret")
+                    .flatMap((m) =>
+                        Object.keys(m.stringData ?? m.data ?? {})
+                            .filter((k) => k.endsWith(".key"))
+                            .map((k) => secretValue(m, k)),
+                    ),
+            );
+        assert.equal(keys.length, 3, "two server keys and Envoy's client key were rendered");
+        const keyLines = keys.map((pem) => pem.split("\n")[1]);
         const state = await project.exportState("dev");
         const outputs = (await project.ok(["stack", "output", "-s", "dev", "--json"])).stdout;
         for (const [where, text] of Object.entries({ state, outputs, "the engine's output of `up --diff`": engineOutput })) {
@@ -169,8 +196,6 @@ describe("the README's commands, as a newcomer types them, in a fresh copy", { s
 
         const setupRun = await runShell(setup, copy, env, 600_000);
         assert.equal(setupRun.code, 0, setupRun.output.slice(-3000));
-        assert.ok(fs.existsSync(path.join(copy, "dev-pki/servers/cl2.key")), "setup made the dev stack's certificates");
-        assert.equal(fs.statSync(path.join(copy, "dev-pki/client.key")).mode & 0o777, 0o600);
 
         const up = await runShell(main, copy, env, 600_000);
         assert.equal(up.code, 0, up.output.slice(-4000));
@@ -187,6 +212,12 @@ describe("the README's commands, as a newcomer types them, in a fresh copy", { s
         const offline = pulumiBinary()!.startsWith(path.join(process.env.ENVOY_THANOS_CACHE ?? path.join(os.homedir(), ".cache/envoy-thanos"), "pulumi"));
         const skewNotes = up.output.match(/offline toolchain: its Kubernetes provider is v[\d.]+, older than the @pulumi\/kubernetes [\d.]+ SDK/g) ?? [];
         assert.equal(skewNotes.length, offline ? 1 : 0);
+        // So is the skew of the tls and random providers, which the dev stack (generate mode) runs.
+        const pluginNotes =
+            up.output.match(/offline toolchain: its tls and random providers are v\S+ and v\S+, built from the upstream source vendored in third_party\//g) ??
+            [];
+        assert.equal(pluginNotes.length, offline ? 1 : 0);
+        assert.doesNotMatch(up.output, /using pulumi-resource-(tls|random) from \$PATH/);
         assert.equal(fs.readFileSync(path.join(copy, "Pulumi.dev.yaml"), "utf8"), committedDevStack, "the run leaves the committed stack file as it was");
     });
 });

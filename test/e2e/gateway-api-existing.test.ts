@@ -9,7 +9,7 @@ import { PulumiProject, requirePulumi } from "./support/pulumi";
 
 /**
  * gatewayApi.existingGateway against the real CRD schemas (Gateway API v1.6.1, Envoy Gateway v1.9.1): the platform
- * team's Gateway, configured as the README says (its own port, perPort frontend validation naming our CA ConfigMap,
+ * team's Gateway, configured as docs/front-doors.md says (its own port, perPort frontend validation naming our CA ConfigMap,
  * certificateRefs to our Secret, both across namespaces), is accepted by the API server; `pulumi up` attaches the route
  * to its listener through a ReferenceGrant and creates no Gateway of its own; the platform's Gateway is untouched.
  * A stand-in writes the route status the program waits for.
@@ -27,7 +27,7 @@ const GW = "/apis/gateway.networking.k8s.io/v1";
 const GW_BETA = "/apis/gateway.networking.k8s.io/v1beta1";
 const EG = "/apis/gateway.envoyproxy.io/v1alpha1";
 
-/** The platform team's Gateway, as the README's "Attaching to a platform team's Gateway" tells them to configure it. */
+/** The platform team's Gateway, as docs/front-doors.md ("Attaching to a platform team's Gateway") tells them to configure it. */
 const platformGateway = {
     apiVersion: "gateway.networking.k8s.io/v1",
     kind: "Gateway",

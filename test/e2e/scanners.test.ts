@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -113,7 +113,6 @@ describe("third-party scanners on the rendered manifests", { skip }, () => {
 
     before(async () => {
         fs.copyFileSync(path.join(ROOT, "Pulumi.dev.yaml"), path.join(project.dir, "Pulumi.dev.yaml"));
-        execFileSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools/pki/dev-pki.ts"), "dev", project.dir], { stdio: "pipe" });
         rendered.dev = path.join(project.dir, "rendered");
         // Staging's shape with three clusters, rendered: certificates from files, a NetworkPolicy, overrides.
         rendered.staging = tempDir("scan-staging");

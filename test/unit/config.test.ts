@@ -84,7 +84,7 @@ describe("configuration model", () => {
         );
         assert.deepEqual(model.warnings, [], "the dev stack names its front doors");
         assert.equal(model.renderDirectory, "rendered");
-        assert.equal(model.tls.mode, "files");
+        assert.equal(model.tls.mode, "generate", "the dev stack shows the default certificate mode");
         assert.equal(model.envoy.logLevel, "info");
         assert.equal(model.observer.namespace, "envoy");
     });
@@ -190,9 +190,9 @@ describe("configuration model", () => {
         }
     });
 
-    it("lists every configuration key in the README's configuration reference", () => {
-        const readme = fs.readFileSync(path.resolve(__dirname, "../../README.md"), "utf8");
-        const section = readme.slice(readme.indexOf("## Configuration reference"), readme.indexOf("**Port rule.**"));
+    it("lists every configuration key in the configuration reference (docs/configuration.md)", () => {
+        const reference = fs.readFileSync(path.resolve(__dirname, "../../docs/configuration.md"), "utf8");
+        const section = reference.slice(0, reference.indexOf("**Port rule.**"));
         // A row's key cell may abbreviate siblings: `envoy.http2Keepalive.interval` / `.timeout`.
         const documented = new Set<string>();
         for (const row of section.split("\n").filter((line) => line.startsWith("| `"))) {
@@ -234,13 +234,14 @@ describe("configuration model", () => {
         assert.match(readme, new RegExp(`Thanos ${pinned.replace(/\./g, "\\.")} is the recommended and tested version`));
     });
 
-    it("describes in the README the Traefik version the end-to-end tests build and run", () => {
+    it("describes in the docs the Traefik version the end-to-end tests build and run", () => {
         const goMod = fs.readFileSync(path.resolve(__dirname, "../../tools/traefik/go.mod"), "utf8");
         const pinned = /^require github\.com\/traefik\/traefik\/v3 (v\d+\.\d+\.\d+)/m.exec(goMod)?.[1];
         assert.ok(pinned);
-        const readme = fs.readFileSync(path.resolve(__dirname, "../../README.md"), "utf8");
-        assert.match(readme, new RegExp(`\\| Traefik \\| ${pinned.replace(/\./g, "\\.")} \\|`), "the tools table");
-        assert.match(readme, new RegExp(`\\| Traefik ${pinned.replace(/\./g, "\\.")} \\|`), "the annotation table's column");
+        const testing = fs.readFileSync(path.resolve(__dirname, "../../docs/testing.md"), "utf8");
+        const frontDoors = fs.readFileSync(path.resolve(__dirname, "../../docs/front-doors.md"), "utf8");
+        assert.match(testing, new RegExp(`\\| Traefik \\| ${pinned.replace(/\./g, "\\.")} \\|`), "the tools table");
+        assert.match(frontDoors, new RegExp(`\\| Traefik ${pinned.replace(/\./g, "\\.")} \\|`), "the annotation table's column");
     });
 
     it("reads encrypted stack values as opaque without failing", () => {
@@ -1294,7 +1295,7 @@ describe("TLS material from files (tls.mode: files)", () => {
     it("names a missing directory once, with how to create it", () => {
         const problems = problemsOf(files({ directory: "no-such-pki" }));
         assert.equal(problems.length, 1, problems.join("\n"));
-        assert.match(problems[0], /^tls\.directory: directory no-such-pki does not exist .*bash tools\/setup\.sh creates it/);
+        assert.match(problems[0], /^tls\.directory: directory no-such-pki does not exist .*create it with the files docs\/certificates\.md/);
     });
 
     it("names a missing file by its path", () => {

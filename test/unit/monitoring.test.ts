@@ -120,9 +120,9 @@ describe("dashboard layout", () => {
         }
     });
 
-    it("is drawn in the README from these definitions", () => {
-        const readme = fs.readFileSync(path.resolve(__dirname, "../../README.md"), "utf8");
+    it("is drawn in docs/monitoring.md from these definitions", () => {
+        const page = fs.readFileSync(path.resolve(__dirname, "../../docs/monitoring.md"), "utf8");
         const drawing = drawLayout(panelDefinitions({ namespace: "envoy", certificateExpiryDays: defaults.monitoring.certificateExpiryDays }));
-        assert.ok(readme.includes(drawing), "README's dashboard drawing is stale: paste the output of node --import tsx tools/dashboard-layout.ts");
+        assert.ok(page.includes(drawing), "docs/monitoring.md's dashboard drawing is stale: paste the output of node --import tsx tools/dashboard-layout.ts");
     });
 });

@@ -1,6 +1,4 @@
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
@@ -10,6 +8,7 @@ import {
     devStackConfig,
     isSecret,
     MINIMAL_KUBECONFIG,
+    MOCK_CERT_MARK,
     MOCK_PRIVATE_KEY_MARK,
     named,
     ofType,
@@ -21,7 +20,6 @@ import {
     RunResult,
 } from "./harness";
 
-const ROOT = path.resolve(__dirname, "../..");
 const T = {
     namespace: "kubernetes:core/v1:Namespace",
     configMap: "kubernetes:core/v1:ConfigMap",
@@ -839,8 +837,10 @@ describe("index.ts with the dev stack", () => {
                 endpoint: "dnssrv+_envoy-cl2._tcp.envoy-cl2.envoy.svc.cluster.local",
             },
         ]);
-        assert.equal(outputs.caCertificate, fs.readFileSync(path.join(ROOT, "dev-pki/ca.crt"), "utf8"));
+        // The dev stack issues its own certificates (generate, the default mode): the CA output is its self-signed CA.
+        const ca = result.resources.find((r) => r.type === "tls:index/selfSignedCert:SelfSignedCert")!;
+        assert.equal(outputs.caCertificate, `-----BEGIN CERTIFICATE-----\n${MOCK_CERT_MARK} ${ca.name}\n-----END CERTIFICATE-----\n`);
         assert.equal(outputs.renderDirectory, "rendered");
-        assertInventory(result, ["cl1", "cl2"], "supplied", ["cl2"]);
+        assertInventory(result, ["cl1", "cl2"], "issued", ["cl2"]);
     });
 });

@@ -7,7 +7,7 @@ import { caSpec, CertificateSpec, clientSpec, serverSpec } from "../../component
 
 /**
  * Certificates made by the real openssl CLI from the program's own certificate spec (components/pki/spec.ts),
- * so that the tests and the dev stack's throwaway PKI (tools/pki/dev-pki.ts) have the layout the program issues
+ * so that the tests and the bench have the layout the program issues
  * with @pulumi/tls.
  */
 
