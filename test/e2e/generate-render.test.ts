@@ -148,9 +148,10 @@ describe("generate mode under the real engine (render mode): issue, verify, carr
             /** Envoy's Secret volume first (kubelet), then each front door's Secret (the controller): the order in which one side is ahead. */
             const deliverToEnvoy = (pki: DeployedPki) => topology!.envoy.rotateTls(pki.envoy);
             const deliverToFrontDoors = async (pki: DeployedPki) => {
+                const dir = tempDir("generate-pki");
                 for (const c of CLUSTERS) {
                     const { server, clientCa } = pki.clusters[c.name];
-                    await topology!.side(c.name).frontDoor.updateTls({ server: asIssued(tempDir("generate-pki"), c.name, server), clientCa });
+                    await topology!.side(c.name).frontDoor.updateTls({ server: asIssued(dir, c.name, server), clientCa });
                 }
             };
             const carries = async (client: DeployedPki, server: DeployedPki) => {
