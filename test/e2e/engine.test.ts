@@ -15,9 +15,9 @@ import { runStatus } from "./support/status";
 
 /**
  * The program under the real Pulumi engine and the real Kubernetes provider, in render mode, with a local
- * file backend. Certificates are `tls.mode: provided` (openssl-made from the program's spec): the
- * `@pulumi/tls` and `@pulumi/random` providers cannot be built offline here (tools/pulumi-offline/README.md),
- * so generate mode does not run under the real engine on this machine.
+ * file backend. Certificates are `tls.mode: provided` (openssl-made from the program's spec), so that the checks can
+ * compare the rendered Secrets with known material; generate mode under the real engine is generate-render.test.ts
+ * and generate-clusters.test.ts.
  */
 
 const missingPulumi = requirePulumi();
