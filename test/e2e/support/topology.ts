@@ -12,7 +12,8 @@ import { freePort, ProcessGroup, tempDir } from "./processes";
 /**
  * The whole data path on loopback, per observed cluster: backend (the sidecar) ← front door (nginx rendered from
  * our Ingress by default; any kind of `front-doors.ts`) ← Envoy (our bootstrap) ← the test's gRPC client.
- * Certificates come from openssl, made from the program's certificate spec.
+ * Certificates come from openssl, made from the program's certificate spec, unless the test brings its own
+ * (`certificates`, e.g. what the engine issued in generate mode).
  */
 
 export interface ObservedSide {
@@ -52,6 +53,15 @@ export interface TopologyOptions {
     observedOnly?: boolean;
     /** The clusters Envoy starts with (default: all); the others exist on the observed side, ready to be appended. */
     envoyClusters?: string[];
+    /** Certificates issued elsewhere (by the engine) instead of by the topology's openssl CA. */
+    certificates?: TopologyCertificates;
+}
+
+/** Envoy's client certificate and CA bundle, and each cluster's server certificate and the client CA its front door verifies. */
+export interface TopologyCertificates {
+    client: Issued;
+    caBundle: string;
+    clusters: Record<string, { server: Issued; clientCa: string }>;
 }
 
 export class Topology {
@@ -66,7 +76,7 @@ export class Topology {
     private extraEnvoys = 0;
 
     constructor(private readonly options: TopologyOptions) {
-        this.client = this.ca.client();
+        this.client = options.certificates?.client ?? this.ca.client();
     }
 
     side(name: string): ObservedSide {
@@ -101,7 +111,8 @@ export class Topology {
         this.model = await this.buildModel(ports.map((p) => p.frontDoor));
         for (const [i, cluster] of this.model.clusters.entries()) {
             const kind = this.kindOf(i);
-            const server = this.options.serverCertificate?.(cluster.name, this.ca) ?? this.ca.server(cluster.host);
+            const issued = this.options.certificates?.clusters[cluster.name];
+            const server = issued?.server ?? this.options.serverCertificate?.(cluster.name, this.ca) ?? this.ca.server(cluster.host);
             const sidecar = this.options.sidecarAddress?.(cluster.name);
             const backend = sidecar === undefined ? new Backend(cluster.name) : undefined;
             await backend?.start(ports[i].backend);
@@ -110,7 +121,7 @@ export class Topology {
                     cluster,
                     clientIdentity: this.model.clientIdentity,
                     server,
-                    clientCa: this.ca.ca.certificate,
+                    clientCa: issued?.clientCa ?? this.ca.ca.certificate,
                     backendAddress: sidecar ?? `127.0.0.1:${ports[i].backend}`,
                     port: ports[i].frontDoor,
                     sslProtocols: this.options.sslProtocols,
@@ -173,7 +184,8 @@ export class Topology {
     }
 
     private async startEnvoy(options: { tls?: TlsFiles; mutate?: (documents: Record<string, any>) => void }, model: Model, workDir: string): Promise<Envoy> {
-        const tls = options.tls ?? { certificate: this.client.certificate, privateKey: this.client.privateKey, ca: this.ca.ca.certificate };
+        const ca = this.options.certificates?.caBundle ?? this.ca.ca.certificate;
+        const tls = options.tls ?? { certificate: this.client.certificate, privateKey: this.client.privateKey, ca };
         const envoy = new Envoy(
             {
                 envoy: model.envoy,
