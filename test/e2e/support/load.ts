@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { expectedSha256, QuerierClient, StreamResult } from "./grpc";
 import { sleep } from "./processes";
 
@@ -86,6 +87,19 @@ export class QuerierLoad {
     async stopUnary(): Promise<void> {
         this.unaryRunning = false;
         await this.unary;
+    }
+
+    /** Ends the unary calls and closes the querier's clients: what a test runs when it is done with the load. */
+    async stop(): Promise<void> {
+        await this.stopUnary();
+        for (const client of Object.values(this.clients)) client.close();
+    }
+
+    /** Fails unless no stream and no unary call failed, and more than `minimumUnaryCalls` unary calls were made. */
+    assertNoFailure(minimumUnaryCalls: number): void {
+        assert.deepEqual(this.streamFailures, [], "no stream may fail");
+        assert.deepEqual(this.unaryFailures, [], "no unary call may fail");
+        assert.ok(this.unaryCalls > minimumUnaryCalls, `only ${this.unaryCalls} unary calls`);
     }
 
     /** Waits for every stream started so far. */
