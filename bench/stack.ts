@@ -1,14 +1,14 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as YAML from "yaml";
 import { TLS_KEYS } from "../components/observer/bootstrap";
 import { nativeEndpointSdFile } from "../components/observer/native";
-import { httpGet, validate, writeSecretVolume } from "../test/e2e/support/envoy";
+import { httpGet, writeSecretVolume } from "../test/e2e/support/envoy";
 import type { FrontDoorKind } from "../test/e2e/support/front-door";
 import { FRONT_DOOR_KINDS } from "../test/e2e/support/front-doors";
-import { freePort, ProcessGroup, tempDir, waitFor } from "../test/e2e/support/processes";
+import { freePort, ProcessGroup, tempDir } from "../test/e2e/support/processes";
 import { healthyStores, Prometheus, Querier, Sidecar } from "../test/e2e/support/thanos";
 import { Topology } from "../test/e2e/support/topology";
+import { startRecipeEnvoy as startPortedRecipe } from "../test/e2e/support/recipe";
 import { createDataset, Dataset, DatasetSize } from "./dataset";
 
 /**
@@ -89,34 +89,17 @@ function frontDoorPids(topology: Topology): () => number[] {
     return () => processes();
 }
 
-/** The manual recipe's Envoy, ported to load on current Envoy: typed_config on the router, ports and paths for loopback. */
+/** The manual recipe's Envoy, ported to load on current Envoy (typed_config on the router, ports and paths for loopback), for one cluster. */
 async function startRecipeEnvoy(topology: Topology, group: ProcessGroup): Promise<{ port: number; adminPort: number; pid: number }> {
-    const dir = tempDir("bench-recipe");
-    const recipe = YAML.parse(fs.readFileSync(path.join(__dirname, "../test/fixtures/manual-recipe-envoy.yaml"), "utf8"));
     const side = topology.side(CLUSTER.name);
     const port = await freePort();
-    const adminPort = await freePort();
-    fs.writeFileSync(path.join(dir, "fullchain.pem"), topology.client.certificate);
-    fs.writeFileSync(path.join(dir, "privkey.pem"), topology.client.privateKey);
-    recipe.admin = { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } };
-    recipe.static_resources.listeners = recipe.static_resources.listeners.filter((l: any) => l.name === "sidecar_cl1");
-    recipe.static_resources.clusters = recipe.static_resources.clusters.filter((c: any) => c.name === "sidecar_cl1");
-    const listener = recipe.static_resources.listeners[0];
-    listener.address.socket_address = { address: "127.0.0.1", port_value: port };
-    const hcm = listener.filter_chains[0].filters[0].typed_config;
-    hcm.http_filters[0].typed_config = { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" };
-    const cluster = recipe.static_resources.clusters[0];
-    cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address = { address: "127.0.0.1", port_value: side.frontDoorPort };
-    const tls = cluster.transport_socket.typed_config.common_tls_context.tls_certificates[0];
-    tls.certificate_chain.filename = path.join(dir, "fullchain.pem");
-    tls.private_key.filename = path.join(dir, "privkey.pem");
-    const file = path.join(dir, "envoy.yaml");
-    fs.writeFileSync(file, YAML.stringify(recipe));
-    const check = validate(file);
-    if (!check.ok) throw new Error(`the ported recipe does not load: ${check.output.slice(-500)}`);
-    const started = group.start("envoy", ["-c", file, "--disable-hot-restart", "--log-level", "warn"], { logFile: path.join(dir, "envoy.log") });
-    await waitFor("recipe Envoy", 20_000, async () => ((await httpGet(adminPort, "/ready").catch(() => ({ status: 0 }))).status === 200 ? true : undefined));
-    return { port, adminPort, pid: started.child.pid! };
+    const recipe = await startPortedRecipe(
+        tempDir("bench-recipe"),
+        [{ name: CLUSTER.name, servicePort: port, listenerPort: port, frontDoorPort: side.frontDoorPort }],
+        topology.client,
+        group,
+    );
+    return { port, adminPort: recipe.adminPort, pid: recipe.process.child.pid! };
 }
 
 export async function startStack(size: DatasetSize): Promise<Stack> {

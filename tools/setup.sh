@@ -188,5 +188,5 @@ traefik=$(bash tools/traefik/build.sh | tail -n 1)
 say "traefik $("$traefik" version | sed -n 's/^Version: *//p')"
 # ghz from its Go module (tools/ghz/), the gRPC load generator of `npm run bench` (its smoke run is part of CI).
 ghz=$(bash tools/ghz/build.sh | tail -n 1)
-say "ghz $("$ghz" --version)"
+say "ghz $("$ghz" --version 2>&1)" # ghz prints its version on stderr
 say "done"

@@ -6,6 +6,7 @@ import { BuildOptions } from "./options";
 import { stackConfigSchema } from "./schema";
 import { checkPortNames, checkPorts, checkUnique, ObservedClusterModel, resolveCluster } from "./sections/clusters";
 import { Connection, resolveConnection } from "./sections/connections";
+import { checkAdoption } from "./sections/adoption";
 import { checkEnvoyPorts, checkResources, EnvoyModel, resolveEnvoy } from "./sections/envoy";
 import { frontDoorWarnings } from "./sections/front-doors";
 import { MonitoringModel, resolveMonitoring } from "./sections/monitoring";
@@ -44,7 +45,15 @@ export interface NetworkPolicyModel {
 export interface Model {
     renderDirectory?: string;
     clusterDomain: string;
-    observer: { namespace: string; createNamespace: boolean; connection: Connection; mode: ObserverMode; querierVersion?: string };
+    observer: {
+        namespace: string;
+        createNamespace: boolean;
+        /** Import the per-cluster Services that already exist, leaving them as they are until the next `up` without it. */
+        adoptServices: boolean;
+        connection: Connection;
+        mode: ObserverMode;
+        querierVersion?: string;
+    };
     envoy: EnvoyModel;
     networkPolicy: NetworkPolicyModel;
     tls: TlsModel;
@@ -88,10 +97,15 @@ export function buildModel(raw: Record<string, unknown>, options: BuildOptions):
         checkNative(input, problems);
         checkNativeAddresses(clusters, input, problems);
     }
+    const adoptServices = input.observer?.adoptServices ?? false;
+    if (adoptServices) {
+        checkAdoption(input, renderMode, problems);
+    }
     const observer = {
         namespace: input.observer?.namespace ?? defaults.observer.namespace,
         // The querier's namespace, where native mode puts its Secret, exists before the program runs.
         createNamespace: input.observer?.createNamespace ?? (mode === "native" ? false : defaults.observer.createNamespace),
+        adoptServices,
         connection: resolveConnection(input.observer ?? {}, "observer", renderMode, options, problems),
         mode,
         querierVersion: input.observer?.querierVersion,

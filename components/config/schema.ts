@@ -175,6 +175,8 @@ export const observerSchema = z.strictObject({
     namespace: dnsLabelSchema.optional(),
     /** Create the namespace, or expect it to exist. */
     createNamespace: z.boolean().describe("true or false").optional(),
+    /** Take over existing Services of the same names (the manual recipe's) unchanged, keeping their ClusterIPs; see sections/adoption.ts. */
+    adoptServices: z.boolean().describe("true or false").optional(),
     /** `envoy`: Envoy holds the client certificate and proxies every query; `native`: the querier does the mTLS itself. */
     mode: z.enum(["envoy", "native"]).optional(),
     /** The querier's Thanos version, when known (`v0.42.4`); native mode needs per-endpoint TLS, new in v0.42. */

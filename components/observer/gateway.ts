@@ -85,7 +85,7 @@ export class ObserverGateway extends pulumi.ComponentResource {
             const service = new k8s.core.v1.Service(
                 `${name}-service-${c.name}`,
                 { metadata: meta(c.serviceName, "gateway"), spec: clusterServiceSpec(c) },
-                child(`service-${c.name}`, namespaceDeps),
+                { ...child(`service-${c.name}`, namespaceDeps), ...(model.observer.adoptServices ? adoptionOptions(namespace, c.serviceName) : keepClusterIp) },
             );
             this.serviceNames[c.name] = service.metadata.name;
         }
@@ -105,3 +105,19 @@ export class ObserverGateway extends pulumi.ComponentResource {
         this.registerOutputs({ serviceNames: this.serviceNames });
     }
 }
+
+/**
+ * The running Service is imported as it is: same object, same ClusterIP, still selecting the recipe's Envoy. Its
+ * labels and spec differ from the program's, which an import refuses unless they are ignored; the next `up` without
+ * `observer.adoptServices` updates them in place, once this `up` has waited for the program's Envoy to be ready.
+ */
+function adoptionOptions(namespace: string, serviceName: string): pulumi.CustomResourceOptions {
+    return { import: `${namespace}/${serviceName}`, ignoreChanges: ["metadata.labels", "metadata.annotations", "spec"] };
+}
+
+/**
+ * The program never sets a ClusterIP, but an imported Service's state holds the live one, and the provider replaces
+ * a Service whose `spec.clusterIP` changes: without this, the `up` after the import would drop it and replace the
+ * Service under the querier. On a Service the program created, there is nothing to keep.
+ */
+const keepClusterIp: pulumi.CustomResourceOptions = { ignoreChanges: ["spec.clusterIP"] };

@@ -7,7 +7,8 @@ import type { ObservedClusterModel } from "../../components/config/model";
 import { preStopCommand } from "../../components/observer/manifests";
 import { Issued, OpensslCa } from "../../tools/pki/openssl-ca";
 import { Envoy, httpGet, TlsFiles } from "./support/envoy";
-import { expectedSha256, QuerierClient, StreamResult } from "./support/grpc";
+import { QuerierClient } from "./support/grpc";
+import { QuerierLoad } from "./support/load";
 import { freePort, requireTool, sleep, waitFor } from "./support/processes";
 import { EnvoyService } from "./support/service";
 import { Topology } from "./support/topology";
@@ -28,9 +29,6 @@ const APPENDED = "cl4";
 const REMOVED = "cl3";
 /** The Envoy's drain time in this test: longer than any stream here, short enough for a test. */
 const LONGEST_STREAM = "90s";
-
-const PACED = { frames: 20, intervalMs: 2000, frameBytes: 256 };
-const IDLE_THEN_RESUME = { frames: 5, initialDelayMs: 25_000, intervalMs: 1000, frameBytes: 256 };
 
 function serialOf(pem: string): string {
     return new crypto.X509Certificate(pem).serialNumber.toLowerCase().replace(/^0+/, "");
@@ -62,53 +60,12 @@ describe("changes under load: no stream fails", { skip }, () => {
         const clients: Record<string, QuerierClient> = Object.fromEntries(
             CLUSTERS.map((c) => [c.name, new QuerierClient(`127.0.0.1:${service.ports[c.name]}`)]),
         );
-        const started = Date.now();
-        const at = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
-        const log = (message: string) => t.diagnostic(`${at()}: ${message}`);
+        const load = new QuerierLoad(clients);
+        const log = (message: string) => t.diagnostic(`${load.at()}: ${message}`);
 
         // The querier's load: 20 long streams across the clusters Envoy starts with, and unary calls on the two that stay.
-        const streamFailures: string[] = [];
-        let streamsDone = 0;
-        const streamClusters = ["cl1", "cl2", REMOVED];
-        const streams = Array.from({ length: 20 }, (_, i) => {
-            const cluster = streamClusters[i % streamClusters.length];
-            const request = i % 2 === 0 ? PACED : IDLE_THEN_RESUME;
-            return clients[cluster].series(request, 120_000).then(
-                (result: StreamResult) => {
-                    streamsDone++;
-                    if (
-                        result.frames !== request.frames ||
-                        result.sha256 !== expectedSha256(request.frames, request.frameBytes) ||
-                        result.backend !== cluster
-                    ) {
-                        streamFailures.push(`stream ${i} on ${cluster}: ${result.frames} frames from ${result.backend}`);
-                    }
-                },
-                (err: Error) => {
-                    streamsDone++;
-                    streamFailures.push(`stream ${i} on ${cluster} failed at ${at()}: ${err.message}`);
-                },
-            );
-        });
-        const unaryFailures: string[] = [];
-        let unaryCalls = 0;
-        let loadRunning = true;
-        const load = Promise.all(
-            ["cl1", "cl2"].map(async (cluster) => {
-                const c = new QuerierClient(`127.0.0.1:${service.ports[cluster]}`);
-                try {
-                    for (let i = 0; loadRunning && i < 5000; i++) {
-                        await c.storeInfo(5000).then(
-                            () => unaryCalls++,
-                            (err: Error) => unaryFailures.push(`${cluster} at ${at()}: ${err.message}`),
-                        );
-                        await sleep(100);
-                    }
-                } finally {
-                    c.close();
-                }
-            }),
-        );
+        load.startStreams(["cl1", "cl2", REMOVED], 20);
+        load.startUnary(["cl1", "cl2"], (cluster) => `127.0.0.1:${service.ports[cluster]}`);
 
         /** Every listed cluster answers through the Service; a just-appended one gets until Envoy has read its files. */
         const answers = async (names: string[], appended?: string) => {
@@ -212,22 +169,18 @@ describe("changes under load: no stream fails", { skip }, () => {
                 250,
             );
             assert.equal(code, 0, "the preStop hook ends once Envoy A has no stream left");
-            assert.equal(streamsDone, 20, "every stream had ended before the hook let the pod stop");
+            assert.equal(load.streamsDone, 20, "every stream had ended before the hook let the pod stop");
             log("Envoy A drained; stopping it");
             await envoyA.stop();
             service.removeEndpoint("a");
             await answers(remaining);
             log("every cluster answers through Envoy B");
 
-            await Promise.all(streams);
+            await load.streamsEnded();
         } finally {
-            loadRunning = false;
-            await load;
-            for (const c of Object.values(clients)) c.close();
+            await load.stop();
         }
-        assert.deepEqual(streamFailures, [], "no stream may fail");
-        assert.deepEqual(unaryFailures, [], "no unary call may fail");
-        assert.ok(unaryCalls > 100, `only ${unaryCalls} unary calls`);
-        log(`20 streams and ${unaryCalls} unary calls, none failed`);
+        load.assertNoFailure(100);
+        log(`20 streams and ${load.unaryCalls} unary calls, none failed`);
     });
 });

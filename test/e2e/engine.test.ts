@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
 import * as crypto from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import * as YAML from "yaml";
 import { buildModel, Model } from "../../components/config/model";
-import { BootstrapPaths, FILES, POD_PATHS, renderEnvoyFiles } from "../../components/observer/bootstrap";
+import { FILES, POD_PATHS, renderEnvoyFiles } from "../../components/observer/bootstrap";
 import { Issued, OpensslCa } from "../../tools/pki/openssl-ca";
 import type { StatusReport } from "../../tools/status/report";
-import { Envoy } from "./support/envoy";
+import { deployedDocuments, Envoy } from "./support/envoy";
 import { Backend, QuerierClient } from "./support/grpc";
 import { IngressObject, Nginx, SecretStore, translateIngress } from "./support/nginx";
 import { freePort, ProcessGroup, requireTool, tempDir } from "./support/processes";
@@ -16,9 +15,9 @@ import { runStatus } from "./support/status";
 
 /**
  * The program under the real Pulumi engine and the real Kubernetes provider, in render mode, with a local
- * file backend. Certificates are `tls.mode: provided` (openssl-made from the program's spec): the
- * `@pulumi/tls` and `@pulumi/random` providers cannot be built offline here (tools/pulumi-offline/README.md),
- * so generate mode does not run under the real engine on this machine.
+ * file backend. Certificates are `tls.mode: provided` (openssl-made from the program's spec), so that the checks can
+ * compare the rendered Secrets with known material; generate mode under the real engine is generate-render.test.ts
+ * and generate-clusters.test.ts.
  */
 
 const missingPulumi = requirePulumi();
@@ -27,18 +26,6 @@ const missingTool = tools.find((t): t is { skip: string } => typeof t === "objec
 const skip = missingPulumi || (missingTool ? missingTool.skip : false);
 
 const STACK = "e2e";
-/** Maps the pod's paths and listen address in a rendered Envoy document to the test's (object traversal, no text edits). */
-function mapPaths(doc: unknown, paths: BootstrapPaths): any {
-    if (typeof doc === "string") {
-        if (doc.startsWith(POD_PATHS.tlsDir)) return paths.tlsDir + doc.slice(POD_PATHS.tlsDir.length);
-        if (doc.startsWith(POD_PATHS.configDir)) return paths.configDir + doc.slice(POD_PATHS.configDir.length);
-        return doc === "0.0.0.0" ? "127.0.0.1" : doc;
-    }
-    if (Array.isArray(doc)) return doc.map((d) => mapPaths(d, paths));
-    if (doc !== null && typeof doc === "object") return Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, mapPaths(v, paths)]));
-    return doc;
-}
-
 describe("the real Pulumi engine on this program (render mode)", { skip }, () => {
     const project = skip ? undefined! : new PulumiProject();
     const renderDir = tempDir("rendered");
@@ -213,8 +200,7 @@ describe("the real Pulumi engine on this program (render mode)", { skip }, () =>
                     clusters: model.clusters,
                     workDir: tempDir("engine-envoy"),
                     tls: { certificate: clientTls["tls.crt"], privateKey: clientTls["tls.key"], ca: clientTls["ca.crt"] },
-                    documents: (paths) =>
-                        Object.fromEntries(Object.entries<string>(configMap.data).map(([name, text]) => [name, mapPaths(YAML.parse(text), paths)])),
+                    documents: (paths) => deployedDocuments(configMap.data, paths),
                 },
                 group,
             );

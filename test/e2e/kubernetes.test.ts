@@ -14,7 +14,8 @@ import { PulumiProject, requirePulumi } from "./support/pulumi";
  * `pulumi up` with the real engine into real API servers (etcd, kube-apiserver, kube-controller-manager,
  * kube-scheduler, and kwok simulating nodes and pods): an observer and observed clusters, each its own
  * control plane, reached through one kubeconfig with a context per cluster.
- * Certificates are `tls.mode: provided`: the tls/random providers cannot be built offline here.
+ * Certificates are `tls.mode: provided` (known material to compare with); generate mode against real API servers is
+ * generate-clusters.test.ts.
  */
 
 const kube = requireKube();

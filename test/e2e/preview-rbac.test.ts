@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import * as YAML from "yaml";
 import { OpensslCa } from "../../tools/pki/openssl-ca";
 import { crdsIn, gatewayStatusStandIn, installCrds, requireGatewayApiCrds } from "./support/gateway-api";
-import { createObject, fakeIngressStatus, fakeSidecar, issueUserCredentials, KubeClusters, requireKube, UserCredentials } from "./support/kube";
+import { fakeIngressStatus, fakeSidecar, KubeClusters, requireKube } from "./support/kube";
+import { applyPreviewRole, writePreviewKubeconfig } from "./support/preview-role";
 import { tempDir } from "./support/processes";
 import { PulumiProject, requirePulumi } from "./support/pulumi";
 
@@ -16,18 +15,10 @@ import { PulumiProject, requirePulumi } from "./support/pulumi";
  * cl1 on ingress-nginx, cl2 (on the same API server) on the Gateway API, its CRDs installed from the pinned releases.
  */
 
-const ROOT = path.resolve(__dirname, "../..");
 const kube = requireKube();
 const crds = requireGatewayApiCrds();
 const skip = typeof kube === "object" && "skip" in kube ? kube.skip : typeof crds === "object" ? crds.skip : requirePulumi();
 const SIDECAR = { namespace: "monitoring", service: "prom-kube-prometheus-prometheus-thanos" };
-const READ_ONLY_USER = "envoy-thanos-preview";
-
-/** The API path that creates a cluster-scoped RBAC object of `kind`. */
-const RBAC_PATHS: Record<string, string> = {
-    ClusterRole: "/apis/rbac.authorization.k8s.io/v1/clusterroles",
-    ClusterRoleBinding: "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-};
 
 describe("pull-request previews with read-only credentials (rbac/preview-readonly.yaml)", { skip }, () => {
     const dir = skip ? "" : tempDir("preview-rbac");
@@ -72,11 +63,7 @@ describe("pull-request previews with read-only credentials (rbac/preview-readonl
         project.writeStack("rbac", stackConfig(2));
         await project.ok(["stack", "init", "rbac"]);
         await project.ok(["up", "-s", "rbac", "--yes", "--skip-preview"]);
-        // The shipped manifest, as an operator applies it, on every cluster.
-        const documents = YAML.parseAllDocuments(fs.readFileSync(path.join(ROOT, "rbac/preview-readonly.yaml"), "utf8")).map((d) => d.toJS());
-        for (const plane of Object.values(clusters.planes)) {
-            for (const doc of documents) await createObject(plane, RBAC_PATHS[doc.kind], doc);
-        }
+        await applyPreviewRole(clusters);
     });
 
     after(async () => {
@@ -88,9 +75,7 @@ describe("pull-request previews with read-only credentials (rbac/preview-readonl
     });
 
     it("previews a change with get/list/watch only, and cannot apply it", async () => {
-        const credentials: Record<string, UserCredentials> = {};
-        for (const [name, plane] of Object.entries(clusters.planes)) credentials[name] = issueUserCredentials(plane, READ_ONLY_USER, path.join(dir, "users"));
-        clusters.writeKubeconfig(kubeconfig, "observer", (name) => credentials[name]);
+        writePreviewKubeconfig(clusters, kubeconfig, "observer", path.join(dir, "users"));
         project.writeStack("rbac", stackConfig(3));
         // --refresh reads every live object first, as a preview that checks for drift does: it needs each get rule.
         const preview = await project.run(["preview", "-s", "rbac", "--diff", "--refresh"]);

@@ -1642,6 +1642,29 @@ describe("observer.mode: native", () => {
     });
 });
 
+describe("observer.adoptServices", () => {
+    const live = (observer: Record<string, unknown>) => ({ observer: { context: "o", ...observer }, clusters: [cluster(1, { context: "c1" })] });
+
+    it("is off unless set, and accepted with a cluster to adopt from", () => {
+        assert.equal(build(live({})).observer.adoptServices, false);
+        assert.equal(build(live({ adoptServices: true })).observer.adoptServices, true);
+    });
+
+    it("is refused, once, where there are no live Services of Envoy's to adopt", () => {
+        assertOnlyProblem(
+            rendered([cluster(1)], { observer: { adoptServices: true } }),
+            "observer.adoptServices",
+            /renderDirectory deploys to none; remove renderDirectory/,
+        );
+        assertOnlyProblem(
+            live({ adoptServices: true, mode: "native", namespace: "monitoring" }),
+            "observer.adoptServices",
+            /observer\.mode: native does not deploy; remove it or set observer\.mode: envoy/,
+        );
+        assertOnlyProblem(live({ adoptServices: "yes" }), "observer.adoptServices", /true or false/);
+    });
+});
+
 describe("front door per observed cluster", () => {
     const doors = (model: Model) => model.clusters.map((c) => c.frontDoor);
 

@@ -107,6 +107,16 @@ describe("tools/go-build.sh", () => {
         assert.deepEqual(fs.readdirSync(path.join(cache, "fake/v1.2.3")), [".lock"]);
     });
 
+    it("removes what a killed build left behind before it builds", () => {
+        const cache = newCache("killed");
+        const stale = path.join(cache, "fake/v1.2.3/.build.killed");
+        fs.mkdirSync(stale, { recursive: true });
+        fs.writeFileSync(path.join(stale, "half-written"), "");
+        const run = build(cache);
+        assert.equal(run.status, 0, run.stderr);
+        assert.deepEqual(fs.readdirSync(path.dirname(stale)).sort(), [".lock", "fake"]);
+    });
+
     it("reads the directives a wrapper module must repeat: non-local replaces and excludes, not its own", () => {
         const gomod = path.join(work, "directives.mod");
         fs.writeFileSync(

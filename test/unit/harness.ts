@@ -14,6 +14,8 @@ export interface RecordedResource {
     /** Name of the provider resource this resource uses ("" for components and default providers). */
     provider: string;
     custom: boolean;
+    /** The ID the resource is imported from (the `import` option), if any. */
+    importId?: string;
 }
 
 export interface RunResult {
@@ -105,7 +107,14 @@ export async function runWithMocks(
     await pulumi.runtime.setMocks(
         {
             newResource: (args) => {
-                resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: providerName(args.provider), custom: args.custom ?? true });
+                resources.push({
+                    type: args.type,
+                    name: args.name,
+                    inputs: args.inputs,
+                    provider: providerName(args.provider),
+                    custom: args.custom ?? true,
+                    importId: args.id || undefined,
+                });
                 return { id: `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) };
             },
             call: (args) => args.inputs,

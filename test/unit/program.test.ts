@@ -562,6 +562,24 @@ describe("program under Pulumi mocks", () => {
         assert.deepEqual(result.outputs?.querierFlags, ["--endpoint=dnssrv+_envoy-c1._tcp.envoy-c1.edge.svc.cluster.local"]);
     });
 
+    it("imports the existing per-cluster Services with observer.adoptServices, and creates them otherwise", async () => {
+        const live = (observer: Record<string, unknown>) =>
+            runProgram({
+                observer: { context: "o", ...observer },
+                clusters: ["c1", "c2"].map((name) => ({ name, host: `${name}.example.com`, context: name })),
+            });
+        const adopting = await live({ adoptServices: true });
+        assert.equal(adopting.error, undefined);
+        const importIds = (result: RunResult) => Object.fromEntries(ofType(result, T.service).map((s) => [s.name, s.importId]));
+        assert.deepEqual(importIds(adopting), {
+            "observer-service-c1": "envoy/envoy-c1",
+            "observer-service-c2": "envoy/envoy-c2",
+            "observer-metrics": undefined,
+        });
+        const after = await live({});
+        assert.deepEqual(Object.values(importIds(after)), [undefined, undefined, undefined]);
+    });
+
     it("names every component child after its component, with an alias to its old name so existing stacks keep their state", async () => {
         const { result, children } = await runProgramRecordingParents(clustersConfig(2, { networkPolicy: { enabled: true } }));
         assert.equal(result.error, undefined);

@@ -474,7 +474,7 @@ async function applyFrontDoorObjects(plane: ControlPlane, cluster: ObservedClust
     });
 }
 
-interface FrontDoorTls {
+export interface FrontDoorTls {
     server: { certificate: string; privateKey: string };
     clientCa: string;
 }
@@ -497,7 +497,7 @@ async function applyFrontDoorTls(plane: ControlPlane, cluster: ObservedClusterMo
  * Service, whose EndpointSlice the endpoint-slice controller writes. Inside Envoy Gateway's network namespace that
  * pod IP leads to `backendAddress` on the machine's loopback.
  */
-async function sidecarBehind(eg: EnvoyGateway, cluster: ObservedClusterModel, backendAddress: string): Promise<void> {
+export async function sidecarBehind(eg: EnvoyGateway, cluster: ObservedClusterModel, backendAddress: string): Promise<void> {
     const { namespace, service, port } = cluster.sidecar;
     if (typeof port !== "number") throw new Error(`a gateway-api cluster names the sidecar port by number, got ${port}`);
     const labels = { app: "thanos-sidecar" };
@@ -558,30 +558,7 @@ export class EnvoyGatewayFrontDoor implements RunningFrontDoor {
         await sidecarBehind(eg, cluster, door.backendAddress);
         await applyFrontDoorObjects(plane, cluster, door);
         await waitForReady(plane, cluster);
-        const gateway = `${cluster.sidecar.namespace}/${observedNames(cluster.name).gateway}`;
-        await eg.assertProjectEnvoy(gateway);
-        await eg.publish(443, door.port);
-        await waitForServed(door.port, cluster, door.server.certificate);
-        const requests = () => readRequestLog(eg.logs.requests);
-        const connections = () => (fs.existsSync(eg.logs.connections) ? fs.readFileSync(eg.logs.connections, "utf8") : "");
-        return {
-            requests,
-            log: connections,
-            processes: () => [eg.envoyPid(gateway)],
-            harnessOnPath:
-                "the test harness's relays across the network namespace Envoy Gateway runs in: into it (a relay in the test's Node process, then socat) " +
-                "and out of it to the sidecar (socat, then a relay in the test's Node process)",
-            checkpoint: () => ({ requests: requests().length, logLength: connections().length }),
-            assertRefused: async (reason, since) => {
-                const pattern = REFUSED_IN_CONNECTION_LOG[reason];
-                const logged = connections().slice(since.logLength);
-                if (!pattern.test(logged)) throw new Error(`Envoy Gateway's Envoy did not log ${reason} (${pattern}): ${logged.slice(-1000)}`);
-            },
-            updateTls: async (next) => {
-                await applyFrontDoorTls(plane, cluster, next);
-                await waitForServed(door.port, cluster, next.server.certificate);
-            },
-        };
+        return gatewaySide(eg, cluster, door.port, door.server.certificate, (next) => applyFrontDoorTls(plane, cluster, next));
     }
 
     async stop(): Promise<void> {
@@ -590,6 +567,44 @@ export class EnvoyGatewayFrontDoor implements RunningFrontDoor {
             await clusters.stop();
         }
     }
+}
+
+/**
+ * The front-door side of one cluster's Gateway that `eg` serves (made by the builders here, or by `pulumi up`): its
+ * listener published on the machine's `port` once it serves `certificate`; `writeTls` writes a new server certificate
+ * and client CA where Envoy Gateway reads them.
+ */
+export async function gatewaySide(
+    eg: EnvoyGateway,
+    cluster: ObservedClusterModel,
+    port: number,
+    certificate: string,
+    writeTls: (tls: FrontDoorTls) => Promise<void>,
+): Promise<FrontDoorSide> {
+    const gateway = `${cluster.sidecar.namespace}/${observedNames(cluster.name).gateway}`;
+    await eg.assertProjectEnvoy(gateway);
+    await eg.publish(443, port);
+    await waitForServed(port, cluster, certificate);
+    const requests = () => readRequestLog(eg.logs.requests);
+    const connections = () => (fs.existsSync(eg.logs.connections) ? fs.readFileSync(eg.logs.connections, "utf8") : "");
+    return {
+        requests,
+        log: connections,
+        processes: () => [eg.envoyPid(gateway)],
+        harnessOnPath:
+            "the test harness's relays across the network namespace Envoy Gateway runs in: into it (a relay in the test's Node process, then socat) " +
+            "and out of it to the sidecar (socat, then a relay in the test's Node process)",
+        checkpoint: () => ({ requests: requests().length, logLength: connections().length }),
+        assertRefused: async (reason, since) => {
+            const pattern = REFUSED_IN_CONNECTION_LOG[reason];
+            const logged = connections().slice(since.logLength);
+            if (!pattern.test(logged)) throw new Error(`Envoy Gateway's Envoy did not log ${reason} (${pattern}): ${logged.slice(-1000)}`);
+        },
+        updateTls: async (next) => {
+            await writeTls(next);
+            await waitForServed(port, cluster, next.server.certificate);
+        },
+    };
 }
 
 function splitHostPort(address: string): [string, number] {

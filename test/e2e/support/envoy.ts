@@ -3,7 +3,8 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 import type { EnvoyModel, ObservedClusterModel } from "../../../components/config/model";
-import { BootstrapPaths, buildEnvoyDocuments, FILES, TLS_KEYS, toYaml } from "../../../components/observer/bootstrap";
+import { BootstrapPaths, buildEnvoyDocuments, FILES, POD_PATHS, TLS_KEYS, toYaml } from "../../../components/observer/bootstrap";
+import * as YAML from "yaml";
 import { envoyArgs } from "../../../components/observer/manifests";
 import { ProcessGroup, Started, waitFor } from "./processes";
 
@@ -154,6 +155,25 @@ export class Envoy {
     async stat(name: string): Promise<number> {
         return (await this.stats())[name] ?? 0;
     }
+}
+
+/**
+ * The documents of a deployed Envoy ConfigMap (`data`, as rendered or read from an API server) for an Envoy run by a
+ * test: the pod's file paths mapped to `paths` and its wildcard listen address to the loopback (object traversal, no
+ * text edits).
+ */
+export function deployedDocuments(configMapData: Record<string, string>, paths: BootstrapPaths): Record<string, object> {
+    const map = (doc: unknown): any => {
+        if (typeof doc === "string") {
+            if (doc.startsWith(POD_PATHS.tlsDir)) return paths.tlsDir + doc.slice(POD_PATHS.tlsDir.length);
+            if (doc.startsWith(POD_PATHS.configDir)) return paths.configDir + doc.slice(POD_PATHS.configDir.length);
+            return doc === "0.0.0.0" ? "127.0.0.1" : doc;
+        }
+        if (Array.isArray(doc)) return doc.map(map);
+        if (doc !== null && typeof doc === "object") return Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, map(v)]));
+        return doc;
+    };
+    return Object.fromEntries(Object.entries(configMapData).map(([name, text]) => [name, map(YAML.parse(text))]));
 }
 
 export function httpGet(port: number, pathname: string): Promise<{ status: number; body: string }> {

@@ -55,8 +55,17 @@ export class PulumiProject {
         fs.writeFileSync(path.join(this.dir, `Pulumi.${stack}.yaml`), YAML.stringify(doc));
     }
 
+    /** Everything the engine printed in this project, run by run (but `decryptedState`'s), for checks that no secret reaches the log. */
+    readonly transcript: string[] = [];
+
     /** Asynchronous, so that a test's own loops (e.g. a stand-in controller) keep running meanwhile. */
-    run(args: string[], timeoutMs = 300_000): Promise<RunResult> {
+    async run(args: string[], timeoutMs = 300_000): Promise<RunResult> {
+        const result = await this.exec(args, timeoutMs);
+        this.transcript.push(`$ pulumi ${args.join(" ")}\n${result.stdout}\n${result.stderr}`);
+        return result;
+    }
+
+    private exec(args: string[], timeoutMs: number): Promise<RunResult> {
         return new Promise((resolve) => {
             const child = spawn(pulumiBinary()!, [...args, "--non-interactive", "--cwd", this.dir], { env: this.env(), stdio: ["ignore", "pipe", "pipe"] });
             let stdout = "";
@@ -73,11 +82,7 @@ export class PulumiProject {
 
     /** Runs and fails with the engine's own output when the command fails. */
     async ok(args: string[]): Promise<RunResult> {
-        const result = await this.run(args);
-        if (result.code !== 0) {
-            throw new Error(`pulumi ${args.join(" ")} exited ${result.code}:\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}`);
-        }
-        return result;
+        return okOf(args, await this.run(args));
     }
 
     /** The steps `pulumi preview --json` plans, resources only (not the stack itself). */
@@ -97,12 +102,25 @@ export class PulumiProject {
         return (await this.ok(["stack", "export", "-s", stack])).stdout;
     }
 
+    /** The state with every secret in plaintext (`stack export --show-secrets`), to know what to look for; kept out of `transcript`. */
+    async decryptedState(stack: string): Promise<string> {
+        const args = ["stack", "export", "-s", stack, "--show-secrets"];
+        return okOf(args, await this.exec(args, 60_000)).stdout;
+    }
+
     /** Replaces the stack's state with `state` (text as `exportState` returns it). */
     async importState(stack: string, state: string): Promise<void> {
         const file = path.join(tempDir("pulumi-state-import"), "state.json");
         fs.writeFileSync(file, state);
         await this.ok(["stack", "import", "-s", stack, "--file", file]);
     }
+}
+
+function okOf(args: string[], result: RunResult): RunResult {
+    if (result.code !== 0) {
+        throw new Error(`pulumi ${args.join(" ")} exited ${result.code}:\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}`);
+    }
+    return result;
 }
 
 /**

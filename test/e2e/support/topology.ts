@@ -16,7 +16,7 @@ import { servedCertificate } from "./tls";
  * The whole data path on loopback, per observed cluster: backend (the sidecar) ← front door (nginx rendered from
  * our Ingress by default; any kind of `front-doors.ts`) ← optionally one HAProxy in front of every front door ←
  * Envoy (our bootstrap) ← the test's gRPC client. Certificates come from openssl, made from the program's
- * certificate spec.
+ * certificate spec, unless the test brings its own (`certificates`, e.g. what the engine issued in generate mode).
  */
 
 /** One HAProxy (TCP mode, routing by SNI, TLS passed through) in front of every cluster's front door. */
@@ -71,6 +71,8 @@ export interface TopologyOptions {
     envoyClusters?: string[];
     /** Put one HAProxy in front of every front door: each cluster's `address` is HAProxy's, SNI and `:authority` stay its host. */
     l4Hop?: L4HopOptions;
+    /** Certificates issued elsewhere (by the engine) instead of by the topology's openssl CA. */
+    certificates?: TopologyCertificates;
 }
 
 /** What an extra Envoy differs in: its TLS files, its bootstrap, its own HAProxy, its `envoy` settings. */
@@ -81,6 +83,13 @@ export interface ExtraEnvoyOptions {
     l4Hop?: L4HopOptions;
     /** Merged into the stack's `envoy` config (e.g. `http2Keepalive`). */
     envoy?: Record<string, unknown>;
+}
+
+/** Envoy's client certificate and CA bundle, and each cluster's server certificate and the client CA its front door verifies. */
+export interface TopologyCertificates {
+    client: Issued;
+    caBundle: string;
+    clusters: Record<string, { server: Issued; clientCa: string }>;
 }
 
 export class Topology {
@@ -98,7 +107,7 @@ export class Topology {
     private extraHops = 0;
 
     constructor(private readonly options: TopologyOptions) {
-        this.client = this.ca.client();
+        this.client = options.certificates?.client ?? this.ca.client();
     }
 
     side(name: string): ObservedSide {
@@ -134,7 +143,8 @@ export class Topology {
         this.model = await this.buildModel(ports.map((p) => hop?.port ?? p.frontDoor));
         for (const [i, cluster] of this.model.clusters.entries()) {
             const kind = this.kindOf(i);
-            const server = this.options.serverCertificate?.(cluster.name, this.ca) ?? this.ca.server(cluster.host);
+            const issued = this.options.certificates?.clusters[cluster.name];
+            const server = issued?.server ?? this.options.serverCertificate?.(cluster.name, this.ca) ?? this.ca.server(cluster.host);
             const sidecar = this.options.sidecarAddress?.(cluster.name);
             const backend = sidecar === undefined ? new Backend(cluster.name) : undefined;
             await backend?.start(ports[i].backend);
@@ -143,7 +153,7 @@ export class Topology {
                     cluster,
                     clientIdentity: this.model.clientIdentity,
                     server,
-                    clientCa: this.ca.ca.certificate,
+                    clientCa: issued?.clientCa ?? this.ca.ca.certificate,
                     backendAddress: sidecar ?? `127.0.0.1:${ports[i].backend}`,
                     port: ports[i].frontDoor,
                     sslProtocols: this.options.sslProtocols,
@@ -240,7 +250,8 @@ export class Topology {
     }
 
     private async startEnvoy(options: { tls?: TlsFiles; mutate?: (documents: Record<string, any>) => void }, model: Model, workDir: string): Promise<Envoy> {
-        const tls = options.tls ?? { certificate: this.client.certificate, privateKey: this.client.privateKey, ca: this.ca.ca.certificate };
+        const ca = this.options.certificates?.caBundle ?? this.ca.ca.certificate;
+        const tls = options.tls ?? { certificate: this.client.certificate, privateKey: this.client.privateKey, ca };
         const envoy = new Envoy(
             {
                 envoy: model.envoy,
