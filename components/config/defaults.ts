@@ -64,6 +64,7 @@ export const defaults = {
         gatewayClassName: "eg",
         implementation: "envoy-gateway" as const,
         streamTimeoutSeconds: 3600,
+        proxyProtocol: false,
     },
     ingress: {
         className: "nginx",

@@ -10,7 +10,7 @@ import { checkAdoption } from "./sections/adoption";
 import { checkEnvoyPorts, checkResources, EnvoyModel, resolveEnvoy } from "./sections/envoy";
 import { frontDoorWarnings } from "./sections/front-doors";
 import { MonitoringModel, resolveMonitoring } from "./sections/monitoring";
-import { checkNative, ObserverMode } from "./sections/native";
+import { checkNative, checkNativeAddresses, ObserverMode } from "./sections/native";
 import { resolveClientIdentity } from "./tls/identity";
 import { resolveTls, TlsModel } from "./tls/resolve";
 
@@ -95,6 +95,7 @@ export function buildModel(raw: Record<string, unknown>, options: BuildOptions):
     const mode = input.observer?.mode ?? defaults.observer.mode;
     if (mode === "native") {
         checkNative(input, problems);
+        checkNativeAddresses(clusters, input, problems);
     }
     const adoptServices = input.observer?.adoptServices ?? false;
     if (adoptServices) {

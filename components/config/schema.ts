@@ -61,6 +61,8 @@ export const gatewayApiSchema = z.strictObject({
         .min(61, "must be more than 60 seconds, or idle Series streams are cut")
         .max(99999, "must be at most 99999 seconds")
         .optional(),
+    /** The Gateway's listener reads a PROXY protocol header first, as an L4 hop in front sends it (Envoy Gateway's ClientTrafficPolicy). */
+    proxyProtocol: z.boolean().describe("true or false").optional(),
     /** A Gateway the platform team owns: the route attaches to its listener `sectionName` and the program creates no Gateway. */
     existingGateway: z
         .strictObject({

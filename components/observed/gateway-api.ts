@@ -130,12 +130,15 @@ export function backendTrafficPolicySpec(cluster: Cluster): Record<string, unkno
 /**
  * Envoy Gateway: the listener's stream idle timeout (default 5 minutes), and client validation that accepts only
  * Envoy's identity. Envoy Gateway lets this policy's clientValidation replace the Gateway's frontend validation for the
- * listener, so it names the same CA ConfigMap; Envoy Gateway matches subjectAltNames only (no CN matcher).
+ * listener, so it names the same CA ConfigMap; Envoy Gateway matches subjectAltNames only (no CN matcher). Behind an L4
+ * hop that sends the PROXY protocol, the listener reads its header first; not `optional`, which would let a client that
+ * reaches the listener directly name any source address.
  */
 export function clientTrafficPolicySpec(cluster: Cluster): Record<string, unknown> {
     const names = observedNames(cluster.name);
     return {
         targetRefs: [{ group: GATEWAY_API_GROUP, kind: "Gateway", name: names.gateway, sectionName: LISTENER_NAME }],
+        ...(cluster.gatewayApi.proxyProtocol ? { proxyProtocol: {} } : {}),
         timeout: { http: { streamIdleTimeout: seconds(cluster.gatewayApi.streamTimeoutSeconds) } },
         tls: {
             clientValidation: {

@@ -85,6 +85,28 @@ describe("Envoy bootstrap", () => {
         assert.equal(upstream("thanos_cl1").connect_timeout, "5s");
     });
 
+    it("accepts several clusters on one address (an HAProxy routing by SNI), each with its own SNI and SAN", () => {
+        const shared = model({
+            renderDirectory: "x",
+            clusters: ["a", "b"].map((name) => ({ name, host: `${name}.example.com`, address: "haproxy.dc2.example.net" })),
+        });
+        const clusters = (buildClusters({ envoy: shared.envoy, clusters: shared.clusters }) as any).resources;
+        assert.deepEqual(
+            clusters.map((c: any) => [
+                c.name,
+                c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address,
+                c.transport_socket.typed_config.sni,
+                c.transport_socket.typed_config.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names,
+            ]),
+            ["a", "b"].map((name) => [
+                `thanos_${name}`,
+                { address: "haproxy.dc2.example.net", port_value: 443 },
+                `${name}.example.com`,
+                [{ san_type: "DNS", matcher: { exact: `${name}.example.com` } }],
+            ]),
+        );
+    });
+
     it("speaks HTTP/2 upstream through HttpProtocolOptions with keepalive pings, not the deprecated cluster field", () => {
         const c = upstream("thanos_cl1");
         assert.equal(c.http2_protocol_options, undefined);

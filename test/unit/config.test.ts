@@ -1614,6 +1614,32 @@ describe("observer.mode: native", () => {
             /Envoy listener/,
         );
     });
+
+    it("refuses two clusters on one address (the querier keeps one endpoint per address), which envoy mode accepts", () => {
+        const behindOneHop = [cluster(1, { address: "haproxy.example.net" }), cluster(2, { address: "haproxy.example.net:443" })];
+        assert.equal(build(rendered(behindOneHop)).clusters[1].address.host, "haproxy.example.net");
+        const nativeStack = (clusters: unknown[]) => rendered(clusters, { observer: { mode: "native", namespace: "monitoring" } });
+        assertOnlyProblem(
+            nativeStack(behindOneHop),
+            "clusters[1].address",
+            /^clusters\[1\]\.address: haproxy\.example\.net:443 is the address of both clusters\[0\] and clusters\[1\]; .* keeps one endpoint per address .* a DNS name or a port of its own .*, or set observer\.mode: envoy$/,
+        );
+        // The address a cluster leaves to its host is named where the other cluster set it.
+        assertOnlyProblem(
+            nativeStack([cluster(1), cluster(2, { address: "c1.example.com" })]),
+            "clusters[1].address",
+            /c1\.example\.com:443 is the address of both/,
+        );
+        assertOnlyProblem(
+            nativeStack([cluster(1, { address: "c2.example.com" }), cluster(2)]),
+            "clusters[0].address",
+            /c2\.example\.com:443 is the address of both/,
+        );
+        assert.equal(
+            build(nativeStack([cluster(1, { address: "haproxy.example.net" }), cluster(2, { address: "haproxy.example.net:8443" })])).clusters.length,
+            2,
+        );
+    });
 });
 
 describe("observer.adoptServices", () => {
@@ -1677,14 +1703,81 @@ describe("front door per observed cluster", () => {
             ),
         );
         assert.deepEqual(doors(model), ["gateway-api", "ingress-nginx", "gateway-api"]);
-        assert.deepEqual(model.clusters[0].gatewayApi, { gatewayClassName: "shared", implementation: "other", streamTimeoutSeconds: 3600 });
-        assert.deepEqual(model.clusters[2].gatewayApi, { gatewayClassName: "internal", implementation: "other", streamTimeoutSeconds: 600 });
+        assert.deepEqual(model.clusters[0].gatewayApi, {
+            gatewayClassName: "shared",
+            implementation: "other",
+            streamTimeoutSeconds: 3600,
+            proxyProtocol: false,
+        });
+        assert.deepEqual(model.clusters[2].gatewayApi, {
+            gatewayClassName: "internal",
+            implementation: "other",
+            streamTimeoutSeconds: 600,
+            proxyProtocol: false,
+        });
         assert.deepEqual(build(rendered([cluster(1, { frontDoor: "gateway-api" })])).clusters[0].gatewayApi, {
             gatewayClassName: "eg",
             implementation: "envoy-gateway",
             streamTimeoutSeconds: 3600,
+            proxyProtocol: false,
         });
     });
+
+    it("reads the PROXY protocol where the stack or the cluster asks for it, the cluster's own over the stack's", () => {
+        const model = build(
+            rendered([cluster(1), cluster(2, { gatewayApi: { proxyProtocol: false } }), cluster(3, { frontDoor: "ingress-nginx" })], {
+                frontDoor: "gateway-api",
+                gatewayApi: { proxyProtocol: true },
+            }),
+        );
+        assert.deepEqual(
+            model.clusters.map((c) => c.gatewayApi.proxyProtocol),
+            [true, false, true],
+        );
+        assert.equal(
+            build(rendered([cluster(1, { frontDoor: "gateway-api", gatewayApi: { proxyProtocol: true } })])).clusters[0].gatewayApi.proxyProtocol,
+            true,
+        );
+    });
+
+    const existing = { name: "shared", sectionName: "thanos" };
+    for (const [what, raw, key, fragment] of [
+        [
+            "the PROXY protocol on an existing Gateway, both stack-wide, once for all clusters",
+            rendered([cluster(1), cluster(2)], { frontDoor: "gateway-api", gatewayApi: { proxyProtocol: true, existingGateway: existing } }),
+            "gatewayApi.proxyProtocol",
+            /has no effect here: an existing Gateway's listener is the platform team's, .* set proxyProtocol in its own ClientTrafficPolicy .*, and remove it$/,
+        ],
+        [
+            "the PROXY protocol with implementation: other, both stack-wide, once for all clusters",
+            rendered([cluster(1), cluster(2)], { frontDoor: "gateway-api", gatewayApi: { proxyProtocol: true, implementation: "other" } }),
+            "gatewayApi.proxyProtocol",
+            /has no effect here: .*Envoy Gateway's ClientTrafficPolicy, which implementation: other does not get; switch the PROXY protocol on in that implementation's own configuration, and remove it$/,
+        ],
+        [
+            "a cluster's own PROXY protocol with implementation: other",
+            rendered([cluster(1, { gatewayApi: { proxyProtocol: true } })], { frontDoor: "gateway-api", gatewayApi: { implementation: "other" } }),
+            "clusters[0].gatewayApi.proxyProtocol",
+            /has no effect here: .*implementation: other/,
+        ],
+        [
+            "a cluster's own existing Gateway under a stack-wide PROXY protocol",
+            rendered([cluster(1), cluster(2, { gatewayApi: { existingGateway: existing } })], {
+                frontDoor: "gateway-api",
+                gatewayApi: { proxyProtocol: true },
+            }),
+            "clusters[1].gatewayApi.existingGateway",
+            /leaves gatewayApi\.proxyProtocol without effect on this cluster: .*, and set clusters\[1\]\.gatewayApi\.proxyProtocol: false$/,
+        ],
+        [
+            "a PROXY protocol that is not a boolean",
+            rendered([cluster(1)], { frontDoor: "gateway-api", gatewayApi: { proxyProtocol: "yes" } }),
+            "gatewayApi.proxyProtocol",
+            /true or false/,
+        ],
+    ] as const) {
+        it(`refuses ${what}, naming ${key} alone`, () => assertOnlyProblem(raw, key, fragment));
+    }
 
     it("gives a gateway-api cluster the sidecar Service's port number, and refuses a port name a GRPCRoute cannot take", () => {
         assert.equal(build(rendered([cluster(1)], { frontDoor: "gateway-api" })).clusters[0].sidecar.port, 10901);

@@ -236,6 +236,7 @@ describe("program under Pulumi mocks", () => {
             subjectAltNames: { dnsNames: [{ type: "Exact", value: "envoy-thanos-client" }] },
         });
         assert.deepEqual(client.timeout, { http: { streamIdleTimeout: "3600s" } });
+        assert.equal(client.proxyProtocol, undefined, "no PROXY protocol unless asked: a direct client sends no header");
         // Envoy's generated client certificate carries the identity the policy pins.
         assert.deepEqual(named(result, "tls:index/certRequest:CertRequest", "pki-client").inputs.dnsNames, ["envoy-thanos-client"]);
     });
@@ -285,6 +286,16 @@ describe("program under Pulumi mocks", () => {
             ofType(result, T.referenceGrant).map((r) => r.name),
             ["cluster-c2-gateway-api-reference-grant"],
         );
+    });
+
+    it("has the listener of a cluster behind a PROXY protocol hop read the header, and refuse connections without one", async () => {
+        const config = clustersConfig(2, { frontDoor: "gateway-api" });
+        (config.clusters as Array<Record<string, unknown>>)[0].gatewayApi = { proxyProtocol: true };
+        const result = await runProgram(config);
+        assert.equal(result.error, undefined, result.error?.message);
+        const spec = (c: string) => named(result, T.clientTrafficPolicy, `cluster-${c}-gateway-api-client-traffic`).inputs.spec;
+        assert.deepEqual(spec("c1").proxyProtocol, {}, "required, not optional");
+        assert.equal(spec("c2").proxyProtocol, undefined);
     });
 
     it("creates only standard Gateway API objects for another implementation", async () => {

@@ -19,6 +19,8 @@ export interface GatewayApiModel {
     /** `envoy-gateway`: also its BackendTrafficPolicy and ClientTrafficPolicy; `other`: standard objects only. */
     implementation: "envoy-gateway" | "other";
     streamTimeoutSeconds: number;
+    /** The listener reads a PROXY protocol header first (set on the program's ClientTrafficPolicy; Envoy Gateway only). */
+    proxyProtocol: boolean;
     /** Attach to this Gateway's listener instead of creating a Gateway. */
     existingGateway?: ExistingGateway;
 }
@@ -60,7 +62,44 @@ export function resolveFrontDoor(c: ClusterInput, key: string, input: StackConfi
             });
         }
     }
+    if (frontDoor === "gateway-api") checkProxyProtocol(c, key, input, problems);
     return frontDoor;
+}
+
+/**
+ * The program sets the PROXY protocol on the ClientTrafficPolicy it creates for its own Gateway's listener: only with
+ * Envoy Gateway, and not on an existing Gateway. A conflict between two stack-wide keys is named once; one that this
+ * cluster's own keys take part in, at this cluster.
+ */
+function checkProxyProtocol(c: ClusterInput, key: string, input: StackConfigInput, problems: ConfigProblem[]): void {
+    if (!(c.gatewayApi?.proxyProtocol ?? input.gatewayApi?.proxyProtocol ?? defaults.gatewayApi.proxyProtocol)) return;
+    const conflict =
+        (c.gatewayApi?.existingGateway ?? input.gatewayApi?.existingGateway) !== undefined
+            ? {
+                  field: "existingGateway" as const,
+                  why: "an existing Gateway's listener is the platform team's, and the program creates no ClientTrafficPolicy for it",
+                  fix: "have the platform team set proxyProtocol in its own ClientTrafficPolicy for that listener",
+              }
+            : (c.gatewayApi?.implementation ?? input.gatewayApi?.implementation) === "other"
+              ? {
+                    field: "implementation" as const,
+                    why: "the program sets it on Envoy Gateway's ClientTrafficPolicy, which implementation: other does not get",
+                    fix: "switch the PROXY protocol on in that implementation's own configuration",
+                }
+              : undefined;
+    if (conflict === undefined) return;
+    const ownProxyProtocol = c.gatewayApi?.proxyProtocol !== undefined;
+    const ownConflict = c.gatewayApi?.[conflict.field] !== undefined;
+    if (ownProxyProtocol || !ownConflict) {
+        const where = ownProxyProtocol ? `${key}.gatewayApi.proxyProtocol` : "gatewayApi.proxyProtocol";
+        if (problems.some((p) => p.key === where)) return;
+        problems.push({ key: where, message: `has no effect here: ${conflict.why}; ${conflict.fix}, and remove it` });
+        return;
+    }
+    problems.push({
+        key: `${key}.gatewayApi.${conflict.field}`,
+        message: `leaves gatewayApi.proxyProtocol without effect on this cluster: ${conflict.why}; ${conflict.fix}, and set ${key}.gatewayApi.proxyProtocol: false`,
+    });
 }
 
 /** Gateway API settings: the cluster's own over the stack's over the defaults; an existing Gateway defaults to the sidecar's namespace. */
@@ -70,6 +109,7 @@ export function gatewayApiModel(c: ClusterInput, input: StackConfigInput, sideca
         gatewayClassName: c.gatewayApi?.gatewayClassName ?? input.gatewayApi?.gatewayClassName ?? defaults.gatewayApi.gatewayClassName,
         implementation: c.gatewayApi?.implementation ?? input.gatewayApi?.implementation ?? defaults.gatewayApi.implementation,
         streamTimeoutSeconds: c.gatewayApi?.streamTimeoutSeconds ?? input.gatewayApi?.streamTimeoutSeconds ?? defaults.gatewayApi.streamTimeoutSeconds,
+        proxyProtocol: c.gatewayApi?.proxyProtocol ?? input.gatewayApi?.proxyProtocol ?? defaults.gatewayApi.proxyProtocol,
         ...(existing === undefined ? {} : { existingGateway: { ...existing, namespace: existing.namespace ?? sidecarNamespace } }),
     };
 }

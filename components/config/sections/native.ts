@@ -1,6 +1,7 @@
 import { defaults } from "../defaults";
 import { ConfigProblem } from "../errors";
 import { StackConfigInput } from "../schema";
+import type { ObservedClusterModel } from "./clusters";
 
 /** `envoy`: the program deploys Envoy, which does the mTLS; `native`: the querier does it (Thanos >= v0.42). */
 export type ObserverMode = "envoy" | "native";
@@ -46,5 +47,30 @@ export function checkNative(input: StackConfigInput, problems: ConfigProblem[]):
                 });
             }
         }
+    });
+}
+
+/**
+ * Native mode: the querier dials each cluster's address itself and keeps one endpoint per address (Thanos drops the
+ * others as duplicates), so clusters behind one L4 hop need an address each. Named at the `address` a user set.
+ */
+export function checkNativeAddresses(clusters: ObservedClusterModel[], input: StackConfigInput, problems: ConfigProblem[]): void {
+    const seen = new Map<string, number>();
+    clusters.forEach((c, i) => {
+        // A malformed address is named by its own message.
+        if (problems.some((p) => p.key === `clusters[${i}].address`)) return;
+        const address = `${c.address.host}:${c.address.port}`;
+        const first = seen.get(address);
+        if (first === undefined) {
+            seen.set(address, i);
+            return;
+        }
+        const named = input.clusters[i].address !== undefined ? i : first;
+        problems.push({
+            key: `clusters[${named}].address`,
+            message:
+                `${address} is the address of both clusters[${first}] and clusters[${i}]; in observer.mode: native the querier keeps one endpoint per ` +
+                "address and drops the other cluster, so give each cluster a DNS name or a port of its own on the load balancer, or set observer.mode: envoy",
+        });
     });
 }

@@ -92,6 +92,8 @@ const REQUEST_LOG_FORMAT = {
     authority: "%REQ(:AUTHORITY)%",
     status: "%RESPONSE_CODE%",
     serial: "%DOWNSTREAM_PEER_SERIAL%",
+    // Behind an L4 hop that sends the PROXY protocol, the address in its header.
+    client: "%DOWNSTREAM_REMOTE_ADDRESS%",
 };
 
 /** How often Envoy Gateway's Envoy writes its access logs (Envoy's default is every 10 s). */
@@ -412,11 +414,12 @@ function httpGet(port: number, pathname: string, timeoutMs = 5_000): Promise<{ s
     });
 }
 
-/** Waits until 127.0.0.1:`port` serves `certificate` for `host`. */
-async function waitForServed(port: number, host: string, certificate: string): Promise<void> {
+/** Waits until 127.0.0.1:`port` serves `certificate` for `host` (to a connection that starts with a PROXY header, where the listener expects one). */
+async function waitForServed(port: number, cluster: ObservedClusterModel, certificate: string): Promise<void> {
     const expected = new X509Certificate(certificate).fingerprint256;
-    await waitFor(`Envoy Gateway's Envoy serving ${host}'s certificate on ${port}`, 60_000, async () =>
-        (await servedCertificate(port, host).catch(() => undefined))?.fingerprint256 === expected ? true : undefined,
+    const proxyV2 = cluster.gatewayApi.proxyProtocol;
+    await waitFor(`Envoy Gateway's Envoy serving ${cluster.host}'s certificate on ${port}`, 60_000, async () =>
+        (await servedCertificate(port, cluster.host, { proxyV2 }).catch(() => undefined))?.fingerprint256 === expected ? true : undefined,
     );
 }
 
@@ -581,7 +584,7 @@ export async function gatewaySide(
     const gateway = `${cluster.sidecar.namespace}/${observedNames(cluster.name).gateway}`;
     await eg.assertProjectEnvoy(gateway);
     await eg.publish(443, port);
-    await waitForServed(port, cluster.host, certificate);
+    await waitForServed(port, cluster, certificate);
     const requests = () => readRequestLog(eg.logs.requests);
     const connections = () => (fs.existsSync(eg.logs.connections) ? fs.readFileSync(eg.logs.connections, "utf8") : "");
     return {
@@ -599,7 +602,7 @@ export async function gatewaySide(
         },
         updateTls: async (next) => {
             await writeTls(next);
-            await waitForServed(port, cluster.host, next.server.certificate);
+            await waitForServed(port, cluster, next.server.certificate);
         },
     };
 }
@@ -655,6 +658,7 @@ function readRequestLog(file: string): FrontDoorRequest[] {
                 host: entry.authority,
                 status: Number(entry.status),
                 clientSerial: serial.toLowerCase().replace(/^0+(?=.)/, ""),
+                client: entry.client,
             };
         });
 }

@@ -26,6 +26,8 @@ export interface FrontDoorRequest {
     clientSerial?: string;
     /** Subject of the verified client certificate (RFC 2253 or Go's form, CN first or last), where that is what the front door records. */
     clientSubject?: string;
+    /** The client's address:port as the front door saw it (behind a PROXY protocol hop: the one in its header), where it records it. */
+    client?: string;
 }
 
 /** Why a front door must refuse a connection or request in the rejection checks. */

@@ -1,20 +1,36 @@
 import * as path from "node:path";
-import { buildModel, Model } from "../../../components/config/model";
+import type { X509Certificate } from "node:crypto";
+import { buildModel, Model, ObservedClusterModel } from "../../../components/config/model";
 import { Issued, OpensslCa } from "../../../tools/pki/openssl-ca";
 import { Envoy, TlsFiles } from "./envoy";
 import { FrontDoorKind, FrontDoorSide, RunningFrontDoor } from "./front-door";
 import { startFrontDoor } from "./front-doors";
+import { Haproxy, HaproxyTimeouts, STORE_API_TIMEOUTS } from "./haproxy";
 import { Nginx } from "./nginx";
 import { NginxSide } from "./nginx-front-door";
 import { Backend } from "./grpc";
 import { freePort, ProcessGroup, tempDir } from "./processes";
+import { servedCertificate } from "./tls";
 
 /**
  * The whole data path on loopback, per observed cluster: backend (the sidecar) ← front door (nginx rendered from
- * our Ingress by default; any kind of `front-doors.ts`) ← Envoy (our bootstrap) ← the test's gRPC client.
- * Certificates come from openssl, made from the program's certificate spec, unless the test brings its own
- * (`certificates`, e.g. what the engine issued in generate mode).
+ * our Ingress by default; any kind of `front-doors.ts`) ← optionally one HAProxy in front of every front door ←
+ * Envoy (our bootstrap) ← the test's gRPC client. Certificates come from openssl, made from the program's
+ * certificate spec, unless the test brings its own (`certificates`, e.g. what the engine issued in generate mode).
  */
+
+/** One HAProxy (TCP mode, routing by SNI, TLS passed through) in front of every cluster's front door. */
+export interface L4HopOptions {
+    /** Its timeouts; default: what the docs tell users to set (`STORE_API_TIMEOUTS`). */
+    timeouts?: HaproxyTimeouts;
+    /** The clusters whose front door gets a PROXY protocol v2 header first; default: those whose front door expects one. */
+    sendProxyV2?: (cluster: ObservedClusterModel) => boolean;
+}
+
+/** Whether the program has the cluster's front door read a PROXY protocol header first. */
+export function expectsProxyProtocol(cluster: ObservedClusterModel): boolean {
+    return cluster.gatewayApi.proxyProtocol;
+}
 
 export interface ObservedSide {
     name: string;
@@ -34,8 +50,8 @@ export interface ObservedSide {
 }
 
 export interface TopologyOptions {
-    /** The observed clusters; each on `frontDoor` (default: the topology's). */
-    clusters: { name: string; host: string; frontDoor?: FrontDoorKind }[];
+    /** The observed clusters; each on `frontDoor` (default: the topology's), with `gatewayApi` settings of its own. */
+    clusters: { name: string; host: string; frontDoor?: FrontDoorKind; gatewayApi?: Record<string, unknown> }[];
     /** The front door of every cluster that names none (default: nginx). */
     frontDoor?: FrontDoorKind;
     /** Extra raw config merged into the stack config (e.g. envoy settings). */
@@ -53,8 +69,20 @@ export interface TopologyOptions {
     observedOnly?: boolean;
     /** The clusters Envoy starts with (default: all); the others exist on the observed side, ready to be appended. */
     envoyClusters?: string[];
+    /** Put one HAProxy in front of every front door: each cluster's `address` is HAProxy's, SNI and `:authority` stay its host. */
+    l4Hop?: L4HopOptions;
     /** Certificates issued elsewhere (by the engine) instead of by the topology's openssl CA. */
     certificates?: TopologyCertificates;
+}
+
+/** What an extra Envoy differs in: its TLS files, its bootstrap, its own HAProxy, its `envoy` settings. */
+export interface ExtraEnvoyOptions {
+    tls?: TlsFiles;
+    mutate?: (documents: Record<string, any>) => void;
+    /** An HAProxy of its own in front of the same front doors (default: the topology's, if any). */
+    l4Hop?: L4HopOptions;
+    /** Merged into the stack's `envoy` config (e.g. `http2Keepalive`). */
+    envoy?: Record<string, unknown>;
 }
 
 /** Envoy's client certificate and CA bundle, and each cluster's server certificate and the client CA its front door verifies. */
@@ -72,8 +100,11 @@ export class Topology {
     readonly sides: ObservedSide[] = [];
     model!: Model;
     envoy!: Envoy;
+    /** The HAProxy in front of the front doors (`l4Hop`), and the port Envoy dials it on. */
+    hop?: { haproxy: Haproxy; port: number };
     private readonly frontDoors = new Map<FrontDoorKind, RunningFrontDoor>();
     private extraEnvoys = 0;
+    private extraHops = 0;
 
     constructor(private readonly options: TopologyOptions) {
         this.client = options.certificates?.client ?? this.ca.client();
@@ -108,7 +139,8 @@ export class Topology {
 
     private async startAll(): Promise<void> {
         const ports = await Promise.all(this.options.clusters.map(async () => ({ frontDoor: await freePort(), backend: await freePort() })));
-        this.model = await this.buildModel(ports.map((p) => p.frontDoor));
+        const hop = this.options.l4Hop && { options: this.options.l4Hop, port: await freePort() };
+        this.model = await this.buildModel(ports.map((p) => hop?.port ?? p.frontDoor));
         for (const [i, cluster] of this.model.clusters.entries()) {
             const kind = this.kindOf(i);
             const issued = this.options.certificates?.clusters[cluster.name];
@@ -147,34 +179,68 @@ export class Topology {
                 server,
             });
         }
+        if (hop) this.hop = { haproxy: await this.startHop(hop.options, hop.port, "haproxy"), port: hop.port };
         if (this.options.observedOnly) return;
         this.envoy = await this.startEnvoy({ tls: this.options.envoyTls?.(this.ca, this.client), mutate: this.options.mutateDocuments }, this.model, "envoy");
     }
 
-    /**
-     * Another Envoy with the program's bootstrap in front of the same front doors, on listener ports of its own
-     * (`model` of the result), e.g. with other TLS material for a rejection check. Stopped with the topology.
-     */
-    async startExtraEnvoy(options: { tls?: TlsFiles; mutate?: (documents: Record<string, any>) => void }): Promise<{ envoy: Envoy; model: Model }> {
-        const model = await this.buildModel(this.sides.map((s) => s.frontDoorPort));
-        const envoy = await this.startEnvoy(options, model, `envoy-extra-${++this.extraEnvoys}`);
-        return { envoy, model };
+    /** An HAProxy on 127.0.0.1:`port` routing each cluster's host to its front door. */
+    private async startHop(options: L4HopOptions, port: number, workDir: string): Promise<Haproxy> {
+        const haproxy = new Haproxy(path.join(this.dir, workDir), this.group);
+        await haproxy.start({
+            bind: `127.0.0.1:${port}`,
+            routes: this.model.clusters.map((cluster) => ({
+                name: cluster.name,
+                host: cluster.host,
+                server: `127.0.0.1:${this.side(cluster.name).frontDoorPort}`,
+                sendProxyV2: (options.sendProxyV2 ?? expectsProxyProtocol)(cluster),
+            })),
+            timeouts: options.timeouts ?? STORE_API_TIMEOUTS,
+        });
+        return haproxy;
     }
 
-    /** The stack's model, with fresh Envoy ports and each cluster's front door at 127.0.0.1:`frontDoorPorts[i]`. */
-    private async buildModel(frontDoorPorts: number[]): Promise<Model> {
+    /** Where Envoy dials `cluster` on the machine's loopback: the topology's HAProxy, or else the cluster's front door. */
+    private dialPort(cluster: string): number {
+        return this.hop?.port ?? this.side(cluster).frontDoorPort;
+    }
+
+    /** The server certificate a client reaching `cluster` the way Envoy does gets for its host (read, not verified). */
+    servedCertificate(cluster: string): Promise<X509Certificate> {
+        return servedCertificate(this.dialPort(cluster), this.side(cluster).host);
+    }
+
+    /**
+     * Another Envoy with the program's bootstrap in front of the same front doors (through the topology's HAProxy,
+     * or one of its own), on listener ports of its own (`model` of the result), e.g. with other TLS material for a
+     * rejection check. Stopped with the topology.
+     */
+    async startExtraEnvoy(options: ExtraEnvoyOptions): Promise<{ envoy: Envoy; model: Model; hop?: Haproxy }> {
+        const own = options.l4Hop && { options: options.l4Hop, port: await freePort() };
+        const hop = own && (await this.startHop(own.options, own.port, `haproxy-extra-${++this.extraHops}`));
+        const model = await this.buildModel(
+            this.sides.map((s) => own?.port ?? this.dialPort(s.name)),
+            options.envoy,
+        );
+        const envoy = await this.startEnvoy(options, model, `envoy-extra-${++this.extraEnvoys}`);
+        return { envoy, model, hop };
+    }
+
+    /** The stack's model, with fresh Envoy ports and each cluster's `address` at localhost:`dialPorts[i]`. */
+    private async buildModel(dialPorts: number[], envoy?: Record<string, unknown>): Promise<Model> {
         const listeners = await Promise.all(this.options.clusters.map(() => freePort()));
         const [adminPort, metricsPort] = [await freePort(), await freePort()];
         return buildModel(
             {
                 renderDirectory: this.dir,
                 ...this.options.config,
-                envoy: { ...(this.options.config?.envoy as object), adminPort, metricsPort },
-                clusters: this.options.clusters.map(({ name, host }, i) => ({
+                envoy: { ...(this.options.config?.envoy as object), ...envoy, adminPort, metricsPort },
+                clusters: this.options.clusters.map(({ name, host, gatewayApi }, i) => ({
                     name,
                     host,
+                    gatewayApi,
                     port: listeners[i],
-                    address: `localhost:${frontDoorPorts[i]}`,
+                    address: `localhost:${dialPorts[i]}`,
                     // Envoy Gateway reads the program's Gateway API objects; nginx and Traefik its Ingress.
                     frontDoor: this.kindOf(i) === "envoy-gateway" ? "gateway-api" : "ingress-nginx",
                 })),
