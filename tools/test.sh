@@ -7,8 +7,12 @@ cd "$root" || exit 1
 . tools/env.sh
 shopt -s globstar nullglob
 files=(test/unit/**/*.test.ts test/e2e/**/*.test.ts)
-tap=$(mktemp)
-trap 'rm -f "$tap"' EXIT
+# Every temporary file of the run (each process's log, certificates, stacks, sockets) goes under one directory:
+# removed when the run passes, kept and named when it fails. Short, because Unix socket paths under it are limited
+# to 107 bytes.
+run_tmp=$(mktemp -d /tmp/et.XXXXXX)
+export TMPDIR=$run_tmp
+tap="$run_tmp/report.tap"
 # One file at a time: the end-to-end files start servers and must not compete for the two cores.
 node --import tsx --test --test-concurrency=1 \
   --test-reporter=spec --test-reporter-destination=stdout \
@@ -21,4 +25,9 @@ cancelled=$(sed -n 's/^# cancelled //p' "$tap" | tail -1)
 failed=$(( ${failed:-0} + ${cancelled:-0} ))
 skipped=$(sed -n 's/^# skipped //p' "$tap" | tail -1)
 echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+if [ "$status" -eq 0 ]; then
+  rm -rf "$run_tmp"
+else
+  echo "the run's temporary files, with every process's log, are kept in $run_tmp"
+fi
 exit $status

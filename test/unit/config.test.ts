@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
@@ -260,7 +261,7 @@ describe("configuration model", () => {
     });
 
     it("reads encrypted stack values as opaque without failing", () => {
-        const dir = fs.mkdtempSync("/tmp/envoy-thanos-stack-");
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "envoy-thanos-stack-"));
         fs.copyFileSync(path.resolve(__dirname, "../../Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
         fs.writeFileSync(
             path.join(dir, "Pulumi.prod.yaml"),
@@ -820,9 +821,9 @@ describe("values Envoy or Kubernetes would refuse are refused first; their valid
         return YAML.stringify(doc);
     };
     const live = (c: Record<string, unknown>) => ({ observer: { context: "obs" }, clusters: [cluster(1, c)] });
-    const existingFile = path.join(fs.mkdtempSync("/tmp/envoy-thanos-render-"), "a-file");
+    const existingFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "envoy-thanos-render-")), "a-file");
     fs.writeFileSync(existingFile, "");
-    const existingDirectory = fs.mkdtempSync("/tmp/envoy-thanos-render-");
+    const existingDirectory = fs.mkdtempSync(path.join(os.tmpdir(), "envoy-thanos-render-"));
     const digest = "a".repeat(64);
     const envoy = (e: Record<string, unknown>) => rendered([cluster(1)], { envoy: e });
 
