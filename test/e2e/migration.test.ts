@@ -61,7 +61,12 @@ const pair = (i: Issued) => ({ certificate: i.certificate, privateKey: i.private
 interface LoopResult {
     queries: number;
     failures: string[];
+    /** The query that was in flight when the recipe's Envoy stopped, if its only fault is connections that stop cut. */
+    cutByRecipeStop?: string;
 }
+
+/** What the querier reports for a store whose connection ended under a stream: the peer closed it. */
+const CONNECTION_CUT = /rpc error: code = Unavailable desc = error reading from server: EOF/;
 
 describe("migrating from a running manual recipe", { skip }, () => {
     const group = new ProcessGroup();
@@ -77,6 +82,8 @@ describe("migrating from a running manual recipe", { skip }, () => {
     let ingressStatus: { stop: () => Promise<void> };
     let recipeClusters: RecipeCluster[];
     let recipeEnvoy: Started;
+    /** When the stand-in kubelet stopped the recipe's Envoy (SIGTERM), as a kubelet does once its pod is deleted. */
+    let recipeStoppedAt: number | undefined;
     let network: EndpointSwitch;
     let querier: Querier;
     let following = true;
@@ -119,10 +126,18 @@ describe("migrating from a running manual recipe", { skip }, () => {
         while (!done()) {
             result.queries++;
             try {
+                const sent = Date.now();
                 const res = await querier.query(`/api/v1/query?query=${encodeURIComponent("prometheus_build_info")}`, 5_000);
                 const seen = (res.data?.result ?? []).map((s: any) => s.metric.cluster).sort();
-                if (res.status !== "success" || (res.warnings ?? []).length > 0 || seen.join() !== NAMES.join()) {
-                    fail(`query: ${res.status}, clusters ${seen.join()}, warnings ${JSON.stringify(res.warnings ?? [])}`);
+                const warnings: string[] = res.warnings ?? [];
+                if (res.status !== "success" || warnings.length > 0 || seen.join() !== NAMES.join()) {
+                    const what = `query: ${res.status}, clusters ${seen.join()}, warnings ${JSON.stringify(warnings)}`;
+                    // The recipe's Envoy exits on SIGTERM without draining, so a query in flight at that moment loses the
+                    // streams on the connections it held: one partial answer, which the migration guide states.
+                    const inFlightAtStop = recipeStoppedAt !== undefined && sent <= recipeStoppedAt && recipeStoppedAt <= Date.now();
+                    const onlyCut = res.status === "success" && warnings.length > 0 && warnings.every((w) => CONNECTION_CUT.test(w));
+                    if (inFlightAtStop && onlyCut && result.cutByRecipeStop === undefined) result.cutByRecipeStop = what;
+                    else fail(what);
                 }
                 const stores = (await querier.stores()).filter((s) => s.lastError === null).flatMap((s) => s.labelSets.map((l) => l.cluster));
                 if (stores.sort().join() !== NAMES.join()) fail(`healthy stores: ${stores.join()}`);
@@ -180,7 +195,10 @@ describe("migrating from a running manual recipe", { skip }, () => {
                 await network.sync().catch(() => undefined);
                 const deployment = await observer.request("GET", `/apis/apps/v1/namespaces/${RECIPE_NAMESPACE}/deployments/envoy`).catch(() => undefined);
                 const pods = await observer.request("GET", `/api/v1/namespaces/${RECIPE_NAMESPACE}/pods?labelSelector=name%3Denvoy`).catch(() => undefined);
-                if (deployment?.status === 404 && pods?.status === 200 && pods.body.items.length === 0) await recipeEnvoy.stop();
+                if (deployment?.status === 404 && pods?.status === 200 && pods.body.items.length === 0) {
+                    recipeStoppedAt ??= Date.now();
+                    await recipeEnvoy.stop();
+                }
                 await sleep(250);
             }
         })();
@@ -263,6 +281,7 @@ describe("migrating from a running manual recipe", { skip }, () => {
         const result = await loop;
         const seconds = ((Date.now() - started) / 1000).toFixed(1);
         t.diagnostic(`migration: ${result.queries} queries in ${seconds} s, ${result.failures.length} failed; traffic ${JSON.stringify(network.history)}`);
+        if (result.cutByRecipeStop !== undefined) t.diagnostic(`in flight when the recipe's Envoy stopped: ${result.cutByRecipeStop}`);
         assert.deepEqual(result.failures, [], `failed queries or missing stores during the migration (${result.queries} queries)`);
         assert.ok(result.queries > 50, `only ${result.queries} queries`);
         for (const name of NAMES) {
