@@ -46,7 +46,8 @@ function sections(fd: number): Map<string, Section> {
 export function hasAesGcmInstructions(code: Buffer, minimum = 4): boolean {
     let found = 0;
     const hit = () => ++found >= minimum;
-    for (let i = 0; i + 4 < code.length; i++) {
+    // Reads past the end are undefined and match nothing.
+    for (let i = 0; i + 2 < code.length; i++) {
         const b = code[i];
         // 0F 38 DC..DF: aesenc, aesenclast, aesdec, aesdeclast; 0F 3A 44: pclmulqdq.
         if (b === 0x0f && ((code[i + 1] === 0x38 && code[i + 2] >= 0xdc && code[i + 2] <= 0xdf) || (code[i + 1] === 0x3a && code[i + 2] === 0x44))) {

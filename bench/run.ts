@@ -261,10 +261,9 @@ async function main(): Promise<void> {
             reached.steady = await steady(await sharedStack(), l, dataPathOptions);
         },
         profile: async (l) => {
-            // A full run's pictures are the documentation's; other runs keep theirs beside their results.
-            const full = only === undefined && !smoke;
-            const outDir = full ? path.join(__dirname, "../docs") : tempDir("bench-flame");
-            await profileProxies(await sharedStack(), l, { rounds: smoke ? 1 : 20, outDir, linkDir: full ? "../docs" : outDir });
+            // A run at full size draws the documentation's pictures (linked the same from bench/ and docs/); a smoke run's go to a temporary directory.
+            const outDir = smoke ? tempDir("bench-flame") : path.join(__dirname, "../docs");
+            await profileProxies(await sharedStack(), l, { rounds: smoke ? 1 : 20, outDir, linkDir: smoke ? outDir : "../docs" });
         },
         "envoy-profile": async (l) => envoyProfile(await sharedStack(), l, dataPathOptions),
         floor,
