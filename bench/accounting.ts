@@ -35,7 +35,7 @@ export function reapedChildrenCpuMs(): number {
 export function threadCpuNs(pid: number): { main: number; others: number } {
     let main = 0;
     let others = 0;
-    let tids: string[] = [];
+    let tids: string[];
     try {
         tids = fs.readdirSync(`/proc/${pid}/task`);
     } catch {

@@ -91,21 +91,27 @@ async function recorded(pids: number[], work: () => Promise<void>): Promise<stri
     const out = fs.openSync(log, "w");
     const perf = spawn(
         "perf",
-        ["record", "-e", "cpu-clock", "-F", String(FREQUENCY), "--call-graph", "dwarf,16384", "-p", pids.join(","), "-o", data],
+        // 1024 pages of ring buffer per CPU: each sample carries 16 KiB of stack.
+        ["record", "-e", "cpu-clock", "-F", String(FREQUENCY), "--call-graph", "dwarf,16384", "--mmap-pages", "1024", "-p", pids.join(","), "-o", data],
         { stdio: ["ignore", out, out] },
     );
     fs.closeSync(out);
-    const exited = new Promise<number | null>((resolve) => perf.once("exit", (code) => resolve(code)));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        perf.once("exit", (code, signal) => resolve({ code, signal })),
+    );
     try {
-        // perf writes its file's header once it is attached to every process.
-        for (let i = 0; i < 100 && !(fs.existsSync(data) && fs.statSync(data).size > 0); i++) await sleep(100);
-        if (!fs.existsSync(data)) throw new Error(`perf record did not start in 10 s: ${fs.readFileSync(log, "utf8").slice(-1000)}`);
+        // perf writes its file's header once it has attached (seconds on a busy machine); the wait after is a margin.
+        const started = () => fs.existsSync(data) && fs.statSync(data).size > 0;
+        for (let i = 0; i < 300 && !started(); i++) await sleep(100);
+        if (!started()) throw new Error(`perf record did not start in 30 s: ${fs.readFileSync(log, "utf8").slice(-1000)}`);
+        await sleep(500);
         await work();
         perf.kill("SIGINT");
         const timer = setTimeout(() => perf.kill("SIGKILL"), 120_000);
-        const code = await exited;
+        const { code, signal } = await exited;
         clearTimeout(timer);
-        if (code !== 0) throw new Error(`perf record exited ${code}: ${fs.readFileSync(log, "utf8").slice(-1000)}`);
+        // perf record ends on SIGINT by raising it again once its file is written.
+        if (code !== 0 && signal !== "SIGINT") throw new Error(`perf record exited ${code ?? signal}: ${fs.readFileSync(log, "utf8").slice(-1000)}`);
         const script = spawnSync("perf", ["script", "-i", data, "-F", "comm,pid,tid,ip,sym,dso"], {
             encoding: "utf8",
             maxBuffer: 2 ** 31,

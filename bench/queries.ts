@@ -45,7 +45,7 @@ interface QuerySample {
     envoyRxBytes: number;
 }
 
-interface Counters extends Omit<QuerySample, "wallMs"> {}
+type Counters = Omit<QuerySample, "wallMs">;
 
 /** Nanoseconds of CPU of `pids`, by cpuacct group `name` where the stack has cpuacct, else by the threads' schedstat. */
 function cpuNs(stack: Stack, name: string, pids: number[]): number {
@@ -151,8 +151,14 @@ export async function realQueries(stack: Stack, lines: string[], o: DataPathOpti
     const proxiesNs = (s: QuerySample) => s.envoyNs + s.frontDoorNs;
     const proxiesTicks = (s: QuerySample) => s.envoyTicksMs + s.frontDoorTicksMs;
     /** ms of CPU per MB over a set of queries: the sum of the CPU over the sum of the bytes. */
-    const perMb = (set: QuerySample[], cpuMs: (s: QuerySample) => number, bytes: (s: QuerySample) => number) => sum(set.map(cpuMs)) / (sum(set.map(bytes)) / 1e6);
-    const agreed = (set: QuerySample[]) => perMb(set, (s) => proxiesNs(s) / 1e6, (s) => s.sidecarBytes);
+    const perMb = (set: QuerySample[], cpuMs: (s: QuerySample) => number, bytes: (s: QuerySample) => number) =>
+        sum(set.map(cpuMs)) / (sum(set.map(bytes)) / 1e6);
+    const agreed = (set: QuerySample[]) =>
+        perMb(
+            set,
+            (s) => proxiesNs(s) / 1e6,
+            (s) => s.sidecarBytes,
+        );
     const byTicks = (set: QuerySample[]) => perMb(set, proxiesTicks, (s) => s.envoyRxBytes);
     const proxyCpuMsPerMb = Object.fromEntries(proxied.map((p) => [p.id, agreed(all(p.id))]));
     const nsLabel = stack.cpuacct instanceof CpuacctGroups ? "cpuacct" : "schedstat";
@@ -237,7 +243,21 @@ function cpuPerQueryTable(
                 `| ${p.id} | ${kind.split(":")[0]} | ${cell(
                     pick((s) => s.sidecarBytes / 1e6),
                     2,
-                )} | ${hasEnvoy ? cell(pick((s) => s.envoyRxBytes / 1e6), 2) : "—"} | ${hasEnvoy ? cell(pick((s) => s.envoyNs / 1e6), 2) : "—"} | ${cell(
+                )} | ${
+                    hasEnvoy
+                        ? cell(
+                              pick((s) => s.envoyRxBytes / 1e6),
+                              2,
+                          )
+                        : "—"
+                } | ${
+                    hasEnvoy
+                        ? cell(
+                              pick((s) => s.envoyNs / 1e6),
+                              2,
+                          )
+                        : "—"
+                } | ${cell(
                     pick((s) => s.frontDoorNs / 1e6),
                     2,
                 )} | ${cell(
@@ -246,7 +266,14 @@ function cpuPerQueryTable(
                 )} | ${cell(
                     pick((s) => (s.envoyNs + s.frontDoorNs) / 1e6 / (s.sidecarBytes / 1e6)),
                     2,
-                )} | ${hasEnvoy ? cell(pick((s) => (s.envoyTicksMs + s.frontDoorTicksMs) / (s.envoyRxBytes / 1e6)), 2) : "—"} |`,
+                )} | ${
+                    hasEnvoy
+                        ? cell(
+                              pick((s) => (s.envoyTicksMs + s.frontDoorTicksMs) / (s.envoyRxBytes / 1e6)),
+                              2,
+                          )
+                        : "—"
+                } |`,
             );
         }
     }
@@ -291,9 +318,9 @@ function cpuPerPathTable(
                 p.processes.frontDoor === undefined ? dash : (total((s) => s.frontDoorNs) / 1e6 / n).toFixed(2)
             } | ${hasProxy ? f.agreed(set).toFixed(2) : dash} | ${hasEnvoy ? f.byTicks(set).toFixed(2) : dash} | ${hasProxy ? meanOfRatios.toFixed(2) : dash} | ${
                 fit ? `${fit.fixed.toFixed(2)} + ${fit.perUnit.toFixed(2)} / MB` : dash
-            } | ${hasEnvoy ? `${(mainShare * 100).toFixed(1)} %` : dash} | ${(total((s) => s.querierMs) / n).toFixed(1)} | ${(total((s) => s.sidecarMs + s.prometheusMs) / n).toFixed(
-                1,
-            )} | ${hasProxy ? `${((proxiesMs / everything) * 100).toFixed(1)} %` : dash} |`,
+            } | ${hasEnvoy ? `${(mainShare * 100).toFixed(1)} %` : dash} | ${(total((s) => s.querierMs) / n).toFixed(1)} | ${(
+                total((s) => s.sidecarMs + s.prometheusMs) / n
+            ).toFixed(1)} | ${hasProxy ? `${((proxiesMs / everything) * 100).toFixed(1)} %` : dash} |`,
         );
     }
     lines.push("", `Medians are not used here: each figure is a sum over the ${o.reps * o.perQuery} timed queries of each kind.`, "");

@@ -52,7 +52,11 @@ const PERF_SCRIPT = [
 
 /** A stand-in for Envoy's function table: two functions, one of them AES-GCM code. */
 const symbolize = (f: { address: number; dso: string }) =>
-    f.dso === "/opt/envoy" ? (f.address >= 0x5b00000 ? { name: "envoy 0x5b33600", aesGcm: false } : { name: "envoy 0x4a72b80 (AES-GCM)", aesGcm: true }) : undefined;
+    f.dso === "/opt/envoy"
+        ? f.address >= 0x5b00000
+            ? { name: "envoy 0x5b33600", aesGcm: false }
+            : { name: "envoy 0x4a72b80 (AES-GCM)", aesGcm: true }
+        : undefined;
 
 describe("bench: perf samples split by category", () => {
     const samples = parsePerfScript(PERF_SCRIPT);
@@ -85,13 +89,10 @@ describe("bench: perf samples split by category", () => {
         const envoy = profileOf(samples, new Set([200]), symbolize);
         assert.equal(envoy.byCategory["TLS (BoringSSL / OpenSSL)"], 1);
         assert.equal(envoy.byCategory["everything else"], 1);
-        assert.deepEqual(
-            [...envoy.folded.entries()].sort(),
-            [
-                ["envoy 0x5b33600", 1],
-                ["envoy 0x5b33600;envoy 0x4a72b80 (AES-GCM)", 1],
-            ],
-        );
+        assert.deepEqual([...envoy.folded.entries()].sort(), [
+            ["envoy 0x5b33600", 1],
+            ["envoy 0x5b33600;envoy 0x4a72b80 (AES-GCM)", 1],
+        ]);
         assert.equal(envoy.frameCategories.get("envoy 0x4a72b80 (AES-GCM)"), "TLS (BoringSSL / OpenSSL)");
     });
 
