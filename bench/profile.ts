@@ -18,7 +18,8 @@ import { CATEGORIES, Category, parsePerfScript, profileOf, Symbolize } from "./s
 const FREQUENCY = 4999;
 
 const COLOURS: Record<Category, string> = {
-    "TLS (BoringSSL / OpenSSL)": "#e5534b",
+    "TLS: AES-GCM code": "#e5534b",
+    "TLS: the rest of OpenSSL": "#f47067",
     "HTTP/2 codec": "#f0883e",
     "buffer copies (memcpy / memmove)": "#e3b341",
     "kernel: read / receive": "#539bf5",
@@ -28,7 +29,8 @@ const COLOURS: Record<Category, string> = {
     "everything else": "#b4b9c0",
 };
 const LEGEND = [
-    { label: "TLS", colour: COLOURS["TLS (BoringSSL / OpenSSL)"] },
+    { label: "AES-GCM", colour: COLOURS["TLS: AES-GCM code"] },
+    { label: "rest of OpenSSL", colour: COLOURS["TLS: the rest of OpenSSL"] },
     { label: "HTTP/2 codec", colour: COLOURS["HTTP/2 codec"] },
     { label: "memcpy / memmove", colour: COLOURS["buffer copies (memcpy / memmove)"] },
     { label: "kernel", colour: COLOURS["kernel: other"] },
@@ -178,10 +180,11 @@ export async function profileProxies(stack: Stack, lines: string[], o: ProfileOp
         `| --- | --- | ${CATEGORIES.map(() => "---").join(" | ")} |`,
         ...rows,
         "",
-        "Envoy's release binary has no symbol table: its frames are named by their function's start address, its AES-GCM " +
-            "functions are found by their AES and carry-less multiply instructions, and the rest of BoringSSL (the record layer, " +
-            "the handshake), the HTTP/2 codec, Envoy's buffers and tcmalloc fall in *everything else*. nginx exports its own " +
-            "functions (`ngx_http_v2_*` is its codec) and OpenSSL is a shared library, so its split is by name.",
+        "Envoy's release binary has no symbol table: its frames are named by their function's start address and its AES-GCM " +
+            "functions are found by their AES and carry-less multiply instructions; the rest of its BoringSSL (record layer, " +
+            "handshake), its HTTP/2 codec, its buffers and tcmalloc are in *everything else*. nginx exports its public functions " +
+            "(the exported `ngx_http_v2_*` are its codec; its static ones are in *everything else*) and OpenSSL is a shared " +
+            "library, whose AES-GCM code is found the same way. Kernel time is put under the system call it came through.",
         "",
     );
 }

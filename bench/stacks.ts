@@ -40,7 +40,8 @@ export function parsePerfScript(text: string): Sample[] {
 }
 
 export const CATEGORIES = [
-    "TLS (BoringSSL / OpenSSL)",
+    "TLS: AES-GCM code",
+    "TLS: the rest of OpenSSL",
     "HTTP/2 codec",
     "buffer copies (memcpy / memmove)",
     "kernel: read / receive",
@@ -54,15 +55,23 @@ export type Category = (typeof CATEGORIES)[number];
 const isKernel = (f: Frame) => f.dso === "[kernel.kallsyms]" || f.dso.startsWith("[kernel");
 const SYSCALL = /^(?:__x64_sys|__se_sys|__do_sys|__ia32_sys)_(\w+)/;
 
-/** The kernel category of a sample that was in the kernel: by the system call it came through, if any. */
+/** A kernel category from a system call's name (the kernel's `__x64_sys_<name>`, or libc's wrapper around it). */
+function syscallCategory(call: string): Category | undefined {
+    if (/epoll/.test(call)) return "kernel: epoll";
+    if (/read|recv/.test(call)) return "kernel: read / receive";
+    if (/write|send/.test(call)) return "kernel: write / send";
+    return undefined;
+}
+
+/**
+ * The kernel category of a sample that was in the kernel: by the system call it came through. Recent kernels inline
+ * `__x64_sys_*` into their dispatcher, so the first user-space frame (libc's wrapper, e.g. `__libc_recv`) names it then.
+ */
 function kernelCategory(frames: Frame[]): Category {
     for (const f of frames) {
         const call = SYSCALL.exec(f.symbol)?.[1];
-        if (call === undefined) continue;
-        if (/^(read|readv|recvfrom|recvmsg|recvmmsg|pread64)$/.test(call)) return "kernel: read / receive";
-        if (/^(write|writev|sendto|sendmsg|sendmmsg|pwrite64)$/.test(call)) return "kernel: write / send";
-        if (call.startsWith("epoll")) return "kernel: epoll";
-        return "kernel: other";
+        if (call !== undefined) return syscallCategory(call) ?? "kernel: other";
+        if (!isKernel(f)) return syscallCategory(f.symbol) ?? "kernel: other";
     }
     return "kernel: other";
 }
@@ -78,7 +87,8 @@ function frameName(f: Frame, symbolize: Symbolize): { name: string; aesGcm: bool
 /** The category of one frame's own code. */
 function frameCategory(f: Frame, name: { name: string; aesGcm: boolean }): Category | undefined {
     const dso = path.basename(f.dso);
-    if (name.aesGcm || /^lib(crypto|ssl)\.so/.test(dso)) return "TLS (BoringSSL / OpenSSL)";
+    if (name.aesGcm) return "TLS: AES-GCM code";
+    if (/^lib(crypto|ssl)\.so/.test(dso)) return "TLS: the rest of OpenSSL";
     if (/^ngx_http_v2_|nghttp2_|oghttp2|[Hh]ttp2::/.test(name.name)) return "HTTP/2 codec";
     if (/mem(cpy|move)|Buffer::/.test(name.name) && !isKernel(f)) return "buffer copies (memcpy / memmove)";
     return undefined;
