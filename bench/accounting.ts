@@ -138,13 +138,32 @@ function cpuacctGroupOf(pid: number): string {
 }
 
 /**
- * Bytes acknowledged by the peers of every established TCP connection whose local port is `port` (a server's
- * sockets: what it wrote), summed; from the kernel's tcp_info through `ss`. A connection that closed is not counted.
+ * Bytes acknowledged by the peer of each established TCP connection whose local port is `port` (a server's sockets:
+ * what it wrote), by connection (local and peer address); from the kernel's tcp_info through `ss`.
  */
-export function tcpBytesAcked(port: number): number {
+export function tcpBytesAcked(port: number): Map<string, number> {
     const result = spawnSync("ss", ["-tinH", "state", "established", `( sport = :${port} )`], { encoding: "utf8", timeout: 10_000 });
     if (result.status !== 0) throw new Error(`ss failed: ${result.stderr}`);
+    const out = new Map<string, number>();
+    let connection: string | undefined;
+    for (const line of result.stdout.split("\n")) {
+        // A connection's line (receive and send queues, local and peer address), then its tcp_info line.
+        const addresses = /^\d+\s+\d+\s+(\S+)\s+(\S+)/.exec(line);
+        if (addresses) connection = `${addresses[1]} ${addresses[2]}`;
+        const acked = /\bbytes_acked:(\d+)/.exec(line)?.[1];
+        if (connection !== undefined && acked !== undefined) out.set(connection, Number(acked));
+    }
+    return out;
+}
+
+/**
+ * What was written between two readings of `tcpBytesAcked`: growth of the connections open at both, all of a new
+ * one's bytes. A connection that closed in between is counted in `closed`: what it wrote since the first reading is
+ * lost, so the bytes are a lower bound then.
+ */
+export function bytesWritten(before: Map<string, number>, after: Map<string, number>): { bytes: number; closed: number } {
     let bytes = 0;
-    for (const match of result.stdout.matchAll(/\bbytes_acked:(\d+)/g)) bytes += Number(match[1]);
-    return bytes;
+    for (const [connection, acked] of after) bytes += acked - (before.get(connection) ?? 0);
+    const closed = [...before.keys()].filter((connection) => !after.has(connection)).length;
+    return { bytes, closed };
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { describe, it } from "node:test";
+import { bytesWritten } from "../../bench/accounting";
 import { FunctionTable, hasAesGcmInstructions } from "../../bench/elf";
 import { flameGraphSvg } from "../../bench/flamegraph";
 import { linearFit } from "../../bench/queries";
@@ -133,6 +134,20 @@ describe("bench: function table from .eh_frame_hdr", () => {
             .map((f) => parseInt(f[0], 16));
         assert.ok(symbols.length > 100, `${symbols.length} exported functions`);
         for (const start of symbols) assert.equal(table.functionAt(start + 3), start, `function at 0x${start.toString(16)}`);
+    });
+});
+
+describe("bench: bytes the sidecar wrote, from its sockets", () => {
+    it("adds each connection's growth and a new connection's bytes, never goes below zero, and counts closed ones", () => {
+        const before = new Map([
+            ["a b", 1000],
+            ["c d", 5000],
+        ]);
+        const after = new Map([
+            ["a b", 1500],
+            ["e f", 200],
+        ]);
+        assert.deepEqual(bytesWritten(before, after), { bytes: 700, closed: 1 });
     });
 });
 
