@@ -3,210 +3,17 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { FILES } from "../components/observer/bootstrap";
 import { tempDir } from "../test/e2e/support/processes";
+import { procTicksMs, reapedChildrenCpuMs } from "./accounting";
 import { METRIC } from "./dataset";
-import { BenchPath, CLUSTER, cpuMs, envoyCounters, GrpcTarget, reapedChildrenCpuMs, Stack, unmeasuredFrontDoors, Variant } from "./stack";
+import { DataPathOptions, rotated } from "./schedule";
+import { CLUSTER, envoyCounters, GrpcTarget, proxyPids, Stack, Variant } from "./stack";
 
 /**
- * The data path measured two ways over the same stack (bench/stack.ts), repetitions interleaved across paths:
- * real PromQL through a real querier per path (wall time, and the CPU each proxy spends from /proc), and ghz on
- * the sidecar's Info (unary) and Series (stream) calls (latency, calls per second, CPU per call, ghz's own CPU).
- * Then a steady run of unary calls through the program's Envoy, with and without its connection rotation, counted
+ * The data path under ghz over the same stack (bench/stack.ts) as the real queries (bench/queries.ts), repetitions
+ * interleaved across paths: the sidecar's Info (unary) and Series (stream) calls (latency, calls per second, CPU per
+ * call from /proc, ghz's own CPU). Then a steady run of unary calls through the program's Envoy, with and without its connection rotation, counted
  * from Envoy's statistics.
  */
-
-export interface Summary {
-    median: number;
-    min: number;
-    max: number;
-}
-
-export interface DataPathOptions {
-    reps: number;
-    /** Queries of each kind per repetition and path. */
-    perQuery: number;
-    /** ghz calls per run: unary Info, streamed Series. */
-    unaryCalls: number;
-    streamCalls: number;
-    concurrency: number;
-    /** Unary calls of the steady run that counts handshakes and retries. */
-    steadyCalls: number;
-    stats: (values: number[]) => Summary;
-    fmt: (s: Summary, digits?: number) => string;
-}
-
-const enc = encodeURIComponent;
-const MIB = 1024 * 1024;
-
-function queries(stack: Stack): Record<string, string> {
-    const { end, hours } = stack.dataset;
-    const start = end - hours * 3600;
-    return {
-        [`instant, every series: \`sum by (group) (${METRIC})\``]: `/api/v1/query?query=${enc(`sum by (group) (${METRIC})`)}&time=${end}`,
-        [`range, every series over ${hours} h, step 60 s: \`sum by (group) (avg_over_time(${METRIC}[5m]))\``]: `/api/v1/query_range?query=${enc(
-            `sum by (group) (avg_over_time(${METRIC}[5m]))`,
-        )}&start=${start}&end=${end}&step=60`,
-        [`raw samples of one group over ${hours} h: \`${METRIC}{group="g7"}[${hours}h]\``]: `/api/v1/query?query=${enc(`${METRIC}{group="g7"}[${hours}h]`)}&time=${end}`,
-        "`/api/v1/series`, every series": `/api/v1/series?match[]=${enc(METRIC)}&start=${start}&end=${end}`,
-    };
-}
-
-function proxyPids(p: BenchPath): { envoy: number[]; frontDoor: number[] } {
-    return { envoy: p.processes.envoy === undefined ? [] : [p.processes.envoy], frontDoor: p.processes.frontDoor?.() ?? [] };
-}
-
-interface CpuSnapshot {
-    envoy: number;
-    frontDoor: number;
-    querier: number;
-    sidecar: number;
-    prometheus: number;
-    /** Bytes Envoy received from the front door (TLS records), where Envoy is on the path. */
-    rxBytes: number;
-}
-
-async function snapshot(stack: Stack, p: BenchPath): Promise<CpuSnapshot> {
-    const pids = proxyPids(p);
-    const rxBytes = p.envoyStats ? ((await envoyCounters(p.envoyStats.adminPort))[`cluster.${p.envoyStats.cluster}.upstream_cx_rx_bytes_total`] ?? 0) : 0;
-    return {
-        envoy: cpuMs(pids.envoy),
-        frontDoor: cpuMs(pids.frontDoor),
-        querier: cpuMs([p.querier.pid!]),
-        sidecar: cpuMs([p.processes.sidecar]),
-        prometheus: cpuMs([stack.prometheus.pid!]),
-        rxBytes,
-    };
-}
-
-function delta(a: CpuSnapshot, b: CpuSnapshot): CpuSnapshot {
-    return Object.fromEntries(Object.keys(a).map((k) => [k, b[k as keyof CpuSnapshot] - a[k as keyof CpuSnapshot]])) as unknown as CpuSnapshot;
-}
-
-function add(a: CpuSnapshot, b: CpuSnapshot): CpuSnapshot {
-    return delta(Object.fromEntries(Object.keys(a).map((k) => [k, -a[k as keyof CpuSnapshot]])) as unknown as CpuSnapshot, b);
-}
-
-const ZERO: CpuSnapshot = { envoy: 0, frontDoor: 0, querier: 0, sidecar: 0, prometheus: 0, rxBytes: 0 };
-
-/** Every repetition runs every path once, starting one path further each time, so drift and order affect all alike. */
-function rotated<T>(items: T[], rep: number): T[] {
-    return items.map((_, i) => items[(i + rep) % items.length]);
-}
-
-export interface RealQueryResult {
-    /** envoy-thanos over native mTLS, wall time summed over one of each query (medians). */
-    chainOverNativeMtls: number;
-    /** Envoy + nginx CPU per MB Envoy received, on the envoy-thanos path. */
-    proxyCpuMsPerMb: number;
-}
-
-export async function realQueries(stack: Stack, lines: string[], o: DataPathOptions): Promise<RealQueryResult> {
-    const kinds = queries(stack);
-    const wall: Record<string, Record<string, number[]>> = {};
-    const cpu: Record<string, CpuSnapshot> = {};
-    const bytesPerKind: Record<string, number> = {};
-    const counted: Record<string, number> = {};
-    let failed = 0;
-    for (const p of stack.paths) {
-        wall[p.id] = Object.fromEntries(Object.keys(kinds).map((k) => [k, []]));
-        cpu[p.id] = { ...ZERO };
-        counted[p.id] = 0;
-    }
-    // One untimed round first: the queriers' and sidecars' caches and connections warm, for every path alike.
-    for (const p of stack.paths) for (const url of Object.values(kinds)) await p.querier.query(url, 300_000);
-    for (let rep = 0; rep < o.reps; rep++) {
-        for (const p of rotated(stack.paths, rep)) {
-            for (const [kind, url] of Object.entries(kinds)) {
-                const before = await snapshot(stack, p);
-                for (let i = 0; i < o.perQuery; i++) {
-                    const t0 = performance.now();
-                    const res = await p.querier.query(url, 300_000);
-                    const ms = performance.now() - t0;
-                    if (res.status !== "success" || (res.warnings?.length ?? 0) > 0) failed++;
-                    else wall[p.id][kind].push(ms);
-                }
-                const used = delta(before, await snapshot(stack, p));
-                cpu[p.id] = add(cpu[p.id], used);
-                if (p.id === "envoy-thanos") bytesPerKind[kind] = (bytesPerKind[kind] ?? 0) + used.rxBytes / o.perQuery / o.reps;
-                counted[p.id] += o.perQuery;
-            }
-        }
-    }
-    const d = stack.dataset;
-    const median = (id: string, kind: string) => o.stats(wall[id][kind]).median;
-    const ids = stack.paths.map((p) => p.id);
-    const sumOfMedians = (id: string) => Object.keys(kinds).reduce((s, k) => s + median(id, k), 0);
-    const chainOverNativeMtls = sumOfMedians("envoy-thanos") / sumOfMedians("native-mtls");
-    const mbPerQuery = Object.values(bytesPerKind).reduce((s, b) => s + b, 0) / Object.keys(kinds).length / 1e6;
-    const envoyThanos = cpu["envoy-thanos"];
-    const proxyCpuMsPerMb = (envoyThanos.envoy + envoyThanos.frontDoor) / (envoyThanos.rxBytes / 1e6);
-
-    lines.push(
-        "### Real queries through a real querier per path",
-        "",
-        ...unmeasuredFrontDoors().flatMap(({ kind, reason }) => [`Not measured: envoy-thanos through ${kind}, because ${reason}.`, ""]),
-        ...stack.paths.flatMap((p) =>
-            p.harnessOnPath === undefined
-                ? []
-                : [
-                      `Measured with the harness on the path: ${p.id} goes through ${p.harnessOnPath}; its wall times include them, its CPU columns count the proxies alone.`,
-                      "",
-                  ],
-        ),
-        (chainOverNativeMtls >= 1
-            ? `On real queries the proxy chain (Envoy → nginx) adds ${((chainOverNativeMtls - 1) * 100).toFixed(0)} % wall time over native mTLS ` +
-              "(the querier's per-endpoint TLS straight to the sidecar), summed over one of each query below; "
-            : "On real queries the proxy chain (Envoy → nginx) adds no measurable wall time over native mTLS (the querier's per-endpoint TLS " +
-              `straight to the sidecar): summed over one of each query below it took ${((1 - chainOverNativeMtls) * 100).toFixed(0)} % less, ` +
-              "which is this run's noise, not a gain; ") + `Envoy and nginx together spend ${proxyCpuMsPerMb.toFixed(2)} ms of CPU per MB of gRPC they carry.`,
-        "",
-        `Dataset: ${d.series.toLocaleString("en")} series (${d.groups} groups × ${d.instancesPerGroup} instances of \`${METRIC}\`), one sample every ` +
-            `${d.stepSeconds} s over ${d.hours} h: ${d.samples.toLocaleString("en")} samples, generated at bench time as ` +
-            `${(d.openMetricsBytes / MIB).toFixed(0)} MiB of OpenMetrics and built into blocks by \`promtool tsdb create-blocks-from openmetrics\` ` +
-            `in ${d.buildSeconds.toFixed(0)} s, served by one Prometheus through real Thanos sidecars. ${o.reps} repetitions × ${o.perQuery} of each query ` +
-            `per path, interleaved, after one untimed round; ${failed} queries failed or were partial.`,
-        "",
-        `| query | ${stack.paths.map((p) => `${p.id} ms`).join(" | ")} | envoy-thanos / native-mtls | envoy-thanos / direct | recipe / native-mtls |`,
-        `| --- | ${stack.paths.map(() => "---").join(" | ")} | --- | --- | --- |`,
-    );
-    for (const kind of Object.keys(kinds)) {
-        const ratio = (a: string, b: string) => (median(a, kind) / median(b, kind)).toFixed(2);
-        lines.push(
-            `| ${kind} (${(bytesPerKind[kind] / 1e6).toFixed(2)} MB) | ${ids.map((id) => o.fmt(o.stats(wall[id][kind]), 1)).join(" | ")} | ${ratio("envoy-thanos", "native-mtls")} | ${ratio(
-                "envoy-thanos",
-                "direct",
-            )} | ${ratio("recipe", "native-mtls")} |`,
-        );
-    }
-    lines.push(
-        `| **sum of the medians** | ${ids.map((id) => `**${sumOfMedians(id).toFixed(1)}**`).join(" | ")} | **${chainOverNativeMtls.toFixed(2)}** | ${(
-            sumOfMedians("envoy-thanos") / sumOfMedians("direct")
-        ).toFixed(2)} | ${(sumOfMedians("recipe") / sumOfMedians("native-mtls")).toFixed(2)} |`,
-        "",
-        "Wall time per query in ms, median (min–max); MB in the first column: TLS bytes Envoy received from nginx per query.",
-        "",
-        "| path | Envoy CPU ms / query | front door CPU ms / query | proxies CPU ms / MB | querier CPU ms / query | sidecar + Prometheus CPU ms / query | proxies' share of the query's CPU |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    );
-    for (const p of stack.paths) {
-        const c = cpu[p.id];
-        const n = counted[p.id];
-        const proxies = c.envoy + c.frontDoor;
-        const total = proxies + c.querier + c.sidecar + c.prometheus;
-        const hasProxy = p.processes.envoy !== undefined || p.processes.frontDoor !== undefined;
-        lines.push(
-            `| ${p.id}: ${p.label} | ${p.processes.envoy === undefined ? "—" : (c.envoy / n).toFixed(2)} | ${p.processes.frontDoor === undefined ? "—" : (c.frontDoor / n).toFixed(2)} | ${
-                hasProxy ? (proxies / (n * mbPerQuery)).toFixed(2) : "—"
-            } | ${(c.querier / n).toFixed(2)} | ${((c.sidecar + c.prometheus) / n).toFixed(2)} | ${hasProxy ? `${((proxies / total) * 100).toFixed(1)} %` : "—"} |`,
-        );
-    }
-    lines.push(
-        "",
-        `CPU from /proc (10 ms ticks) over every timed query; nginx counts its master and worker. Per MB: the ${mbPerQuery.toFixed(2)} MB a query ` +
-            "moves on average (measured on the envoy-thanos path; the same queries move the same data on every path).",
-        "",
-    );
-    return { chainOverNativeMtls, proxyCpuMsPerMb };
-}
 
 interface GhzReport {
     count: number;
@@ -330,7 +137,7 @@ export async function micro(stack: Stack, lines: string[], o: DataPathOptions): 
         for (const p of rotated(stack.paths, rep)) {
             for (const [call, run] of Object.entries(runs)) {
                 const pids = proxyPids(p);
-                const before = { envoy: cpuMs(pids.envoy), frontDoor: cpuMs(pids.frontDoor), sidecar: cpuMs([p.processes.sidecar]) };
+                const before = { envoy: procTicksMs(pids.envoy), frontDoor: procTicksMs(pids.frontDoor), sidecar: procTicksMs([p.processes.sidecar]) };
                 const { report, cpuMs: ghzMs, wallMs } = await ghz(binary, p.grpc, call as keyof typeof CALLS, run.data, run.total, o.concurrency);
                 const us = (ms: number) => (ms * 1000) / report.count;
                 failed[p.id][call] += errors(report);
@@ -339,9 +146,9 @@ export async function micro(stack: Stack, lines: string[], o: DataPathOptions): 
                     p50: percentileMs(report, 50),
                     p99: percentileMs(report, 99),
                     rps: report.rps,
-                    envoyUs: us(cpuMs(pids.envoy) - before.envoy),
-                    frontDoorUs: us(cpuMs(pids.frontDoor) - before.frontDoor),
-                    sidecarUs: us(cpuMs([p.processes.sidecar]) - before.sidecar),
+                    envoyUs: us(procTicksMs(pids.envoy) - before.envoy),
+                    frontDoorUs: us(procTicksMs(pids.frontDoor) - before.frontDoor),
+                    sidecarUs: us(procTicksMs([p.processes.sidecar]) - before.sidecar),
                     ghzUs: us(ghzMs),
                     ghzCores: ghzMs / wallMs,
                 });
@@ -493,9 +300,9 @@ export async function envoyProfile(stack: Stack, lines: string[], o: DataPathOpt
         )) {
             const v = variants[i];
             const pids = [v.processes.envoy!, ...v.processes.frontDoor!()];
-            const before = { envoy: cpuMs([v.processes.envoy!]), frontDoor: cpuMs(pids.slice(1)) };
+            const before = { envoy: procTicksMs([v.processes.envoy!]), frontDoor: procTicksMs(pids.slice(1)) };
             const { report } = await ghz(binary, v.grpc, "info", {}, o.unaryCalls, o.concurrency);
-            const afterInfo = { envoy: cpuMs([v.processes.envoy!]), frontDoor: cpuMs(pids.slice(1)) };
+            const afterInfo = { envoy: procTicksMs([v.processes.envoy!]), frontDoor: procTicksMs(pids.slice(1)) };
             const rx = async () => (await envoyCounters(v.topology.envoy.adminPort))[`cluster.thanos_${CLUSTER.name}.upstream_cx_rx_bytes_total`] ?? 0;
             const rx0 = await rx();
             await ghz(binary, v.grpc, "series", series, o.streamCalls, o.concurrency);
@@ -505,7 +312,7 @@ export async function envoyProfile(stack: Stack, lines: string[], o: DataPathOpt
                 frontDoorUs: ((afterInfo.frontDoor - before.frontDoor) * 1000) / report.count,
                 rps: report.rps,
                 p50: percentileMs(report, 50),
-                seriesCpuMs: cpuMs(pids) - afterInfo.envoy - afterInfo.frontDoor,
+                seriesCpuMs: procTicksMs(pids) - afterInfo.envoy - afterInfo.frontDoor,
                 seriesMb: mb,
             });
         }

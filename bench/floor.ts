@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import * as tls from "node:tls";
 import { OpensslCa } from "../tools/pki/openssl-ca";
-import { cpuMs } from "./stack";
+import { procTicksMs } from "./accounting";
 
 /**
  * The floor: one TLS 1.3 connection over loopback moving `mib` MiB from a sender process to this one, with no
@@ -49,7 +49,7 @@ export async function tlsFloor(mib: number): Promise<FloorResult> {
             });
             child.once("exit", (code) => reject(new Error(`the TLS floor's sender exited ${code}`)));
         });
-        const cpu0 = cpuMs([process.pid, child.pid!]);
+        const cpu0 = procTicksMs([process.pid, child.pid!]);
         const t0 = performance.now();
         const received = await new Promise<number>((resolve, reject) => {
             let bytes = 0;
@@ -63,7 +63,7 @@ export async function tlsFloor(mib: number): Promise<FloorResult> {
             socket.on("error", reject);
         });
         const seconds = (performance.now() - t0) / 1000;
-        const cpu = cpuMs([process.pid, child.pid!]) - cpu0;
+        const cpu = procTicksMs([process.pid, child.pid!]) - cpu0;
         if (received !== mib * 1024 * 1024) throw new Error(`the TLS floor received ${received} bytes, expected ${mib} MiB`);
         return { mibPerSecond: mib / seconds, cpuMsPerMb: cpu / (received / 1e6) };
     } finally {

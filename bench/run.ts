@@ -6,8 +6,10 @@ import { Envoy } from "../test/e2e/support/envoy";
 import { freePort, ProcessGroup, tempDir } from "../test/e2e/support/processes";
 import { pulumiBinary, PulumiProject } from "../test/e2e/support/pulumi";
 import { clustersConfig, runProgram } from "../test/unit/harness";
-import { envoyProfile, micro, MicroResult, realQueries, RealQueryResult, steady, SteadyResult } from "./datapath";
+import { envoyProfile, micro, MicroResult, steady, SteadyResult } from "./datapath";
 import { FloorResult, tlsFloor } from "./floor";
+import { profileProxies } from "./profile";
+import { realQueries, RealQueryResult } from "./queries";
 import { withLatestResults } from "./results-page";
 import { Stack, startStack } from "./stack";
 
@@ -18,7 +20,7 @@ import { Stack, startStack } from "./stack";
  */
 
 const smoke = process.argv.includes("--smoke");
-/** `--only queries,micro`: run some sections (queries, micro, steady, envoy-profile, floor, envoy, program, engine), written to bench/results-<sections>.md. */
+/** `--only queries,micro`: run some sections (queries, profile, micro, steady, envoy-profile, floor, envoy, program, engine), written to bench/results-<sections>.md. */
 const onlyIndex = process.argv.indexOf("--only");
 const only = onlyIndex >= 0 ? (process.argv[onlyIndex + 1] ?? "").split(",") : undefined;
 const REPS = smoke ? 1 : 5;
@@ -78,21 +80,52 @@ async function floor(lines: string[]): Promise<void> {
     );
 }
 
-/** The issue's targets against this run's values (ratios from one run: benchmarks, not tests). */
+/** The targets of issues 19 and 27 against this run's values (ratios from one run: benchmarks, not tests). */
 function targets(lines: string[]): void {
-    const rows: [string, string, number | undefined, (v: number) => boolean, (v: number) => string][] = [
-        ["real queries: envoy-thanos wall / native mTLS", "≤ 1.05", reached.queries?.chainOverNativeMtls, (v) => v <= 1.05, (v) => v.toFixed(2)],
-        ["real queries: Envoy + nginx CPU per MB", "≤ 3 ms", reached.queries?.proxyCpuMsPerMb, (v) => v <= 3, (v) => `${v.toFixed(2)} ms`],
-        ["unary Info: Envoy + nginx CPU per call", "≤ 120 µs", reached.micro?.unaryProxyCpuUs, (v) => v <= 120, (v) => `${v.toFixed(0)} µs`],
-        ["unary Info: envoy-thanos calls/s / native mTLS", "≥ 0.35", reached.micro?.unaryRpsOverNativeMtls, (v) => v >= 0.35, (v) => v.toFixed(2)],
-        ["steady unary run: refused streams retried per 100k", "0", reached.steady?.retriesPer100k, (v) => v === 0, (v) => v.toFixed(1)],
+    const q = reached.queries;
+    const rows: [string, string, string, number | undefined, (v: number) => boolean, (v: number) => string][] = [
+        [
+            "19",
+            "real queries: envoy-thanos wall / native mTLS, sum of one of each query",
+            "≤ 1.05",
+            q?.chainOverNativeMtls,
+            (v) => v <= 1.05,
+            (v) => v.toFixed(2),
+        ],
+        [
+            "27",
+            "real queries: envoy-thanos wall / native mTLS, the worst query of the set",
+            "≤ 1.02",
+            q?.worstQueryOverNativeMtls,
+            (v) => v <= 1.02,
+            (v) => v.toFixed(2),
+        ],
+        [
+            "27",
+            "real queries: Envoy + nginx CPU per MB the sidecar wrote",
+            "≤ 2.5 ms",
+            q?.proxyCpuMsPerMb["envoy-thanos"],
+            (v) => v <= 2.5,
+            (v) => `${v.toFixed(2)} ms`,
+        ],
+        [
+            "27",
+            "real queries: Envoy + Envoy Gateway's Envoy CPU per MB the sidecar wrote",
+            "≤ 3 ms",
+            q?.proxyCpuMsPerMb["envoy-thanos-envoy-gateway"],
+            (v) => v <= 3,
+            (v) => `${v.toFixed(2)} ms`,
+        ],
+        ["19", "unary Info: Envoy + nginx CPU per call", "≤ 120 µs", reached.micro?.unaryProxyCpuUs, (v) => v <= 120, (v) => `${v.toFixed(0)} µs`],
+        ["27", "unary Info: envoy-thanos calls/s / native mTLS", "≥ 0.5", reached.micro?.unaryRpsOverNativeMtls, (v) => v >= 0.5, (v) => v.toFixed(2)],
+        ["19", "steady unary run: refused streams retried per 100k", "0", reached.steady?.retriesPer100k, (v) => v === 0, (v) => v.toFixed(1)],
     ];
-    if (rows.every((r) => r[2] === undefined)) return;
-    lines.push("### Targets of issue 19 against this run", "", "| target | goal | measured | met |", "| --- | --- | --- | --- |");
-    for (const [name, goal, value, ok, show] of rows) {
-        if (value !== undefined) lines.push(`| ${name} | ${goal} | ${show(value)} | ${ok(value) ? "yes" : "**no**"} |`);
+    if (rows.every((r) => r[3] === undefined)) return;
+    lines.push("### Targets of issues 19 and 27 against this run", "", "| issue | target | goal | measured | met |", "| --- | --- | --- | --- | --- |");
+    for (const [issue, name, goal, value, ok, show] of rows) {
+        if (value !== undefined) lines.push(`| ${issue} | ${name} | ${goal} | ${show(value)} | ${ok(value) ? "yes" : "**no**"} |`);
     }
-    lines.push("");
+    lines.push("", "CPU per MB: the proxies' cpuacct nanoseconds over the bytes the sidecar wrote, every timed query of the set.", "");
 }
 
 function rssKiB(pid: number): number {
@@ -247,6 +280,11 @@ async function main(): Promise<void> {
         },
         steady: async (l) => {
             reached.steady = await steady(await sharedStack(), l, dataPathOptions);
+        },
+        profile: async (l) => {
+            // A run at full size draws the documentation's pictures (linked the same from bench/ and docs/); a smoke run's go to a temporary directory.
+            const outDir = smoke ? tempDir("bench-flame") : path.join(__dirname, "../docs");
+            await profileProxies(await sharedStack(), l, { rounds: smoke ? 3 : 20, outDir, linkDir: smoke ? outDir : "../docs" });
         },
         "envoy-profile": async (l) => envoyProfile(await sharedStack(), l, dataPathOptions),
         floor,

@@ -9,6 +9,7 @@ import { freePort, ProcessGroup, tempDir } from "../test/e2e/support/processes";
 import { healthyStores, Prometheus, Querier, Sidecar } from "../test/e2e/support/thanos";
 import { Topology } from "../test/e2e/support/topology";
 import { startRecipeEnvoy as startPortedRecipe } from "../test/e2e/support/recipe";
+import { CpuacctGroups } from "./accounting";
 import { createDataset, Dataset, DatasetSize } from "./dataset";
 
 /**
@@ -33,6 +34,8 @@ export interface PathProcesses {
     /** The front door's processes (nginx: master and worker). */
     frontDoor?: () => number[];
     sidecar: number;
+    /** The sidecar's gRPC port: its sockets there count what it wrote. */
+    sidecarPort: number;
 }
 
 export interface BenchPath {
@@ -58,6 +61,8 @@ export interface Stack {
     prometheus: Prometheus;
     paths: BenchPath[];
     topology: Topology;
+    /** One cpuacct group per proxy process, for CPU in nanoseconds; where cpuacct is unavailable, why. */
+    cpuacct: CpuacctGroups | { why: string };
     /**
      * Starts another program Envoy (and nginx) on the same sidecar, with stack `config` (e.g. envoy.maxRequestsPerConnection)
      * and changes to Envoy's documents (`mutate`, for settings the program does not expose).
@@ -106,9 +111,12 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
     const group = new ProcessGroup();
     const dir = tempDir("bench-stack");
     const topologies: Topology[] = [];
+    const unavailable = CpuacctGroups.unavailable();
+    const cpuacct = unavailable === undefined ? CpuacctGroups.create() : { why: unavailable };
     const stop = async () => {
         for (const t of topologies) await t.stop();
         await group.stopAll();
+        if (cpuacct instanceof CpuacctGroups) cpuacct.remove();
         // The dataset's blocks are the bulk of it.
         fs.rmSync(dir, { recursive: true, force: true });
     };
@@ -181,21 +189,21 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
                 label: "querier → sidecar, plain h2c",
                 querier: await querier("direct", { endpoints: [`127.0.0.1:${plain.grpcPort}`] }),
                 grpc: { address: `127.0.0.1:${plain.grpcPort}` },
-                processes: { sidecar: plain.pid! },
+                processes: { sidecar: plain.pid!, sidecarPort: plain.grpcPort },
             },
             {
                 id: "native-mtls",
                 label: "querier (per-endpoint TLS) → sidecar (its own gRPC server TLS)",
                 querier: await querier("native-mtls", { sdFile: nativeSd(tlsSidecar.grpcPort) }),
                 grpc: { address: `127.0.0.1:${tlsSidecar.grpcPort}`, tls: clientTls },
-                processes: { sidecar: tlsSidecar.pid! },
+                processes: { sidecar: tlsSidecar.pid!, sidecarPort: tlsSidecar.grpcPort },
             },
             {
                 id: "native-nginx",
                 label: "querier (per-endpoint TLS) → nginx → sidecar: the program's native mode",
                 querier: await querier("native-nginx", { sdFile: nativeSd(side.frontDoorPort) }),
                 grpc: { address: `127.0.0.1:${side.frontDoorPort}`, tls: clientTls },
-                processes: { frontDoor: nginx, sidecar: plain.pid! },
+                processes: { frontDoor: nginx, sidecar: plain.pid!, sidecarPort: plain.grpcPort },
             },
             // Through each front door the tests run; nginx's is the stack's own topology, the others their own.
             ...(await Promise.all(
@@ -208,7 +216,7 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
                         label: `querier → Envoy → ${kind} → sidecar`,
                         querier: await querier(id, { endpoints: [`127.0.0.1:${port}`] }),
                         grpc: { address: `127.0.0.1:${port}` },
-                        processes: { envoy: t.envoy.pid!, frontDoor: frontDoorPids(t), sidecar: plain.pid! },
+                        processes: { envoy: t.envoy.pid!, frontDoor: frontDoorPids(t), sidecar: plain.pid!, sidecarPort: plain.grpcPort },
                         envoyStats: { adminPort: t.envoy.adminPort, cluster: `thanos_${CLUSTER.name}` },
                         harnessOnPath: t.side(CLUSTER.name).frontDoor.harnessOnPath,
                     };
@@ -219,7 +227,7 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
                 label: "querier → the manual recipe's Envoy → nginx → sidecar",
                 querier: await querier("recipe", { endpoints: [`127.0.0.1:${recipe.port}`] }),
                 grpc: { address: `127.0.0.1:${recipe.port}` },
-                processes: { envoy: recipe.pid, frontDoor: nginx, sidecar: plain.pid! },
+                processes: { envoy: recipe.pid, frontDoor: nginx, sidecar: plain.pid!, sidecarPort: plain.grpcPort },
                 envoyStats: { adminPort: recipe.adminPort, cluster: "sidecar_cl1" },
             },
         ];
@@ -228,12 +236,13 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
             prometheus,
             paths,
             topology,
+            cpuacct,
             variant: async (config, mutate) => {
                 const t = await startTopology(config, mutate);
                 return {
                     topology: t,
                     grpc: { address: `127.0.0.1:${t.side(CLUSTER.name).listenerPort}` },
-                    processes: { envoy: t.envoy.pid!, frontDoor: frontDoorPids(t), sidecar: plain.pid! },
+                    processes: { envoy: t.envoy.pid!, frontDoor: frontDoorPids(t), sidecar: plain.pid!, sidecarPort: plain.grpcPort },
                 };
             },
             stop,
@@ -244,9 +253,9 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
     }
 }
 
-/** Counter values from an Envoy admin interface. */
-export async function envoyCounters(adminPort: number): Promise<Record<string, number>> {
-    const res = await httpGet(adminPort, "/stats?format=json");
+/** Counter values from an Envoy admin interface; `filter` (a regular expression) keeps the read cheap for Envoy. */
+export async function envoyCounters(adminPort: number, filter?: string): Promise<Record<string, number>> {
+    const res = await httpGet(adminPort, `/stats?format=json${filter === undefined ? "" : `&filter=${encodeURIComponent(filter)}`}`);
     const out: Record<string, number> = {};
     for (const s of JSON.parse(res.body).stats as { name?: string; value?: number }[]) {
         if (s.name !== undefined && typeof s.value === "number") out[s.name] = s.value;
@@ -254,22 +263,7 @@ export async function envoyCounters(adminPort: number): Promise<Record<string, n
     return out;
 }
 
-/** utime + stime of processes, in ms (clock ticks of 10 ms); a process that is gone counts 0. */
-export function cpuMs(pids: number[]): number {
-    let ticks = 0;
-    for (const pid of pids) {
-        try {
-            const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-            ticks += Number(fields[11]) + Number(fields[12]);
-        } catch {
-            // exited
-        }
-    }
-    return ticks * 10;
-}
-
-/** CPU of children this process has waited for (ghz after it exits), in ms. */
-export function reapedChildrenCpuMs(): number {
-    const fields = fs.readFileSync("/proc/self/stat", "utf8").split(") ")[1].split(" ");
-    return (Number(fields[13]) + Number(fields[14])) * 10;
+/** The proxies' processes on a path, read now (nginx forks its worker). */
+export function proxyPids(p: BenchPath): { envoy: number[]; frontDoor: number[] } {
+    return { envoy: p.processes.envoy === undefined ? [] : [p.processes.envoy], frontDoor: p.processes.frontDoor?.() ?? [] };
 }

@@ -9,7 +9,7 @@ cd "$root"
 # Debian packages the tests need, as <command>:<package>: openssl (the tests' certificates), nginx (the server
 # ingress-nginx runs), Prometheus, unzip (CRDs from module zips), socat and iproute2's `ip netns` (the cluster-DNS
 # test's network namespace), HAProxy (the L4 hop in front of front doors). The main job needs none.
-test_packages=(openssl:openssl nginx:nginx prometheus:prometheus unzip:unzip socat:socat ip:iproute2 haproxy:haproxy)
+test_packages=(openssl:openssl nginx:nginx prometheus:prometheus unzip:unzip socat:socat ip:iproute2 haproxy:haproxy perf:linux-perf)
 main_job_ready="npm run up -- -s dev --yes works from now on; what follows is for the tests"
 
 # One row of the --help table: what, how, where.
