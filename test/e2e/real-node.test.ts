@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import { renderEnvoyFiles, TLS_KEYS } from "../../components/observer/bootstrap";
+import { deploymentSpec, labels, podChecksum } from "../../components/observer/manifests";
+import { observerNames } from "../../components/names";
+import { ControlPlane, requireKube } from "./support/kube";
+import { requireTool, tempDir, waitFor } from "./support/processes";
+import { NODE_ADDRESS, RealNode, requireRealNode } from "./support/real-node";
+import { Topology } from "./support/topology";
+
+/**
+ * The observer's Envoy Deployment, as the program's builders render it for `pulumi up`, run by a real kubelet and
+ * containerd (runc, CNI bridge) on one real node of a real control plane: the pod's own probes, its security
+ * context and Secret volume as the kernel enforces them, and gRPC through the pod to a real nginx front door.
+ * What the node is made of, and why, is in support/real-node.ts; the images in tools/real-node/images.sh.
+ */
+
+const kube = requireKube();
+const tools = requireRealNode();
+const nginx = requireTool("nginx", "apt-get install nginx");
+const skip = [kube, tools, nginx].find((t): t is { skip: string } => typeof t === "object" && "skip" in t)?.skip ?? false;
+
+const CLUSTER = { name: "cl1", host: "cl1.example.com" };
+
+describe("the program's Deployment on a real node (kubelet, containerd, runc)", { skip }, () => {
+    const dir = skip ? "" : tempDir("real-node");
+    const plane = skip
+        ? undefined!
+        : new ControlPlane("observer", path.join(dir, "observer"), kube as Exclude<typeof kube, { skip: string }>, {
+              nodes: 0,
+              // The kubelet reads its pods' Secrets and ConfigMaps as the Node authorizer allows it.
+              authorizationModes: ["Node", "RBAC"],
+          });
+    const topology = skip ? undefined! : new Topology({ clusters: [CLUSTER], observedOnly: true, dialHost: NODE_ADDRESS, config: { envoy: { replicas: 1 } } });
+    let node: RealNode;
+    let namespace: string;
+
+    const pods = async () => {
+        const res = await plane.request("GET", `/api/v1/namespaces/${namespace}/pods`);
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        return res.body.items as any[];
+    };
+    const apply = async (pathname: string, body: object) => {
+        const res = await plane.request("POST", pathname, body);
+        assert.equal(res.status, 201, `POST ${pathname}: ${res.status} ${JSON.stringify(res.body).slice(0, 400)}`);
+    };
+
+    before(async () => {
+        await plane.start();
+        node = await RealNode.start(plane, path.join(dir, "node"), tools as Exclude<typeof tools, { skip: string }>);
+        await topology.start();
+        for (const side of topology.sides) await node.ns.forwardToHost(NODE_ADDRESS, side.frontDoorPort, side.frontDoorPort);
+
+        const model = topology.model;
+        namespace = model.observer.namespace;
+        const meta = (name: string, component: string) => ({ name, namespace, labels: labels(component) });
+        const files = renderEnvoyFiles({ envoy: model.envoy, clusters: model.clusters });
+        await apply("/api/v1/namespaces", { metadata: { name: namespace } });
+        await apply(`/api/v1/namespaces/${namespace}/configmaps`, { metadata: meta(observerNames.bootstrapConfigMap, "gateway"), data: files });
+        await apply(`/api/v1/namespaces/${namespace}/secrets`, {
+            metadata: meta(observerNames.tlsSecret, "gateway"),
+            type: "kubernetes.io/tls",
+            stringData: {
+                [TLS_KEYS.certificate]: topology.client.certificate,
+                [TLS_KEYS.privateKey]: topology.client.privateKey,
+                [TLS_KEYS.ca]: topology.ca.ca.certificate,
+            },
+        });
+        await apply(`/apis/apps/v1/namespaces/${namespace}/deployments`, {
+            metadata: meta(observerNames.deployment, "gateway"),
+            spec: deploymentSpec(model.envoy, podChecksum(files)),
+        });
+    });
+
+    after(async () => {
+        await node?.stop();
+        await topology?.stop();
+        await plane?.stop();
+        if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("the pod becomes Ready through its own probes, on the real node, with no restart", async () => {
+        const pod = await waitFor(
+            "the Envoy pod Ready",
+            60_000,
+            async () => {
+                const ready = (await pods()).find((p) => p.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True"));
+                return ready;
+            },
+            500,
+        ).catch((err: Error) => {
+            throw new Error(`${err.message}\n--- kubelet ---\n${node.kubeletLog().split("\n").slice(-40).join("\n")}`);
+        });
+        assert.equal(pod.spec.nodeName, node.name);
+        assert.equal(pod.status.containerStatuses[0].restartCount, 0);
+    });
+});
