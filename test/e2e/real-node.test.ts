@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-
-import { renderEnvoyFiles, TLS_KEYS } from "../../components/observer/bootstrap";
+import { POD_PATHS, renderEnvoyFiles, TLS_KEYS } from "../../components/observer/bootstrap";
 import { deploymentSpec, labels, podChecksum } from "../../components/observer/manifests";
 import { observerNames } from "../../components/names";
 import { ControlPlane, requireKube } from "./support/kube";
+import { assertMtlsWith } from "./support/mtls-path";
 import { requireTool, tempDir, waitFor } from "./support/processes";
 import { NODE_ADDRESS, RealNode, requireRealNode } from "./support/real-node";
 import { Topology } from "./support/topology";
@@ -37,6 +37,8 @@ describe("the program's Deployment on a real node (kubelet, containerd, runc)", 
     const topology = skip ? undefined! : new Topology({ clusters: [CLUSTER], observedOnly: true, dialHost: NODE_ADDRESS, config: { envoy: { replicas: 1 } } });
     let node: RealNode;
     let namespace: string;
+    /** The Envoy pod once Ready. */
+    let pod: any;
 
     const pods = async () => {
         const res = await plane.request("GET", `/api/v1/namespaces/${namespace}/pods`);
@@ -83,7 +85,7 @@ describe("the program's Deployment on a real node (kubelet, containerd, runc)", 
     });
 
     it("the pod becomes Ready through its own probes, on the real node, with no restart", async () => {
-        const pod = await waitFor(
+        pod = await waitFor(
             "the Envoy pod Ready",
             60_000,
             async () => {
@@ -96,5 +98,42 @@ describe("the program's Deployment on a real node (kubelet, containerd, runc)", 
         });
         assert.equal(pod.spec.nodeName, node.name);
         assert.equal(pod.status.containerStatuses[0].restartCount, 0);
+    });
+
+    it("Envoy runs as 10101 (group and fsGroup too) on a read-only root, and reads its key from the 0440 Secret volume", () => {
+        assert.ok(pod, "the pod became Ready");
+        const pid = node.containerPid(pod.status.containerStatuses[0].containerID);
+        const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+        const ids = (field: string) =>
+            status
+                .match(new RegExp(`^${field}:\\s*(.*)$`, "m"))?.[1]
+                .trim()
+                .split(/\s+/);
+        assert.deepEqual(ids("Uid"), ["10101", "10101", "10101", "10101"], "real, effective, saved and file-system UID");
+        assert.deepEqual(ids("Gid"), ["10101", "10101", "10101", "10101"]);
+        assert.ok(ids("Groups")?.includes("10101"), `fsGroup 10101 among the supplementary groups: ${ids("Groups")}`);
+        assert.equal(ids("CapEff")?.[0], "0000000000000000", "no capability left (drop ALL)");
+        assert.match(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8"), /^\/usr\/local\/bin\/envoy\0--config-path\0\/etc\/envoy\/envoy\.yaml\0/);
+        const root = fs
+            .readFileSync(`/proc/${pid}/mountinfo`, "utf8")
+            .split("\n")
+            .map((line) => line.split(" "))
+            .find((f) => f[4] === "/");
+        assert.ok(root?.[5].split(",").includes("ro"), `the root file system is mounted read-only: ${root?.join(" ")}`);
+        // The kubelet's volume: the key as Envoy opens it (through the ..data link), root-owned, group 10101 (fsGroup), 0440.
+        const key = fs.statSync(`/proc/${pid}/root${POD_PATHS.tlsDir}/${TLS_KEYS.privateKey}`);
+        assert.equal((key.mode & 0o777).toString(8), "440");
+        assert.equal(key.gid, 10101);
+        assert.ok(fs.lstatSync(`/proc/${pid}/root${POD_PATHS.tlsDir}/..data`).isSymbolicLink(), "the kubelet's atomic ..data link");
+    });
+
+    it("gRPC through the pod reaches the real nginx front door with Envoy's client certificate from the Secret volume", async () => {
+        assert.ok(pod, "the pod became Ready");
+        const side = topology.side(CLUSTER.name);
+        const published = await node.ns.publish(side.listenerPort, undefined, pod.status.podIP);
+        await assertMtlsWith(
+            { name: side.name, host: side.host, listenerPort: published, frontDoorPort: side.frontDoorPort, frontDoor: side.frontDoor, backend: side.backend },
+            { client: topology.client.certificate, server: side.server.certificate },
+        );
     });
 });

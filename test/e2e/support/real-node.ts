@@ -261,6 +261,17 @@ export class RealNode {
         });
     }
 
+    /** The host PID of a running container's first process; `containerId` as a pod's status gives it (containerd://<id>). */
+    containerPid(containerId: string): number {
+        const id = containerId.replace(/^containerd:\/\//, "");
+        const row = this.ctr(["tasks", "ls"])
+            .split("\n")
+            .map((line) => line.trim().split(/\s+/))
+            .find((f) => f[0] === id);
+        if (!row || row[2] !== "RUNNING") throw new Error(`container ${id} is not running: ${row?.join(" ") ?? "no task"}`);
+        return Number(row[1]);
+    }
+
     containerdLog(): string {
         return this.containerd?.log() ?? "";
     }
