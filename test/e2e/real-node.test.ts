@@ -5,7 +5,10 @@ import { after, before, describe, it } from "node:test";
 import { POD_PATHS, renderEnvoyFiles, TLS_KEYS } from "../../components/observer/bootstrap";
 import { deploymentSpec, labels, podChecksum } from "../../components/observer/manifests";
 import { observerNames } from "../../components/names";
+import { Issued } from "../../tools/pki/openssl-ca";
 import { ControlPlane, requireKube } from "./support/kube";
+import { QuerierClient } from "./support/grpc";
+import { QuerierLoad } from "./support/load";
 import { assertMtlsWith } from "./support/mtls-path";
 import { requireTool, tempDir, waitFor } from "./support/processes";
 import { NODE_ADDRESS, RealNode, requireRealNode } from "./support/real-node";
@@ -24,6 +27,8 @@ const nginx = requireTool("nginx", "apt-get install nginx");
 const skip = [kube, tools, nginx].find((t): t is { skip: string } => typeof t === "object" && "skip" in t)?.skip ?? false;
 
 const CLUSTER = { name: "cl1", host: "cl1.example.com" };
+/** Appended on day 2: its front door runs from the start, Envoy learns of it from the updated ConfigMap volume. */
+const APPENDED = { name: "cl2", host: "cl2.example.com" };
 
 describe("the program's Deployment on a real node (kubelet, containerd, runc)", { skip }, () => {
     const dir = skip ? "" : tempDir("real-node");
@@ -34,7 +39,15 @@ describe("the program's Deployment on a real node (kubelet, containerd, runc)", 
               // The kubelet reads its pods' Secrets and ConfigMaps as the Node authorizer allows it.
               authorizationModes: ["Node", "RBAC"],
           });
-    const topology = skip ? undefined! : new Topology({ clusters: [CLUSTER], observedOnly: true, dialHost: NODE_ADDRESS, config: { envoy: { replicas: 1 } } });
+    // Few requests per upstream connection, so that a renewed client certificate is presented within seconds.
+    const topology = skip
+        ? undefined!
+        : new Topology({
+              clusters: [CLUSTER, APPENDED],
+              observedOnly: true,
+              dialHost: NODE_ADDRESS,
+              config: { envoy: { replicas: 1, maxRequestsPerConnection: 20 } },
+          });
     let node: RealNode;
     let namespace: string;
     /** The Envoy pod once Ready. */
@@ -49,6 +62,19 @@ describe("the program's Deployment on a real node (kubelet, containerd, runc)", 
         const res = await plane.request("POST", pathname, body);
         assert.equal(res.status, 201, `POST ${pathname}: ${res.status} ${JSON.stringify(res.body).slice(0, 400)}`);
     };
+    const replace = async (pathname: string, body: object) => {
+        const res = await plane.request("PUT", pathname, body);
+        assert.equal(res.status, 200, `PUT ${pathname}: ${res.status} ${JSON.stringify(res.body).slice(0, 400)}`);
+    };
+    const meta = (name: string, component: string) => ({ name, namespace, labels: labels(component) });
+    const configMap = (files: Record<string, string>) => ({ metadata: meta(observerNames.bootstrapConfigMap, "gateway"), data: files });
+    const tlsSecret = (client: Issued) => ({
+        metadata: meta(observerNames.tlsSecret, "gateway"),
+        type: "kubernetes.io/tls",
+        stringData: { [TLS_KEYS.certificate]: client.certificate, [TLS_KEYS.privateKey]: client.privateKey, [TLS_KEYS.ca]: topology.ca.ca.certificate },
+    });
+    /** The pod's listener of `cluster`, on the machine's loopback. */
+    const listener = (cluster: string) => node.ns.publish(topology.side(cluster).listenerPort, undefined, pod.status.podIP);
 
     before(async () => {
         await plane.start();
@@ -58,19 +84,10 @@ describe("the program's Deployment on a real node (kubelet, containerd, runc)", 
 
         const model = topology.model;
         namespace = model.observer.namespace;
-        const meta = (name: string, component: string) => ({ name, namespace, labels: labels(component) });
-        const files = renderEnvoyFiles({ envoy: model.envoy, clusters: model.clusters });
+        const files = renderEnvoyFiles({ envoy: model.envoy, clusters: model.clusters.filter((c) => c.name === CLUSTER.name) });
         await apply("/api/v1/namespaces", { metadata: { name: namespace } });
-        await apply(`/api/v1/namespaces/${namespace}/configmaps`, { metadata: meta(observerNames.bootstrapConfigMap, "gateway"), data: files });
-        await apply(`/api/v1/namespaces/${namespace}/secrets`, {
-            metadata: meta(observerNames.tlsSecret, "gateway"),
-            type: "kubernetes.io/tls",
-            stringData: {
-                [TLS_KEYS.certificate]: topology.client.certificate,
-                [TLS_KEYS.privateKey]: topology.client.privateKey,
-                [TLS_KEYS.ca]: topology.ca.ca.certificate,
-            },
-        });
+        await apply(`/api/v1/namespaces/${namespace}/configmaps`, configMap(files));
+        await apply(`/api/v1/namespaces/${namespace}/secrets`, tlsSecret(topology.client));
         await apply(`/apis/apps/v1/namespaces/${namespace}/deployments`, {
             metadata: meta(observerNames.deployment, "gateway"),
             spec: deploymentSpec(model.envoy, podChecksum(files)),
@@ -130,10 +147,61 @@ describe("the program's Deployment on a real node (kubelet, containerd, runc)", 
     it("gRPC through the pod reaches the real nginx front door with Envoy's client certificate from the Secret volume", async () => {
         assert.ok(pod, "the pod became Ready");
         const side = topology.side(CLUSTER.name);
-        const published = await node.ns.publish(side.listenerPort, undefined, pod.status.podIP);
+        const published = await listener(CLUSTER.name);
         await assertMtlsWith(
             { name: side.name, host: side.host, listenerPort: published, frontDoorPort: side.frontDoorPort, frontDoor: side.frontDoor, backend: side.backend },
             { client: topology.client.certificate, server: side.server.certificate },
         );
+    });
+
+    it("day 2: an appended cluster and a renewed certificate reach the running Envoy through the kubelet's volume updates, with no restart and no failed call", async () => {
+        assert.ok(pod, "the pod became Ready");
+        const first = topology.side(CLUSTER.name);
+        const port = await listener(CLUSTER.name);
+        const load = new QuerierLoad({ [CLUSTER.name]: new QuerierClient(`127.0.0.1:${port}`) });
+        load.startStreams([CLUSTER.name], 4, 30);
+        load.startUnary([CLUSTER.name], () => `127.0.0.1:${port}`);
+        try {
+            const model = topology.model;
+            await replace(
+                `/api/v1/namespaces/${namespace}/configmaps/${observerNames.bootstrapConfigMap}`,
+                configMap(renderEnvoyFiles({ envoy: model.envoy, clusters: model.clusters })),
+            );
+            const appended = new QuerierClient(`127.0.0.1:${await listener(APPENDED.name)}`);
+            try {
+                // The kubelet's sync (syncFrequency) swaps the volume's ..data link; Envoy's watch reloads LDS and CDS.
+                await waitFor(
+                    `${APPENDED.name} answering through the pod after the ConfigMap update`,
+                    60_000,
+                    async () => {
+                        const info = await appended.storeInfo(2000).catch(() => undefined);
+                        return JSON.stringify(info?.labels) === JSON.stringify([{ name: "cluster", value: APPENDED.name }]) ? true : undefined;
+                    },
+                    500,
+                );
+            } finally {
+                appended.close();
+            }
+            const renewed = topology.ca.client("client-renewed");
+            await replace(`/api/v1/namespaces/${namespace}/secrets/${observerNames.tlsSecret}`, tlsSecret(renewed));
+            await assertMtlsWith(
+                {
+                    name: first.name,
+                    host: first.host,
+                    listenerPort: port,
+                    frontDoorPort: first.frontDoorPort,
+                    frontDoor: first.frontDoor,
+                    backend: first.backend,
+                },
+                { client: renewed.certificate, server: first.server.certificate },
+            );
+            await load.streamsEnded();
+        } finally {
+            await load.stop();
+        }
+        load.assertNoFailure(20);
+        const [now] = await pods();
+        assert.equal(now.metadata.uid, pod.metadata.uid, "the same pod");
+        assert.equal(now.status.containerStatuses[0].restartCount, 0, "Envoy was not restarted");
     });
 });
