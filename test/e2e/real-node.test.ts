@@ -66,6 +66,10 @@ describe("the program's Deployment on a real node (kubelet, containerd, runc)", 
         const res = await plane.request("PUT", pathname, body);
         assert.equal(res.status, 200, `PUT ${pathname}: ${res.status} ${JSON.stringify(res.body).slice(0, 400)}`);
     };
+    const patch = async (pathname: string, body: object) => {
+        const res = await plane.request("PATCH", pathname, body);
+        assert.equal(res.status, 200, `PATCH ${pathname}: ${res.status} ${JSON.stringify(res.body).slice(0, 400)}`);
+    };
     const meta = (name: string, component: string) => ({ name, namespace, labels: labels(component) });
     const configMap = (files: Record<string, string>) => ({ metadata: meta(observerNames.bootstrapConfigMap, "gateway"), data: files });
     const tlsSecret = (client: Issued) => ({
@@ -203,5 +207,44 @@ describe("the program's Deployment on a real node (kubelet, containerd, runc)", 
         const [now] = await pods();
         assert.equal(now.metadata.uid, pod.metadata.uid, "the same pod");
         assert.equal(now.status.containerStatuses[0].restartCount, 0, "Envoy was not restarted");
+    });
+
+    it("a rolling update runs the old pod's preStop hook in its container (the image's bash): no stream through it is cut", async () => {
+        assert.ok(pod, "the pod became Ready");
+        const [old] = await pods();
+        const port = await node.ns.publish(topology.side(CLUSTER.name).listenerPort, undefined, old.status.podIP);
+        const load = new QuerierLoad({ [CLUSTER.name]: new QuerierClient(`127.0.0.1:${port}`) });
+        try {
+            load.startStreams([CLUSTER.name], 4, 30);
+            await waitFor("the streams running", 10_000, async () => (load.streamsStarted === 4 ? true : undefined));
+            // Another drain time changes Envoy's arguments: the Deployment rolls (maxSurge 1, maxUnavailable 0).
+            const model = topology.model;
+            const files = renderEnvoyFiles({ envoy: model.envoy, clusters: model.clusters });
+            await patch(`/apis/apps/v1/namespaces/${namespace}/deployments/${observerNames.deployment}`, {
+                spec: deploymentSpec({ ...model.envoy, drainSeconds: model.envoy.drainSeconds - 1 }, podChecksum(files)),
+            });
+            await waitFor(
+                "the new pod Ready and the old one gone",
+                180_000,
+                async () => {
+                    const now = await pods();
+                    const ready = now.filter((p) => p.status?.conditions?.some((c: any) => c.type === "Ready" && c.status === "True"));
+                    return now.length === 1 && ready.length === 1 && now[0].metadata.uid !== old.metadata.uid ? true : undefined;
+                },
+                500,
+            );
+            await load.streamsEnded();
+        } finally {
+            await load.stop();
+        }
+        assert.deepEqual(load.streamFailures, [], "no stream through the old pod may be cut");
+        assert.equal(load.streamsDone, 4);
+        const events = await plane.request(
+            "GET",
+            `/api/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.uid=${old.metadata.uid}`)}`,
+        );
+        const reasons = (events.body.items ?? []).map((e: any) => `${e.reason}: ${e.message}`);
+        assert.ok(!reasons.some((r: string) => r.startsWith("FailedPreStopHook")), `the preStop hook ran without error: ${reasons.join("; ")}`);
+        pod = (await pods())[0];
     });
 });
