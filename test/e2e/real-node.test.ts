@@ -17,7 +17,8 @@ import { Topology } from "./support/topology";
 /**
  * The observer's Envoy Deployment, as the program's builders render it for `pulumi up`, run by a real kubelet and
  * containerd (runc, CNI bridge) on one real node of a real control plane: the pod's own probes, its security
- * context and Secret volume as the kernel enforces them, and gRPC through the pod to a real nginx front door.
+ * context and Secret volume as the kernel enforces them, gRPC through the pod to a real nginx front door, day-2
+ * changes through the kubelet's own volume updates, and a rolling update through the real preStop hook.
  * What the node is made of, and why, is in support/real-node.ts; the images in tools/real-node/images.sh.
  */
 
