@@ -11,7 +11,8 @@ import { QuerierClient } from "./support/grpc";
 import { QuerierLoad } from "./support/load";
 import { assertMtlsWith } from "./support/mtls-path";
 import { requireTool, tempDir, waitFor } from "./support/processes";
-import { NODE_ADDRESS, RealNode, requireRealNode } from "./support/real-node";
+import { NODE_ADDRESS } from "./support/node-config";
+import { RealNode, requireRealNode } from "./support/real-node";
 import { Topology } from "./support/topology";
 
 /**

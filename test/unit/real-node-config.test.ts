@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { imageDocuments } from "../../tools/real-node/oci-archive";
-import { containerdConfig, kubeletConfig } from "../e2e/support/real-node";
+import { containerdConfig, kubeletConfig } from "../e2e/support/node-config";
 import { tomlText } from "../e2e/support/toml";
 
 describe("the real node's configuration files", () => {

@@ -5,6 +5,8 @@ import * as YAML from "yaml";
 import { ControlPlane, kubeBinDir, KUBE_BUILD_COMMAND, writeKubeconfig } from "./kube";
 import { NetworkNamespace, requireNetns } from "./netns";
 import { FatalWaitError, ProcessGroup, requireTool, Started, waitFor } from "./processes";
+import { CNI_BIN_DIR, cniConfig, containerdConfig, kubeletConfig, NODE_ADDRESS } from "./node-config";
+import { cgroupHierarchies, cgroupProcesses, KUBELET_FIXED_DIRS, killCgroupProcesses, killShimsOf, removeCgroupTree, unmountUnder } from "./node-host";
 import { tomlText } from "./toml";
 
 /**
@@ -13,30 +15,16 @@ import { tomlText } from "./toml";
  * own, so the pod network (a bridge and the pods' veths) exists nowhere else. The kubelet reaches the API server
  * through the namespace's 127.0.0.1:6443, forwarded to the API server on the machine's loopback.
  *
- *     const node = await RealNode.start(plane, dir);   // Ready, with the two local images imported
- *     node.podAddress(pod)                              // a pod IP, reachable from inside node.ns
- *     await node.stop();                                // pods, processes, mounts, netns, cgroups: all gone
+ *     const node = await RealNode.start(plane, dir, tools);   // Ready, with the two local images imported
+ *     await node.ns.publish(port, undefined, podIP);          // a pod's port on the machine's loopback
+ *     await node.stop();                                      // pods, processes, mounts, netns, cgroups: all gone
  *
  * Only what no package provides is made here: the two images (tools/real-node/images.sh), the node's client
- * certificate, and the containerd, CNI and kubelet configurations below.
+ * certificate, and the containerd, CNI and kubelet configurations (node-config.ts).
  */
 
 const ROOT = path.resolve(__dirname, "../../..");
 export const IMAGES_BUILD_COMMAND = "bash tools/real-node/images.sh";
-const CNI_BIN_DIR = "/usr/lib/cni";
-/** The pods' subnet on the node's bridge; the bridge's own address is the pods' gateway. */
-export const POD_SUBNET = "10.88.0.0/24";
-/**
- * The node's own address (on its namespace's loopback; the namespace has no default route to take one from). Pods
- * reach it through their gateway, so a port the test forwards there is how a pod dials something on the machine.
- */
-export const NODE_ADDRESS = "10.200.0.1";
-const PAUSE_IMAGE = "registry.k8s.io/pause:3.10.1";
-/**
- * How often the kubelet re-syncs pods, and with them ConfigMap and Secret volumes (default 1 minute): lowered so
- * that a day-2 change reaches the running Envoy within seconds.
- */
-export const SYNC_FREQUENCY = "5s";
 
 /** Where tools/real-node/images.sh puts the images (asked of the script; makes nothing). */
 export function imagesDir(): string {
@@ -74,83 +62,6 @@ export function requireRealNode(): RealNodeTools | { skip: string } {
     const message = missing[1] as string;
     if (process.env.CI === "true") throw new Error(`${message} (CI never skips end-to-end tests)`);
     return { skip: message };
-}
-
-/** containerd's configuration (format version 2, containerd 1.6): its own directories, runc with cgroupfs, CNI from Debian. */
-export function containerdConfig(dir: string): Record<string, unknown> {
-    return {
-        version: 2,
-        root: path.join(dir, "root"),
-        state: path.join(dir, "state"),
-        // Snapshotters and services this node never uses (some need kernel features or paths outside `dir`).
-        disabled_plugins: [
-            "io.containerd.snapshotter.v1.aufs",
-            "io.containerd.snapshotter.v1.btrfs",
-            "io.containerd.snapshotter.v1.devmapper",
-            "io.containerd.snapshotter.v1.zfs",
-            "io.containerd.internal.v1.opt",
-            "io.containerd.tracing.processor.v1.otlp",
-        ],
-        grpc: { address: path.join(dir, "containerd.sock") },
-        ttrpc: { address: path.join(dir, "containerd.ttrpc.sock") },
-        plugins: {
-            "io.containerd.grpc.v1.cri": {
-                sandbox_image: PAUSE_IMAGE,
-                // Root here lacks CAP_SYS_RESOURCE, so no process may lower its OOM score below containerd's (the
-                // kubelet asks -998 for a pod sandbox): containers keep containerd's score instead.
-                restrict_oom_score_adj: true,
-                containerd: {
-                    snapshotter: "overlayfs",
-                    default_runtime_name: "runc",
-                    runtimes: { runc: { runtime_type: "io.containerd.runc.v2", options: { SystemdCgroup: false, Root: path.join(dir, "runc") } } },
-                },
-                cni: { bin_dir: CNI_BIN_DIR, conf_dir: path.join(dir, "net.d") },
-            },
-        },
-    };
-}
-
-/** The pod network: one bridge in the node's namespace, pod addresses from POD_SUBNET, no NAT (nothing leaves). */
-export function cniConfig(): object {
-    return {
-        cniVersion: "1.0.0",
-        name: "real-node",
-        plugins: [
-            {
-                type: "bridge",
-                bridge: "cni0",
-                isGateway: true,
-                ipMasq: false,
-                hairpinMode: true,
-                ipam: { type: "host-local", ranges: [[{ subnet: POD_SUBNET }]], routes: [{ dst: "0.0.0.0/0" }] },
-            },
-        ],
-    };
-}
-
-/** The kubelet's configuration; `failCgroupV1: false` because this machine has cgroup v1 only. */
-export function kubeletConfig(options: { runtimeSocket: string; cgroupRoot: string; resolvConf: string; podLogsDir: string }): object {
-    return {
-        apiVersion: "kubelet.config.k8s.io/v1beta1",
-        kind: "KubeletConfiguration",
-        failCgroupV1: false,
-        failSwapOn: false,
-        cgroupDriver: "cgroupfs",
-        cgroupRoot: options.cgroupRoot,
-        containerRuntimeEndpoint: `unix://${options.runtimeSocket}`,
-        syncFrequency: SYNC_FREQUENCY,
-        // Its API (logs, exec) only on the namespace's loopback, nobody anonymous.
-        address: "127.0.0.1",
-        readOnlyPort: 0,
-        authentication: { anonymous: { enabled: false }, webhook: { enabled: false } },
-        authorization: { mode: "AlwaysAllow" },
-        resolvConf: options.resolvConf,
-        podLogsDir: options.podLogsDir,
-        // The images cannot be pulled again: never garbage-collect them, never evict for a full disk.
-        imageGCHighThresholdPercent: 100,
-        imageGCLowThresholdPercent: 99,
-        evictionHard: { "memory.available": "1Mi", "nodefs.available": "1%", "imagefs.available": "1%" },
-    };
 }
 
 export class RealNode {
@@ -362,48 +273,6 @@ function tail(text = "", lines = 30): string {
     return text.trimEnd().split("\n").slice(-lines).join("\n");
 }
 
-/**
- * Where the kubelet writes whatever its configuration says: device plugins' sockets, and the links to container logs
- * that log shippers read. Removed after the node when the node made them.
- */
-const KUBELET_FIXED_DIRS = ["/var/lib/kubelet", "/var/log/containers", "/run/containerd"];
-
-/** The mounted cgroup hierarchies of one type: "cgroup" (v1, one per controller set) or "cgroup2" (the hybrid unified one). */
-function cgroupHierarchies(type: "cgroup" | "cgroup2"): string[] {
-    return fs
-        .readFileSync("/proc/self/mounts", "utf8")
-        .split("\n")
-        .map((line) => line.split(" "))
-        .filter((f) => f[2] === type)
-        .map((f) => f[1]);
-}
-
-/** Every process in a cgroup-v1 tree (read in the pids hierarchy, where every process has a cgroup). */
-function cgroupProcesses(cgroupRoot: string): number[] {
-    const pids: number[] = [];
-    const walk = (dir: string) => {
-        if (!fs.existsSync(dir)) return;
-        for (const line of fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8").split("\n")) if (line) pids.push(Number(line));
-        for (const entry of fs.readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(path.join(dir, entry.name));
-    };
-    for (const hierarchy of cgroupHierarchies("cgroup").filter((h) => path.basename(h) === "pids")) walk(path.join(hierarchy, cgroupRoot));
-    return pids;
-}
-
-/** SIGKILLs what is left in the node's cgroups (containers whose shim is gone) and waits until they are reaped. */
-async function killCgroupProcesses(cgroupRoot: string): Promise<void> {
-    for (const pid of cgroupProcesses(cgroupRoot)) {
-        try {
-            process.kill(pid, "SIGKILL");
-        } catch {
-            // gone meanwhile
-        }
-    }
-    await waitFor(`the processes in cgroup ${cgroupRoot} to exit`, 10_000, async () => (cgroupProcesses(cgroupRoot).length === 0 ? true : undefined)).catch(
-        () => undefined,
-    );
-}
-
 /** A client certificate for the node (CN=system:node:<name>, O=system:nodes), the identity the Node authorizer knows. */
 function issueNodeCredentials(plane: ControlPlane, name: string, dir: string): { certFile: string; keyFile: string } {
     fs.mkdirSync(dir, { recursive: true });
@@ -445,53 +314,4 @@ function issueNodeCredentials(plane: ControlPlane, name: string, dir: string): {
         `${base}.crt`,
     ]);
     return { certFile: `${base}.crt`, keyFile: `${base}.key` };
-}
-
-/** SIGKILLs the containerd shims serving `socket` (each names its containerd's address on its command line). */
-function killShimsOf(socket: string): void {
-    for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-        let cmdline: string[];
-        try {
-            cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-        } catch {
-            continue; // gone meanwhile
-        }
-        if (path.basename(cmdline[0] ?? "").startsWith("containerd-shim") && cmdline.includes(socket)) {
-            try {
-                process.kill(Number(pid), "SIGKILL");
-            } catch {
-                // gone meanwhile
-            }
-        }
-    }
-}
-
-/** Unmounts everything mounted at or below `dir`, deepest first (container root file systems, volumes, shm). */
-function unmountUnder(dir: string): void {
-    const mounts = fs
-        .readFileSync("/proc/self/mountinfo", "utf8")
-        .split("\n")
-        .map((line) => line.split(" ")[4])
-        .filter((mountPoint): mountPoint is string => mountPoint !== undefined && (mountPoint === dir || mountPoint.startsWith(`${dir}/`)))
-        .sort((a, b) => b.length - a.length);
-    for (const mountPoint of mounts) {
-        try {
-            execFileSync("umount", ["--lazy", mountPoint], { stdio: "pipe" });
-        } catch {
-            // unmounted with its parent
-        }
-    }
-}
-
-/** Removes a cgroup-v1 directory and its children, deepest first (a cgroup directory is removed with rmdir). */
-function removeCgroupTree(dir: string): void {
-    if (!fs.existsSync(dir)) return;
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-        if (entry.isDirectory()) removeCgroupTree(path.join(dir, entry.name));
-    }
-    try {
-        fs.rmdirSync(dir);
-    } catch {
-        // a process still in it: it is reported by the test's own checks
-    }
 }
