@@ -8,8 +8,11 @@ cd "$root"
 
 # Debian packages the tests need, as <command>:<package>: openssl (the tests' certificates), nginx (the server
 # ingress-nginx runs), Prometheus, unzip (CRDs from module zips), socat and iproute2's `ip netns` (the cluster-DNS
-# test's network namespace), HAProxy (the L4 hop in front of front doors). The main job needs none.
-test_packages=(openssl:openssl nginx:nginx prometheus:prometheus unzip:unzip socat:socat ip:iproute2 haproxy:haproxy perf:linux-perf)
+# test's network namespace), HAProxy (the L4 hop in front of front doors), perf (the benchmark's profile), and the real
+# node's containerd, runc, CNI plugins (checked by the bridge plugin's path) and debootstrap (the root of its Envoy
+# image). The main job needs none.
+test_packages=(openssl:openssl nginx:nginx prometheus:prometheus unzip:unzip socat:socat ip:iproute2 haproxy:haproxy
+  perf:linux-perf containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins debootstrap:debootstrap)
 main_job_ready="npm run up -- -s dev --yes works from now on; what follows is for the tests"
 
 # One row of the --help table: what, how, where.
@@ -41,7 +44,11 @@ USAGE
   row "checkov $CHECKOV_VERSION" "PyPI" "./.venv"
   row "thanos" "built from Go modules" "$cache/thanos/"
   row "k8s" "built from Go modules: etcd, kube-apiserver," "$cache/k8s/"
-  row "" "kube-controller-manager, kube-scheduler, kwok"
+  row "" "kube-controller-manager, kube-scheduler, kwok,"
+  row "" "kubelet"
+  row "real-node images" "made: Envoy from .venv on a debootstrap'ed" "$cache/real-node/"
+  row "" "Debian root; pause compiled from the Kubernetes"
+  row "" "module (tools/real-node/images.sh)"
   row "kube-score" "built from Go modules" "$cache/kube-score/"
   row "envoy-gateway" "built from Go modules, with the Gateway API" "$cache/envoy-gateway/"
   row "" "and Envoy Gateway CRDs from module zips"
@@ -166,7 +173,11 @@ say "thanos $("$thanos" --version 2>&1 | head -n 1)"
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok from Go modules (tools/k8s/), for the
 # tests that apply the program to real API servers.
 k8s_bin=$(bash tools/k8s/build.sh | tail -n 1)
-say "kubernetes $("$k8s_bin/kube-apiserver" --version) (with etcd, controller-manager, scheduler, kwok in $k8s_bin)"
+say "kubernetes $("$k8s_bin/kube-apiserver" --version) (with etcd, controller-manager, scheduler, kubelet, kwok in $k8s_bin)"
+# The Envoy and pause images the real node's containerd runs (no registry can be reached): made from the packages
+# above, as root (tools/real-node/images.sh says how).
+node_images=$(bash tools/real-node/images.sh | tail -n 1)
+say "real-node images in $node_images"
 # kube-score from its Go module, the second manifest scanner.
 kube_score=$(bash tools/kube-score/build.sh | tail -n 1)
 say "kube-score $KUBE_SCORE_VERSION ($kube_score)"

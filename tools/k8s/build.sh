@@ -4,7 +4,8 @@
 #   bin="$(bash tools/k8s/build.sh | tail -1)"     # build if needed, print the bin dir
 #   bash tools/k8s/build.sh --print-dir            # print the bin dir only, build nothing
 #
-# Binaries: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok.
+# Binaries: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, and the kubelet of the real node
+# (test/e2e/real-node.test.ts; it shares Go's build cache with kube-apiserver, so it adds little to a cold build).
 # Versions are pinned only in the wrapper modules next to this script:
 #   etcd/go.mod        require go.etcd.io/etcd/server/v3 vX.Y.Z   (etcd's main package is that module's root)
 #   kubernetes/go.mod  require k8s.io/kubernetes vX.Y.Z           (+ every staging module replaced with v0.Y.Z)
@@ -47,7 +48,7 @@ hash="$(
 key="kubernetes-$k8s_version-etcd-$etcd_version-kwok-$kwok_version-$hash"
 dir="$go_build_cache/k8s/$key"
 bin="$dir/bin"
-names=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+names=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kwok)
 
 all_present() {
   local n
@@ -107,7 +108,7 @@ for p in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
   kldflags+=" -X $p.gitVersion=$k8s_version -X $p.gitMajor=1 -X $p.gitMinor=$minor"
   kldflags+=" -X $p.gitCommit= -X $p.gitTreeState=clean -X $p.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 done
-for n in kube-apiserver kube-controller-manager kube-scheduler; do
+for n in kube-apiserver kube-controller-manager kube-scheduler kubelet; do
   build "$n" kubernetes "Kubernetes $k8s_version" \
     -tags selinux,notest,grpcnotrace -ldflags "all=$kldflags" "k8s.io/kubernetes/cmd/$n"
 done

@@ -30,6 +30,8 @@ export const KUBE_BINARIES = ["etcd", "kube-apiserver", "kube-controller-manager
 export type KubeBinary = (typeof KUBE_BINARIES)[number];
 
 const ROOT = path.resolve(__dirname, "../../..");
+/** The annotation that makes a Node kwok's (a simulated one). */
+const KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node";
 export const KUBE_BUILD_COMMAND = "bash tools/k8s/build.sh";
 
 /** The directory tools/k8s/build.sh builds into (asked of the script itself; needs no Go, builds nothing). */
@@ -312,6 +314,8 @@ startTime: {{ $now | Quote }}
 export interface ControlPlaneOptions {
     /** Fake Nodes to create (named `<cluster>-node-<i>`); default 2. */
     nodes?: number;
+    /** The API server's authorizers (default RBAC alone); a real kubelet needs Node first. */
+    authorizationModes?: string[];
     /** Extra kube-apiserver flags (appended; a later flag wins). */
     apiserverArgs?: string[];
     /** Bound for the whole start-up; default 120 s. */
@@ -427,7 +431,7 @@ export class ControlPlane {
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             `--service-account-key-file=${pki.saPub}`,
             `--service-account-signing-key-file=${pki.saKey}`,
-            "--authorization-mode=RBAC",
+            `--authorization-mode=${(this.options.authorizationModes ?? ["RBAC"]).join(",")}`,
             "--allow-privileged=true",
             "--profiling=false",
             ...(this.options.apiserverArgs ?? []),
@@ -458,7 +462,14 @@ export class ControlPlane {
         fs.writeFileSync(kwokConfig, STAGES.map((s) => YAML.stringify(s)).join("---\n"));
         this.procs.kwok = this.spawn(
             "kwok",
-            [`--kubeconfig=${kubeconfig}`, `--config=${kwokConfig}`, "--manage-all-nodes=true", "--cidr=10.244.0.0/16", "--node-lease-duration-seconds=40"],
+            // Only the fake Nodes below: a real kubelet's Node (test/e2e/support/real-node.ts) is its own.
+            [
+                `--kubeconfig=${kubeconfig}`,
+                `--config=${kwokConfig}`,
+                `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=fake`,
+                "--cidr=10.244.0.0/16",
+                "--node-lease-duration-seconds=40",
+            ],
             // kwok also reads $KWOK_WORKDIR/kwok.yaml (default ~/.kwok) when it exists: keep it in dir.
             { ...env, KWOK_WORKDIR: path.join(this.dir, "kwok") },
         );
@@ -481,7 +492,7 @@ export class ControlPlane {
                 metadata: {
                     name: node,
                     labels: { "kubernetes.io/hostname": node, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", type: "kwok" },
-                    annotations: { "kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0" },
+                    annotations: { [KWOK_NODE_ANNOTATION]: "fake", "node.alpha.kubernetes.io/ttl": "0" },
                 },
             });
             if (res.status !== 201) throw new Error(`creating Node ${node}: HTTP ${res.status} ${JSON.stringify(res.body)}`);

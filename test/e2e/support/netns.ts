@@ -111,10 +111,13 @@ export class NetworkNamespace {
         return { stop: () => this.stopForward(relay, socat) };
     }
 
-    /** A port of the namespace's loopback, reachable from the test at 127.0.0.1:<returned port> (`hostPort` when given). */
-    async publish(port: number, hostPort?: number): Promise<number> {
+    /**
+     * A port of the namespace's loopback (or of `address` as the namespace reaches it, e.g. a pod's IP), reachable
+     * from the test at 127.0.0.1:<returned port> (`hostPort` when given).
+     */
+    async publish(port: number, hostPort?: number, address = "127.0.0.1"): Promise<number> {
         const socket = this.socketPath();
-        const socat = this.start("socat", [`UNIX-LISTEN:${socket},fork`, `TCP:127.0.0.1:${port},nodelay`]);
+        const socat = this.start("socat", [`UNIX-LISTEN:${socket},fork`, `TCP:${address}:${port},nodelay`]);
         await waitFor(`socat listening on ${socket}`, 10_000, async () => {
             if (socat.child.exitCode !== null) throw new FatalWaitError(`socat exited: ${socat.log()}`);
             return fs.existsSync(socket) ? true : undefined;

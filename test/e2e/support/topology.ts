@@ -73,6 +73,8 @@ export interface TopologyOptions {
     l4Hop?: L4HopOptions;
     /** Certificates issued elsewhere (by the engine) instead of by the topology's openssl CA. */
     certificates?: TopologyCertificates;
+    /** The host of each cluster's `address` (default: localhost); a pod dials the front doors at an address of its node. */
+    dialHost?: string;
 }
 
 /** What an extra Envoy differs in: its TLS files, its bootstrap, its own HAProxy, its `envoy` settings. */
@@ -226,7 +228,7 @@ export class Topology {
         return { envoy, model, hop };
     }
 
-    /** The stack's model, with fresh Envoy ports and each cluster's `address` at localhost:`dialPorts[i]`. */
+    /** The stack's model, with fresh Envoy ports and each cluster's `address` at `dialHost`:`dialPorts[i]`. */
     private async buildModel(dialPorts: number[], envoy?: Record<string, unknown>): Promise<Model> {
         const listeners = await Promise.all(this.options.clusters.map(() => freePort()));
         const [adminPort, metricsPort] = [await freePort(), await freePort()];
@@ -240,7 +242,7 @@ export class Topology {
                     host,
                     gatewayApi,
                     port: listeners[i],
-                    address: `localhost:${dialPorts[i]}`,
+                    address: `${this.options.dialHost ?? "localhost"}:${dialPorts[i]}`,
                     // Envoy Gateway reads the program's Gateway API objects; nginx and Traefik its Ingress.
                     frontDoor: this.kindOf(i) === "envoy-gateway" ? "gateway-api" : "ingress-nginx",
                 })),
