@@ -12,6 +12,27 @@ import { waitFor } from "./processes";
  * Where the kubelet writes whatever its configuration says: device plugins' sockets, and the links to container logs
  * that log shippers read. Removed after the node when the node made them.
  */
+/**
+ * The kernel settings a kubelet sets on its machine at start (its `protectKernelDefaults` is false by default). They
+ * are the machine's, not the namespace's, so the test reads them before the kubelet starts and writes them back.
+ */
+const KUBELET_KERNEL_SETTINGS = [
+    "vm/overcommit_memory",
+    "vm/panic_on_oom",
+    "kernel/panic",
+    "kernel/panic_on_oops",
+    "kernel/keys/root_maxkeys",
+    "kernel/keys/root_maxbytes",
+];
+
+export function readKernelSettings(): Map<string, string> {
+    return new Map(KUBELET_KERNEL_SETTINGS.map((key) => [key, fs.readFileSync(`/proc/sys/${key}`, "utf8").trim()]));
+}
+
+export function restoreKernelSettings(saved: Map<string, string>): void {
+    for (const [key, value] of saved) if (fs.readFileSync(`/proc/sys/${key}`, "utf8").trim() !== value) fs.writeFileSync(`/proc/sys/${key}`, value);
+}
+
 export const KUBELET_FIXED_DIRS = ["/var/lib/kubelet", "/var/log/containers", "/run/containerd"];
 
 /** The mounted cgroup hierarchies of one type: "cgroup" (v1, one per controller set) or "cgroup2" (the hybrid unified one). */

@@ -6,7 +6,17 @@ import { ControlPlane, kubeBinDir, KUBE_BUILD_COMMAND, writeKubeconfig } from ".
 import { NetworkNamespace, requireNetns } from "./netns";
 import { FatalWaitError, ProcessGroup, requireTool, Started, waitFor } from "./processes";
 import { CNI_BIN_DIR, cniConfig, containerdConfig, kubeletConfig, NODE_ADDRESS } from "./node-config";
-import { cgroupHierarchies, cgroupProcesses, KUBELET_FIXED_DIRS, killCgroupProcesses, killShimsOf, removeCgroupTree, unmountUnder } from "./node-host";
+import {
+    cgroupHierarchies,
+    cgroupProcesses,
+    KUBELET_FIXED_DIRS,
+    killCgroupProcesses,
+    killShimsOf,
+    readKernelSettings,
+    removeCgroupTree,
+    restoreKernelSettings,
+    unmountUnder,
+} from "./node-host";
 import { tomlText } from "./toml";
 
 /**
@@ -72,6 +82,8 @@ export class RealNode {
     private cgroupRoot?: string;
     /** Directories at fixed paths the kubelet made (none existed before it started). */
     private readonly createdFixedDirs: string[] = [];
+    /** The machine's kernel settings from before the kubelet changed them. */
+    private kernelSettings?: Map<string, string>;
 
     private constructor(
         readonly plane: ControlPlane,
@@ -139,6 +151,7 @@ export class RealNode {
         const local = YAML.parse(fs.readFileSync(kubeconfig, "utf8"));
         local.clusters[0].cluster.server = "https://127.0.0.1:6443";
         fs.writeFileSync(kubeconfig, YAML.stringify(local), { mode: 0o600 });
+        this.kernelSettings = readKernelSettings();
         const kubelet = (this.kubelet = this.startInNamespace(
             this.tools.kubelet,
             [
@@ -233,6 +246,8 @@ export class RealNode {
         await step(() => this.ns.delete());
         for (const fixed of this.createdFixedDirs) await step(() => fs.rmSync(fixed, { recursive: true, force: true }));
         await step(() => this.plane.request("DELETE", `/api/v1/nodes/${this.name}`));
+        const kernelSettings = this.kernelSettings;
+        if (kernelSettings) await step(() => restoreKernelSettings(kernelSettings));
         if (failures.length > 0) throw new Error(`the real node's clean-up: ${failures.map(String).join("; ")}`, { cause: failures[0] });
     }
 
