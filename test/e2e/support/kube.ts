@@ -4,7 +4,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { FatalWaitError, freePort, ProcessGroup, sleep, Started, tempDir, waitFor } from "./processes";
+import { buildDir, FatalWaitError, freePort, ProcessGroup, sleep, Started, tempDir, waitFor } from "./processes";
 
 /**
  * Real Kubernetes control planes on loopback for the end-to-end tests, one per cluster name:
@@ -29,15 +29,13 @@ import { FatalWaitError, freePort, ProcessGroup, sleep, Started, tempDir, waitFo
 export const KUBE_BINARIES = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"] as const;
 export type KubeBinary = (typeof KUBE_BINARIES)[number];
 
-const ROOT = path.resolve(__dirname, "../../..");
 /** The annotation that makes a Node kwok's (a simulated one). */
 const KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node";
 export const KUBE_BUILD_COMMAND = "bash tools/k8s/build.sh";
 
 /** The directory tools/k8s/build.sh builds into (asked of the script itself; needs no Go, builds nothing). */
 export function kubeBinDir(): string {
-    const out = execFileSync("bash", [path.join(ROOT, "tools/k8s/build.sh"), "--print-dir"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-    return out.trim().split("\n").pop() ?? "";
+    return buildDir("tools/k8s/build.sh");
 }
 
 export interface KubeBinaries {

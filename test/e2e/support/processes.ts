@@ -36,6 +36,12 @@ export async function freePort(): Promise<number> {
     throw new Error("no free loopback port found in 50 attempts");
 }
 
+/** The directory a build script of tools/ builds into, asked of the script itself (`--print-dir` builds nothing). */
+export function buildDir(script: string): string {
+    const out = execFileSync("bash", [path.resolve(__dirname, "../../..", script), "--print-dir"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    return out.trim().split("\n").pop() ?? "";
+}
+
 export function tempDir(prefix: string): string {
     return fs.mkdtempSync(path.join(os.tmpdir(), `envoy-thanos-${prefix}-`));
 }

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import * as YAML from "yaml";
 import { ControlPlane, kubeBinDir, KUBE_BUILD_COMMAND, writeKubeconfig } from "./kube";
 import { NetworkNamespace, requireNetns } from "./netns";
-import { FatalWaitError, ProcessGroup, requireTool, Started, waitFor } from "./processes";
+import { buildDir, FatalWaitError, ProcessGroup, requireTool, Started, waitFor } from "./processes";
 import { CNI_BIN_DIR, cniConfig, containerdConfig, kubeletConfig, NODE_ADDRESS } from "./node-config";
 import {
     cgroupHierarchies,
@@ -33,13 +33,11 @@ import { tomlText } from "./toml";
  * certificate, and the containerd, CNI and kubelet configurations (node-config.ts).
  */
 
-const ROOT = path.resolve(__dirname, "../../..");
 export const IMAGES_BUILD_COMMAND = "bash tools/real-node/images.sh";
 
 /** Where tools/real-node/images.sh puts the images (asked of the script; makes nothing). */
 export function imagesDir(): string {
-    const out = execFileSync("bash", [path.join(ROOT, "tools/real-node/images.sh"), "--print-dir"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-    return out.trim().split("\n").pop() ?? "";
+    return buildDir("tools/real-node/images.sh");
 }
 
 export interface RealNodeTools {
