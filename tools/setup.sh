@@ -28,7 +28,8 @@ Usage: bash tools/setup.sh [--help]
 Installs what this project needs, from package registries only (npm, PyPI, the Go module proxy, apt), and
 keeps what is installed already. First what the main job needs, then, after the line
   setup: $main_job_ready
-what the tests need.
+what the tests need. The largest of the tests' Go programs (k8s, thanos, traefik) build from the start, beside the
+main job's, at the lowest CPU priority.
 
 For the main job:
 USAGE
@@ -105,6 +106,23 @@ apt_install() {
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# The larger half of the tests' Go programs, built by a background lane at the lowest CPU priority (nice 19) that
+# starts beside the Pulumi toolchain: the main job's build keeps the cores it can use, and the lane takes what it
+# leaves idle (links, module downloads), then the cores the network-bound steps after it leave idle.
+test_tools_lane() {
+  # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kwok from Go modules (tools/k8s/),
+  # for the tests that apply the program to real API servers and run its Deployment on a real node.
+  local k8s_bin thanos traefik
+  k8s_bin=$(bash tools/k8s/build.sh | tail -n 1)
+  say "kubernetes $("$k8s_bin/kube-apiserver" --version) (with etcd, controller-manager, scheduler, kubelet, kwok in $k8s_bin)"
+  # Thanos, the querier and sidecar of the end-to-end tests.
+  thanos=$(bash tools/thanos/build.sh | tail -n 1)
+  say "thanos $("$thanos" --version 2>&1 | head -n 1)"
+  # Traefik v3.7 (tools/traefik/), the front door whose ingress-nginx provider reads the program's Ingress.
+  traefik=$(bash tools/traefik/build.sh | tail -n 1)
+  say "traefik $("$traefik" version | sed -n 's/^Version: *//p')"
+}
+
 # ---- What the main job needs: Node, the npm packages, the Pulumi toolchain with the tls and random providers. ----
 
 # Node.js >= 22 (the current @pulumi/pulumi requires it).
@@ -127,6 +145,18 @@ fi
 
 command -v go >/dev/null 2>&1 || { say "go not found: the Pulumi toolchain and the test tools are built from Go modules (apt-get install golang, or the machine's Go)"; exit 1; }
 
+# The lane runs in its own process group (set -m), so that setup stopping for any reason stops its builds too.
+set -m
+(
+  renice -n 19 -p "$BASHPID" >/dev/null
+  test_tools_lane
+) </dev/null &
+lane_pid=$!
+set +m
+trap 'kill -- -"$lane_pid" 2>/dev/null || true' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 # The Pulumi engine, language host and Kubernetes provider built from Go modules, and the tls and random providers
 # built from their upstream source vendored in third_party/ (the Go module proxy does not serve them), for machines
 # with no route to Pulumi's download servers (tools/pulumi-offline/README.md). env.sh puts it on PATH after any real
@@ -138,6 +168,9 @@ say "pulumi $("$pulumi_bin/pulumi" version) (offline toolchain: $pulumi_bin)"
 say "$main_job_ready"
 
 # ---- What the tests need. ----
+
+# The rest of setup takes the lane's priority, so that the two share the cores from here on.
+renice -n 19 -p $$ >/dev/null
 
 # The policy pack is its own npm package.
 if [ ! -d policy/node_modules ] || [ policy/package-lock.json -nt policy/node_modules/.package-lock.json ]; then
@@ -167,13 +200,6 @@ if ! .venv/bin/checkov --version 2>/dev/null | grep -qx "$CHECKOV_VERSION"; then
   say "pip install checkov==$CHECKOV_VERSION into .venv"
   .venv/bin/pip install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION"
 fi
-# Thanos, built from its Go module (cached by version under $ENVOY_THANOS_CACHE; a cold build takes minutes).
-thanos=$(bash tools/thanos/build.sh | tail -n 1)
-say "thanos $("$thanos" --version 2>&1 | head -n 1)"
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok from Go modules (tools/k8s/), for the
-# tests that apply the program to real API servers.
-k8s_bin=$(bash tools/k8s/build.sh | tail -n 1)
-say "kubernetes $("$k8s_bin/kube-apiserver" --version) (with etcd, controller-manager, scheduler, kubelet, kwok in $k8s_bin)"
 # The Envoy and pause images the real node's containerd runs (no registry can be reached): made from the packages
 # above, as root (tools/real-node/images.sh says how).
 node_images=$(bash tools/real-node/images.sh | tail -n 1)
@@ -193,11 +219,8 @@ say "envoy-gateway $("$envoy_gateway" version 2>&1 | head -n 1) ($envoy_gateway)
 # in the tests.
 coredns=$(bash tools/coredns/build.sh | tail -n 1)
 say "coredns $("$coredns" -version | sed -n 1p)"
-# Traefik v3.7 from its Go module (tools/traefik/), the front door whose ingress-nginx provider reads the program's
-# Ingress in the tests (a cold build takes about ten minutes on two cores).
-traefik=$(bash tools/traefik/build.sh | tail -n 1)
-say "traefik $("$traefik" version | sed -n 's/^Version: *//p')"
 # ghz from its Go module (tools/ghz/), the gRPC load generator of `npm run bench` (its smoke run is part of CI).
 ghz=$(bash tools/ghz/build.sh | tail -n 1)
 say "ghz $("$ghz" --version 2>&1)" # ghz prints its version on stderr
+wait "$lane_pid" || { say "the test tools' lane failed (its error is above)"; exit 1; }
 say "done"

@@ -41,6 +41,11 @@ function setup(args: string[], cache: string) {
 
 const READY = lineOf(/^say "\$main_job_ready"/);
 
+/** The lines of the test tools' lane, the function that builds beside the main job at the lowest CPU priority. */
+const LANE = { from: lineOf(/^test_tools_lane\(\) \{$/), to: -1 };
+LANE.to = LINES.findIndex((line, at) => at > LANE.from && line === "}");
+const inLane = (at: number) => at > LANE.from && at < LANE.to;
+
 describe("tools/setup.sh", () => {
     it("builds what the main job needs, says so once, then builds what the tests need", () => {
         const pulumi = BUILT.find((b) => b.tool === "pulumi-offline");
@@ -50,8 +55,15 @@ describe("tools/setup.sh", () => {
         }
         assert.ok(pulumi.at < READY);
         for (const b of BUILT.filter((b) => b.tool !== "pulumi-offline")) {
-            assert.ok(b.at > READY, `${b.tool} is for the tests and builds after the main job is announced`);
+            assert.ok(b.at > READY || inLane(b.at), `${b.tool} is for the tests: it builds in the lane or after the main job is announced`);
         }
+        assert.ok(BUILT.some((b) => inLane(b.at)) && BUILT.some((b) => b.tool !== "pulumi-offline" && b.at > READY), "both halves build");
+        // The lane starts before the main job's toolchain, at nice 19, and setup waits for it before it says done.
+        const laneStart = lineOf(/^\s*test_tools_lane$/);
+        assert.match(LINES[laneStart - 1], /renice -n 19 -p "\$BASHPID"/);
+        assert.ok(laneStart < pulumi.at, "the lane starts before the Pulumi toolchain builds");
+        assert.ok(lineOf(/^renice -n 19 -p \$\$/) > READY, "after the announcement, setup shares the cores with the lane");
+        assert.ok(lineOf(/^wait "\$lane_pid"/) < lineOf(/^say "done"/), "setup waits for the lane");
         assert.ok(lineOf(/--prefix policy ci/) > READY, "the policy pack is for the tests");
         assert.equal(LINES.filter((line) => /^\s*say "\$main_job_ready"/.test(line)).length, 1, "announced once");
         assert.match(SCRIPT, /^main_job_ready="npm run up -- -s dev --yes works from now on/m);
@@ -72,7 +84,7 @@ describe("tools/setup.sh", () => {
             assert.match(mainJob, /^For the main job:$/m);
             assert.ok(BUILT.length >= 8, `setup builds ${BUILT.map((b) => b.tool).join(", ")}`);
             for (const b of BUILT) {
-                const section = b.at < READY ? mainJob : tests;
+                const section = b.at < READY && !inLane(b.at) ? mainJob : tests;
                 assert.match(section, new RegExp(`^  ${b.tool} +built from Go modules.* ${cache}/[\\w-]+/$`, "m"), `${b.tool} in --help`);
             }
             for (const pkg of packages("test_packages")) assert.match(tests, new RegExp(`^  .*\\b${pkg}\\b.* the system$`, "m"));
