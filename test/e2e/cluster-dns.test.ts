@@ -4,7 +4,6 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { isDeepStrictEqual } from "node:util";
 import { observerNames } from "../../components/names";
-import { Issued } from "../../tools/pki/openssl-ca";
 import { clusterDnsCorefile, CoreDns, ServiceProxy } from "./support/cluster-network";
 import { writeSecretVolume } from "./support/envoy";
 import { createObject, fakeIngressStatus, KubeClusters } from "./support/kube";
@@ -47,8 +46,6 @@ const NAMES = ["cl1", "cl2", "cl3"];
 /** The querier's DNS refresh interval (Thanos' default is 30 s). */
 const DNS_INTERVAL = ["--store.sd-dns-interval=1s"];
 
-const pair = (i: Issued) => ({ certificate: i.certificate, privateKey: i.privateKey });
-
 describe("the querier finds Envoy through the cluster's DNS", { skip }, () => {
     const group = new ProcessGroup();
     const dir = skip ? "" : tempDir("cluster-dns");
@@ -72,12 +69,7 @@ describe("the querier finds Envoy through the cluster's DNS", { skip }, () => {
         envoy: { replicas: 1 },
         sidecar: { namespace: "monitoring" },
         clusters: names.map((name) => ({ name, host: `${name}m.example.com`, port: topology.side(name).listenerPort, context: "observer" })),
-        tls: {
-            mode: "provided",
-            caBundle: topology.ca.ca.certificate,
-            client: pair(topology.client),
-            servers: Object.fromEntries(names.map((n) => [n, pair(topology.side(n).server)])),
-        },
+        tls: topology.providedTls(names),
     });
 
     /** `pulumi up`, then what the cluster does after it: kube-proxy follows the Services, kubelet updates the ConfigMap volume. */

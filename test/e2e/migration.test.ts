@@ -4,7 +4,6 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { defaults } from "../../components/config/defaults";
 import { gatewaySelector, observerNames } from "../../components/names";
-import { Issued } from "../../tools/pki/openssl-ca";
 import { clusterDnsCorefile, CoreDns } from "./support/cluster-network";
 import { ControlPlane, fakeIngressStatus, fakeSidecar, KubeClusters } from "./support/kube";
 import { NetworkNamespace } from "./support/netns";
@@ -56,7 +55,6 @@ const NAMES = RECIPE.map((c) => c.name);
 const RECIPE_FLAGS = NAMES.map((n) => `--endpoint=dnssrv+_envoy-${n}._tcp.envoy-${n}.envoy.svc.cluster.local`);
 const DNS_INTERVAL = "--store.sd-dns-interval=1s";
 const sidecarNamespace = (cluster: string) => `monitoring-${cluster}`;
-const pair = (i: Issued) => ({ certificate: i.certificate, privateKey: i.privateKey });
 
 interface LoopResult {
     queries: number;
@@ -99,12 +97,7 @@ describe("migrating from a running manual recipe", { skip }, () => {
             context: "observer",
             sidecar: { namespace: sidecarNamespace(c.name) },
         })),
-        tls: {
-            mode: "provided",
-            caBundle: topology.ca.ca.certificate,
-            client: pair(topology.client),
-            servers: Object.fromEntries(NAMES.map((n) => [n, pair(topology.side(n).server)])),
-        },
+        tls: topology.providedTls(NAMES),
     });
 
     /** uid, ClusterIP and selector of the Services `envoy-<cluster>`. */

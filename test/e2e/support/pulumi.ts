@@ -80,9 +80,9 @@ export class PulumiProject {
         });
     }
 
-    /** Runs and fails with the engine's own output when the command fails. */
-    async ok(args: string[]): Promise<RunResult> {
-        return okOf(args, await this.run(args));
+    /** Runs and fails with the engine's own output when the command fails (or is stopped after `timeoutMs`). */
+    async ok(args: string[], timeoutMs?: number): Promise<RunResult> {
+        return okOf(args, await this.run(args, timeoutMs));
     }
 
     /** The steps `pulumi preview --json` plans, resources only (not the stack itself). */

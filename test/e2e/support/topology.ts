@@ -118,6 +118,20 @@ export class Topology {
         return side;
     }
 
+    /**
+     * A stack's `tls` in `provided` mode with this topology's material, what its front doors present and verify: the
+     * CA bundle, Envoy's client certificate (`client`, default the topology's) and each named cluster's server certificate.
+     */
+    providedTls(names: string[], client: Issued = this.client) {
+        const pair = (issued: Issued) => ({ certificate: issued.certificate, privateKey: issued.privateKey });
+        return {
+            mode: "provided",
+            caBundle: this.options.certificates?.caBundle ?? this.ca.ca.certificate,
+            client: pair(client),
+            servers: Object.fromEntries(names.map((name) => [name, pair(this.side(name).server)])),
+        };
+    }
+
     /** What the running front door of `kind` does not honour (`RunningFrontDoor.gaps`). */
     frontDoorGaps(kind: FrontDoorKind): readonly string[] {
         return this.frontDoors.get(kind)?.gaps ?? [];
