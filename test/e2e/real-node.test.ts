@@ -7,13 +7,15 @@ import { CHECKSUM_ANNOTATION } from "../../components/observer/manifests";
 import { observerNames } from "../../components/names";
 import { Issued } from "../../tools/pki/openssl-ca";
 import { ControlPlane, createObject, fakeIngressStatus, requireKube, writeKubeconfig } from "./support/kube";
+import { serialOf } from "./support/generated-pki";
 import { QuerierClient } from "./support/grpc";
 import { QuerierLoad } from "./support/load";
 import { assertMtlsWith } from "./support/mtls-path";
-import { requireTool, tempDir, waitFor } from "./support/processes";
+import { freePort, ProcessGroup, requireTool, tempDir, waitFor } from "./support/processes";
 import { PulumiProject, requirePulumi } from "./support/pulumi";
 import { NODE_ADDRESS } from "./support/node-config";
 import { RealNode, requireRealNode } from "./support/real-node";
+import { healthyStores, Querier } from "./support/thanos";
 import { Topology } from "./support/topology";
 
 /**
@@ -34,8 +36,9 @@ import { Topology } from "./support/topology";
 const kube = requireKube();
 const tools = requireRealNode();
 const nginx = requireTool("nginx", "apt-get install nginx");
+const thanos = requireTool("thanos", "bash tools/setup.sh (builds Thanos from its Go module into ~/.cache/envoy-thanos)");
 const missingPulumi = requirePulumi();
-const skip = [kube, tools, nginx].find((t): t is { skip: string } => typeof t === "object" && "skip" in t)?.skip ?? missingPulumi;
+const skip = [kube, tools, nginx, thanos].find((t): t is { skip: string } => typeof t === "object" && "skip" in t)?.skip ?? missingPulumi;
 
 const STACK = "real-node";
 const CLUSTER = { name: "cl1", host: "cl1.example.com" };
@@ -58,6 +61,8 @@ describe("the program's Deployment, as pulumi up applies it, on a real node (kub
     // Front doors and backends only: Envoy is the pod. Each cluster's address is the node's, where a pod dials it.
     const topology = skip ? undefined! : new Topology({ clusters: [CLUSTER, APPENDED], observedOnly: true, dialHost: NODE_ADDRESS });
     let node: RealNode;
+    /** The test's own processes beside the node's (the querier). */
+    const group = new ProcessGroup();
     let ingressStatus: { stop: () => Promise<void> };
     /** Where the program puts Envoy: the default namespace, as the stack names none. */
     let namespace: string;
@@ -125,6 +130,7 @@ describe("the program's Deployment, as pulumi up applies it, on a real node (kub
 
     after(async () => {
         await ingressStatus?.stop();
+        await group.stopAll();
         await node?.stop();
         await topology?.stop();
         await plane?.stop();
@@ -187,6 +193,30 @@ describe("the program's Deployment, as pulumi up applies it, on a real node (kub
             { name: side.name, host: side.host, listenerPort: published, frontDoorPort: side.frontDoorPort, frontDoor: side.frontDoor, backend: side.backend },
             { client: topology.client.certificate, server: side.server.certificate },
         );
+    });
+
+    it("a real Thanos querier on the node, given the pod's IP and listener port, lists the cluster as a healthy store, its calls verified at nginx", async () => {
+        assert.ok(pod, "the pod became Ready");
+        const side = topology.side(CLUSTER.name);
+        const since = side.frontDoor.checkpoint();
+        // In the node's network namespace, as a pod of the node dials another pod's IP.
+        const querier = new Querier(path.join(dir, "query"), await freePort(), await freePort(), group, node.ns);
+        fs.mkdirSync(querier.dir, { recursive: true });
+        await querier.start({ endpoints: [`${pod.status.podIP}:${side.listenerPort}`] });
+        try {
+            const stores = await healthyStores(querier, 1).catch((err: Error) => {
+                throw new Error(`${err.message}\n--- querier ---\n${querier.log().split("\n").slice(-20).join("\n")}`);
+            });
+            assert.deepEqual(stores, [{ cluster: CLUSTER.name }]);
+            const serial = serialOf(topology.client.certificate);
+            const seen = side.frontDoor.requests().slice(since.requests);
+            assert.ok(
+                seen.some((r) => r.host === side.host && r.sni === side.host && r.clientSerial === serial && r.status === 200),
+                `nginx saw the querier's calls with :authority and SNI ${side.host} and Envoy's client certificate ${serial}: ${JSON.stringify(seen)}`,
+            );
+        } finally {
+            await querier.stop();
+        }
     });
 
     it("day 2: pulumi up of an appended cluster, then of a renewed certificate, reaches the running Envoy through the kubelet's volume updates, with no restart and no failed call", async () => {
