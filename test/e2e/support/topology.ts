@@ -6,6 +6,7 @@ import { Envoy, TlsFiles } from "./envoy";
 import { FrontDoorKind, FrontDoorSide, RunningFrontDoor } from "./front-door";
 import { startFrontDoor } from "./front-doors";
 import { Haproxy, HaproxyTimeouts, STORE_API_TIMEOUTS } from "./haproxy";
+import type { IngressNginxConfigMap } from "./ingress-nginx-configmap";
 import { Nginx } from "./nginx";
 import { NginxSide } from "./nginx-front-door";
 import { Backend } from "./grpc";
@@ -58,8 +59,8 @@ export interface TopologyOptions {
     config?: Record<string, unknown>;
     /** Per-cluster server certificate override (negative tests). */
     serverCertificate?: (cluster: string, ca: OpensslCa) => Issued;
-    /** The front door's lowest TLS protocol (negative test for the TLS minimum; nginx only). */
-    sslProtocols?: string;
+    /** ingress-nginx's controller ConfigMap for every nginx front door (e.g. `ssl-protocols`, `ssl-buffer-size`; nginx only). */
+    ingressNginxConfigMap?: IngressNginxConfigMap;
     /** Envoy's TLS files override (negative tests), and bootstrap changes. */
     envoyTls?: (ca: OpensslCa, client: Issued) => TlsFiles;
     mutateDocuments?: (documents: Record<string, any>) => void;
@@ -158,7 +159,7 @@ export class Topology {
                     clientCa: issued?.clientCa ?? this.ca.ca.certificate,
                     backendAddress: sidecar ?? `127.0.0.1:${ports[i].backend}`,
                     port: ports[i].frontDoor,
-                    sslProtocols: this.options.sslProtocols,
+                    ingressNginxConfigMap: this.options.ingressNginxConfigMap,
                 })
                 .catch(async (err) => {
                     // Not yet one of the sides that stop() stops; a running backend would keep the test process alive.

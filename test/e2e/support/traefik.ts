@@ -114,7 +114,7 @@ export class TraefikFrontDoor implements RunningFrontDoor {
 
     async add(door: FrontDoorCluster): Promise<FrontDoorSide> {
         const { cluster } = door;
-        if (door.sslProtocols !== undefined) throw new Error("Traefik's TLS minimum is a TLS option of its own, not ingress-nginx's ssl-protocols");
+        if (door.ingressNginxConfigMap !== undefined) throw new Error("Traefik's TLS settings are TLS options of its own, not ingress-nginx's ConfigMap");
         const instance = await this.startCluster(cluster.name);
         const { plane, traefik } = instance;
         const names = observedNames(cluster.name);
