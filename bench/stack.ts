@@ -5,6 +5,7 @@ import { nativeEndpointSdFile } from "../components/observer/native";
 import { httpGet, writeSecretVolume } from "../test/e2e/support/envoy";
 import type { FrontDoorKind } from "../test/e2e/support/front-door";
 import { FRONT_DOOR_KINDS } from "../test/e2e/support/front-doors";
+import type { IngressNginxConfigMap } from "../test/e2e/support/ingress-nginx-configmap";
 import { freePort, ProcessGroup, tempDir } from "../test/e2e/support/processes";
 import { healthyStores, Prometheus, Querier, Sidecar } from "../test/e2e/support/thanos";
 import { Topology } from "../test/e2e/support/topology";
@@ -64,10 +65,11 @@ export interface Stack {
     /** One cpuacct group per proxy process, for CPU in nanoseconds; where cpuacct is unavailable, why. */
     cpuacct: CpuacctGroups | { why: string };
     /**
-     * Starts another program Envoy (and nginx) on the same sidecar, with stack `config` (e.g. envoy.maxRequestsPerConnection)
-     * and changes to Envoy's documents (`mutate`, for settings the program does not expose).
+     * Starts another program Envoy and nginx pair on the same sidecar, with stack `config` (e.g.
+     * envoy.maxRequestsPerConnection), changes to Envoy's documents (`mutate`, for settings the program does not expose)
+     * and nginx's ingress-nginx controller ConfigMap (`configMap`, ingress-nginx's defaults where absent).
      */
-    variant(config: Record<string, unknown>, mutate?: (documents: Record<string, any>) => void): Promise<Variant>;
+    variant(config: Record<string, unknown>, mutate?: (documents: Record<string, any>) => void, configMap?: IngressNginxConfigMap): Promise<Variant>;
     stop(): Promise<void>;
 }
 
@@ -132,6 +134,7 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
             config?: Record<string, unknown>,
             mutateDocuments?: (documents: Record<string, any>) => void,
             frontDoor: FrontDoorKind = "nginx",
+            ingressNginxConfigMap?: IngressNginxConfigMap,
         ) => {
             const t = await new Topology({
                 clusters: [CLUSTER],
@@ -139,6 +142,7 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
                 config,
                 mutateDocuments,
                 frontDoor,
+                ingressNginxConfigMap,
             }).start();
             topologies.push(t);
             return t;
@@ -237,8 +241,8 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
             paths,
             topology,
             cpuacct,
-            variant: async (config, mutate) => {
-                const t = await startTopology(config, mutate);
+            variant: async (config, mutate, configMap) => {
+                const t = await startTopology(config, mutate, "nginx", configMap);
                 return {
                     topology: t,
                     grpc: { address: `127.0.0.1:${t.side(CLUSTER.name).listenerPort}` },
