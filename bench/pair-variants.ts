@@ -1,23 +1,30 @@
 import { FILES } from "../components/observer/bootstrap";
+import type { EnvoyGatewayPolicyChanges } from "../test/e2e/support/front-door";
 import type { IngressNginxConfigMap } from "../test/e2e/support/ingress-nginx-configmap";
 import { procTicksMs } from "./accounting";
 import { ghz, ghzBinary, percentileMs, seriesOfOneGroup } from "./datapath";
 import { DataPathOptions, rotated } from "./schedule";
-import { CLUSTER, envoyCounters, Stack, Variant } from "./stack";
+import { CLUSTER, envoyCounters, Stack, Variant, VariantFrontDoor } from "./stack";
 
 /**
- * One setting changed in an Envoy → nginx pair, on one side: the program's Envoy (stack `config`, or its documents for
- * what the program does not expose) or nginx (ingress-nginx's controller ConfigMap, named by the key a user sets).
+ * The proxies' cost per call and per MB with one setting changed: pairs of the program's Envoy and a front door on the
+ * stack's sidecar, each differing from the program's own pair in one setting on one side. Envoy's (stack `config`, or
+ * its documents for what the program does not expose), nginx's (ingress-nginx's controller ConfigMap, named by the key
+ * a user sets) or Envoy Gateway's (a field of the program's policies).
  */
+
 interface PairVariant {
     label: string;
     config?: Record<string, unknown>;
     mutate?: (documents: Record<string, any>) => void;
-    configMap?: IngressNginxConfigMap;
+    /** Default: nginx with ingress-nginx's defaults. */
+    frontDoor?: VariantFrontDoor;
 }
 
+const nginx = (ingressNginxConfigMap: IngressNginxConfigMap): VariantFrontDoor => ({ kind: "nginx", ingressNginxConfigMap });
 /** TLS 1.3 suites have no ingress-nginx key; OpenSSL 3 sets them through `ssl_conf_command`, which `http-snippet` can carry. */
-const tls13Suite = (suite: string): IngressNginxConfigMap => ({ "http-snippet": `ssl_conf_command Ciphersuites ${suite};` });
+const tls13Suite = (suite: string) => nginx({ "http-snippet": `ssl_conf_command Ciphersuites ${suite};` });
+const envoyGateway = (envoyGatewayPolicies?: EnvoyGatewayPolicyChanges): VariantFrontDoor => ({ kind: "envoy-gateway", envoyGatewayPolicies });
 
 const listenerRoutes = (documents: Record<string, any>) =>
     documents[FILES.listeners].resources.flatMap((l: any) => l.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes);
@@ -55,18 +62,29 @@ const PAIR_VARIANTS: PairVariant[] = [
             for (const c of documents[FILES.clusters].resources) c.transport_socket.typed_config.max_session_keys = 0;
         },
     },
-    { label: "nginx: `ssl-buffer-size: 16k` (nginx's own default; ingress-nginx's is 4k)", configMap: { "ssl-buffer-size": "16k" } },
-    { label: "nginx: `grpc-buffer-size-kb: 64` (unset by default: nginx's one memory page, 4k)", configMap: { "grpc-buffer-size-kb": "64" } },
+    { label: "nginx: `ssl-buffer-size: 16k` (nginx's own default; ingress-nginx's is 4k)", frontDoor: nginx({ "ssl-buffer-size": "16k" }) },
+    { label: "nginx: `grpc-buffer-size-kb: 64` (unset by default: nginx's one memory page, 4k)", frontDoor: nginx({ "grpc-buffer-size-kb": "64" }) },
     {
         label: "nginx: `http2_chunk_size 16k` through `http-snippet` (default 8k; no key of its own)",
-        configMap: { "http-snippet": "http2_chunk_size 16k;" },
+        frontDoor: nginx({ "http-snippet": "http2_chunk_size 16k;" }),
     },
     {
         label: "nginx: `ssl-buffer-size: 16k` and `http2_chunk_size 16k` together",
-        configMap: { "ssl-buffer-size": "16k", "http-snippet": "http2_chunk_size 16k;" },
+        frontDoor: nginx({ "ssl-buffer-size": "16k", "http-snippet": "http2_chunk_size 16k;" }),
     },
-    { label: "nginx: TLS 1.3 suite AES-128-GCM only (`ssl_conf_command` through `http-snippet`)", configMap: tls13Suite("TLS_AES_128_GCM_SHA256") },
-    { label: "nginx: TLS 1.3 suite ChaCha20-Poly1305 only (`ssl_conf_command` through `http-snippet`)", configMap: tls13Suite("TLS_CHACHA20_POLY1305_SHA256") },
+    { label: "nginx: TLS 1.3 suite AES-128-GCM only (`ssl_conf_command` through `http-snippet`)", frontDoor: tls13Suite("TLS_AES_128_GCM_SHA256") },
+    { label: "nginx: TLS 1.3 suite ChaCha20-Poly1305 only (`ssl_conf_command` through `http-snippet`)", frontDoor: tls13Suite("TLS_CHACHA20_POLY1305_SHA256") },
+    { label: "Envoy Gateway: as the program configures it", frontDoor: envoyGateway() },
+    {
+        label:
+            "Envoy Gateway: HTTP/2 windows to the sidecar as the program's Envoy has them (BackendTrafficPolicy `http2`: 1 MiB per stream, " +
+            "4 MiB per connection; Envoy Gateway's defaults: 64 KiB, 1 MiB)",
+        frontDoor: envoyGateway({ backendTrafficPolicy: { http2: { initialStreamWindowSize: "1Mi", initialConnectionWindowSize: "4Mi" } } }),
+    },
+    {
+        label: "Envoy Gateway: connection buffer limits at 1 MiB (`connection.bufferLimit` of both policies; Envoy Gateway's default: 32 KiB)",
+        frontDoor: envoyGateway({ backendTrafficPolicy: { connection: { bufferLimit: "1Mi" } }, clientTrafficPolicy: { connection: { bufferLimit: "1Mi" } } }),
+    },
 ];
 
 /** What Envoy's statistics say of its TLS to the front door: the suite most connections used, and how many handshakes resumed a session. */
@@ -79,11 +97,11 @@ async function upstreamTls(adminPort: number): Promise<string> {
     return `${suite.slice(prefix.length + "ciphers.".length)}; ${counters[`${prefix}session_reused`] ?? 0} of ${counters[`${prefix}handshake`] ?? 0} handshakes resumed`;
 }
 
-/** Where the proxies spend their CPU per unary call and per MB: the same ghz runs against Envoy → nginx pairs that differ in one setting. */
+/** Where the proxies spend their CPU per unary call and per MB: the same ghz runs against pairs that differ in one setting. */
 export async function envoyProfile(stack: Stack, lines: string[], o: DataPathOptions): Promise<void> {
     const binary = ghzBinary();
     const variants: (PairVariant & Variant)[] = [];
-    for (const v of PAIR_VARIANTS) variants.push({ ...v, ...(await stack.variant(v.config ?? {}, v.mutate, v.configMap)) });
+    for (const v of PAIR_VARIANTS) variants.push({ ...v, ...(await stack.variant(v.config ?? {}, v.mutate, v.frontDoor)) });
     type Sample = { envoyUs: number; frontDoorUs: number; rps: number; p50: number; seriesCpuMs: number; seriesMb: number };
     const samples: Sample[][] = variants.map(() => []);
     const series = seriesOfOneGroup(stack);
@@ -117,9 +135,10 @@ export async function envoyProfile(stack: Stack, lines: string[], o: DataPathOpt
         `### The proxies' cost per call and per MB, one setting changed at a time`,
         "",
         `The micro table's runs (${o.unaryCalls.toLocaleString("en")} Info calls, then ${o.streamCalls.toLocaleString("en")} Series calls, at concurrency ` +
-            `${o.concurrency}; ${o.reps} runs each, interleaved) against separate Envoy → nginx pairs on the same sidecar that differ from the ` +
-            "program's pair in one setting: of the program's Envoy, or of nginx through ingress-nginx's controller ConfigMap (the first row has " +
-            "ingress-nginx's defaults).",
+            `${o.concurrency}; ${o.reps} runs each, interleaved) against separate pairs of the program's Envoy and a front door on the same ` +
+            "sidecar, each differing in one setting from the program's pair with the same front door (the first row: nginx as ingress-nginx " +
+            "renders the program's Ingress by default; Envoy Gateway's rows against its own first row): of the program's Envoy, of nginx " +
+            "through ingress-nginx's controller ConfigMap, or of the program's Envoy Gateway policies.",
         "",
         "| setting | Info: Envoy µs CPU/call | Info: front door µs CPU/call | Info calls/s | Info p50 ms | Series: Envoy + front door CPU ms/MB | Envoy → front door TLS |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -134,5 +153,5 @@ export async function envoyProfile(stack: Stack, lines: string[], o: DataPathOpt
             `| ${v.label} | ${cell(pick("envoyUs"), 0)} | ${cell(pick("frontDoorUs"), 0)} | ${cell(pick("rps"), 0)} | ${cell(pick("p50"), 2)} | ${cell(perMb, 2)} | ${tls[i]} |`,
         );
     }
-    lines.push("", `Per MB: the ${mbPerRun.toFixed(1)} MB Envoy received from nginx per Series run.`, "");
+    lines.push("", `Per MB: the ${mbPerRun.toFixed(1)} MB Envoy received from the front door per Series run.`, "");
 }

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { TLS_KEYS } from "../components/observer/bootstrap";
 import { nativeEndpointSdFile } from "../components/observer/native";
 import { httpGet, writeSecretVolume } from "../test/e2e/support/envoy";
-import type { FrontDoorKind } from "../test/e2e/support/front-door";
+import type { EnvoyGatewayPolicyChanges, FrontDoorKind } from "../test/e2e/support/front-door";
 import { FRONT_DOOR_KINDS } from "../test/e2e/support/front-doors";
 import type { IngressNginxConfigMap } from "../test/e2e/support/ingress-nginx-configmap";
 import { freePort, ProcessGroup, tempDir } from "../test/e2e/support/processes";
@@ -57,6 +57,13 @@ export interface Variant {
     processes: PathProcesses;
 }
 
+/** The front door of a variant pair and what is changed on it: ingress-nginx's ConfigMap for nginx, the program's policies for Envoy Gateway. */
+export interface VariantFrontDoor {
+    kind: FrontDoorKind;
+    ingressNginxConfigMap?: IngressNginxConfigMap;
+    envoyGatewayPolicies?: EnvoyGatewayPolicyChanges;
+}
+
 export interface Stack {
     dataset: Dataset;
     prometheus: Prometheus;
@@ -65,11 +72,11 @@ export interface Stack {
     /** One cpuacct group per proxy process, for CPU in nanoseconds; where cpuacct is unavailable, why. */
     cpuacct: CpuacctGroups | { why: string };
     /**
-     * Starts another program Envoy and nginx pair on the same sidecar, with stack `config` (e.g.
+     * Starts another pair of the program's Envoy and a front door on the same sidecar, with stack `config` (e.g.
      * envoy.maxRequestsPerConnection), changes to Envoy's documents (`mutate`, for settings the program does not expose)
-     * and nginx's ingress-nginx controller ConfigMap (`configMap`, ingress-nginx's defaults where absent).
+     * and the front door's own settings (`frontDoor`; default: nginx with ingress-nginx's defaults).
      */
-    variant(config: Record<string, unknown>, mutate?: (documents: Record<string, any>) => void, configMap?: IngressNginxConfigMap): Promise<Variant>;
+    variant(config: Record<string, unknown>, mutate?: (documents: Record<string, any>) => void, frontDoor?: VariantFrontDoor): Promise<Variant>;
     stop(): Promise<void>;
 }
 
@@ -133,16 +140,16 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
         const startTopology = async (
             config?: Record<string, unknown>,
             mutateDocuments?: (documents: Record<string, any>) => void,
-            frontDoor: FrontDoorKind = "nginx",
-            ingressNginxConfigMap?: IngressNginxConfigMap,
+            { kind, ingressNginxConfigMap, envoyGatewayPolicies }: VariantFrontDoor = { kind: "nginx" },
         ) => {
             const t = await new Topology({
                 clusters: [CLUSTER],
                 sidecarAddress: () => `127.0.0.1:${plain.grpcPort}`,
                 config,
                 mutateDocuments,
-                frontDoor,
+                frontDoor: kind,
                 ingressNginxConfigMap,
+                envoyGatewayPolicies,
             }).start();
             topologies.push(t);
             return t;
@@ -212,7 +219,7 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
             // Through each front door the tests run; nginx's is the stack's own topology, the others their own.
             ...(await Promise.all(
                 FRONT_DOOR_KINDS.filter((kind) => NOT_MEASURED[kind] === undefined).map(async (kind) => {
-                    const t = kind === "nginx" ? topology : await startTopology(undefined, undefined, kind);
+                    const t = kind === "nginx" ? topology : await startTopology(undefined, undefined, { kind });
                     const port = t.side(CLUSTER.name).listenerPort;
                     const id = kind === "nginx" ? "envoy-thanos" : `envoy-thanos-${kind}`;
                     return {
@@ -241,8 +248,8 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
             paths,
             topology,
             cpuacct,
-            variant: async (config, mutate, configMap) => {
-                const t = await startTopology(config, mutate, "nginx", configMap);
+            variant: async (config, mutate, frontDoor) => {
+                const t = await startTopology(config, mutate, frontDoor);
                 return {
                     topology: t,
                     grpc: { address: `127.0.0.1:${t.side(CLUSTER.name).listenerPort}` },

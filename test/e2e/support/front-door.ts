@@ -50,6 +50,14 @@ export interface FrontDoorCluster {
     port: number;
     /** ingress-nginx's controller ConfigMap (e.g. `ssl-protocols` for the TLS minimum's negative test); only nginx honours it. */
     ingressNginxConfigMap?: IngressNginxConfigMap;
+    /** Fields merged into the program's Envoy Gateway policy specs (settings the program leaves at Envoy Gateway's defaults); only Envoy Gateway honours them. */
+    envoyGatewayPolicies?: EnvoyGatewayPolicyChanges;
+}
+
+/** Top-level fields added to, or replacing those of, the program's BackendTrafficPolicy and ClientTrafficPolicy specs. */
+export interface EnvoyGatewayPolicyChanges {
+    backendTrafficPolicy?: Record<string, unknown>;
+    clientTrafficPolicy?: Record<string, unknown>;
 }
 
 /** How far a side's records went at one moment, so a check can look only at what came after. */

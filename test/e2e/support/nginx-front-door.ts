@@ -41,6 +41,7 @@ export class NginxFrontDoor implements RunningFrontDoor {
 
     async add(door: FrontDoorCluster): Promise<NginxSide> {
         const { cluster } = door;
+        if (door.envoyGatewayPolicies !== undefined) throw new Error("nginx reads no Envoy Gateway policy");
         const names = observedNames(cluster.name);
         const ns = cluster.sidecar.namespace;
         const ingress: IngressObject = {

@@ -3,7 +3,7 @@ import type { X509Certificate } from "node:crypto";
 import { buildModel, Model, ObservedClusterModel } from "../../../components/config/model";
 import { Issued, OpensslCa } from "../../../tools/pki/openssl-ca";
 import { Envoy, TlsFiles } from "./envoy";
-import { FrontDoorKind, FrontDoorSide, RunningFrontDoor } from "./front-door";
+import { EnvoyGatewayPolicyChanges, FrontDoorKind, FrontDoorSide, RunningFrontDoor } from "./front-door";
 import { startFrontDoor } from "./front-doors";
 import { Haproxy, HaproxyTimeouts, STORE_API_TIMEOUTS } from "./haproxy";
 import type { IngressNginxConfigMap } from "./ingress-nginx-configmap";
@@ -61,6 +61,8 @@ export interface TopologyOptions {
     serverCertificate?: (cluster: string, ca: OpensslCa) => Issued;
     /** ingress-nginx's controller ConfigMap for every nginx front door (e.g. `ssl-protocols`, `ssl-buffer-size`; nginx only). */
     ingressNginxConfigMap?: IngressNginxConfigMap;
+    /** Changes to the program's Envoy Gateway policies for every Envoy Gateway front door (Envoy Gateway only). */
+    envoyGatewayPolicies?: EnvoyGatewayPolicyChanges;
     /** Envoy's TLS files override (negative tests), and bootstrap changes. */
     envoyTls?: (ca: OpensslCa, client: Issued) => TlsFiles;
     mutateDocuments?: (documents: Record<string, any>) => void;
@@ -160,6 +162,7 @@ export class Topology {
                     backendAddress: sidecar ?? `127.0.0.1:${ports[i].backend}`,
                     port: ports[i].frontDoor,
                     ingressNginxConfigMap: this.options.ingressNginxConfigMap,
+                    envoyGatewayPolicies: this.options.envoyGatewayPolicies,
                 })
                 .catch(async (err) => {
                     // Not yet one of the sides that stop() stops; a running backend would keep the test process alive.

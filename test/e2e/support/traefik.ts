@@ -114,7 +114,9 @@ export class TraefikFrontDoor implements RunningFrontDoor {
 
     async add(door: FrontDoorCluster): Promise<FrontDoorSide> {
         const { cluster } = door;
-        if (door.ingressNginxConfigMap !== undefined) throw new Error("Traefik's TLS settings are TLS options of its own, not ingress-nginx's ConfigMap");
+        if (door.ingressNginxConfigMap !== undefined || door.envoyGatewayPolicies !== undefined) {
+            throw new Error("Traefik's settings are options of its own, not ingress-nginx's ConfigMap or Envoy Gateway's policies");
+        }
         const instance = await this.startCluster(cluster.name);
         const { plane, traefik } = instance;
         const names = observedNames(cluster.name);
