@@ -240,6 +240,7 @@ export async function steady(stack: Stack, lines: string[], o: DataPathOptions):
             )} | ${per100k("ssl.handshake")} | ${per100k("upstream_cx_max_requests")} | ${per100k("upstream_cx_close_notify")} | ${per100k("upstream_rq_retry")} |`,
         );
     }
+    await before.stop();
     lines.push("");
     return { retriesPer100k };
 }

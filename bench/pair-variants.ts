@@ -131,6 +131,7 @@ export async function envoyProfile(stack: Stack, lines: string[], o: DataPathOpt
         }
     }
     const tls = await Promise.all(variants.map((v) => upstreamTls(v.topology.envoy.adminPort)));
+    for (const v of variants) await v.stop();
     lines.push(
         `### The proxies' cost per call and per MB, one setting changed at a time`,
         "",

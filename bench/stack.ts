@@ -55,6 +55,8 @@ export interface Variant {
     topology: Topology;
     grpc: GrpcTarget;
     processes: PathProcesses;
+    /** Stops the pair before the stack stops: an Envoy Gateway pair's API server and controller would load the sections after it. */
+    stop(): Promise<void>;
 }
 
 /** The front door of a variant pair and what is changed on it: ingress-nginx's ConfigMap for nginx, the program's policies for Envoy Gateway. */
@@ -254,6 +256,10 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
                     topology: t,
                     grpc: { address: `127.0.0.1:${t.side(CLUSTER.name).listenerPort}` },
                     processes: { envoy: t.envoy.pid!, frontDoor: frontDoorPids(t), sidecar: plain.pid!, sidecarPort: plain.grpcPort },
+                    stop: async () => {
+                        topologies.splice(topologies.indexOf(t), 1);
+                        await t.stop();
+                    },
                 };
             },
             stop,
