@@ -1,18 +1,17 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { FILES } from "../components/observer/bootstrap";
 import { tempDir } from "../test/e2e/support/processes";
 import { procTicksMs, reapedChildrenCpuMs } from "./accounting";
 import { METRIC } from "./dataset";
 import { DataPathOptions, rotated } from "./schedule";
-import { CLUSTER, envoyCounters, GrpcTarget, proxyPids, Stack, Variant } from "./stack";
+import { envoyCounters, GrpcTarget, proxyPids, Stack } from "./stack";
 
 /**
  * The data path under ghz over the same stack (bench/stack.ts) as the real queries (bench/queries.ts), repetitions
  * interleaved across paths: the sidecar's Info (unary) and Series (stream) calls (latency, calls per second, CPU per
  * call from /proc, ghz's own CPU). Then a steady run of unary calls through the program's Envoy, with and without its connection rotation, counted
- * from Envoy's statistics.
+ * from Envoy's statistics. The pairs that differ in one setting are bench/pair-variants.ts.
  */
 
 interface GhzReport {
@@ -41,7 +40,7 @@ const CALLS = {
 } as const;
 
 /** One ghz run; its own CPU is what this process reaped from it. */
-async function ghz(
+export async function ghz(
     binary: string,
     target: GrpcTarget,
     call: keyof typeof CALLS,
@@ -87,7 +86,7 @@ async function ghz(
     return { report, cpuMs: reapedChildrenCpuMs() - cpu0, wallMs };
 }
 
-function percentileMs(report: GhzReport, p: number): number {
+export function percentileMs(report: GhzReport, p: number): number {
     return (report.latencyDistribution?.find((l) => l.percentage === p)?.latency ?? NaN) / 1e6;
 }
 
@@ -96,7 +95,7 @@ function errors(report: GhzReport): number {
 }
 
 /** The micro Series call: every raw chunk of one group's series over the dataset's hours. */
-function seriesOfOneGroup(stack: Stack): object {
+export function seriesOfOneGroup(stack: Stack): object {
     const { end, hours } = stack.dataset;
     return {
         min_time: String((end - hours * 3600) * 1000),
@@ -241,101 +240,7 @@ export async function steady(stack: Stack, lines: string[], o: DataPathOptions):
             )} | ${per100k("ssl.handshake")} | ${per100k("upstream_cx_max_requests")} | ${per100k("upstream_cx_close_notify")} | ${per100k("upstream_rq_retry")} |`,
         );
     }
+    await before.stop();
     lines.push("");
     return { retriesPer100k };
-}
-
-/** A change to the program's Envoy whose cost per unary call the profile measures. */
-interface EnvoyVariant {
-    label: string;
-    config?: Record<string, unknown>;
-    mutate?: (documents: Record<string, any>) => void;
-}
-
-const listenerRoutes = (documents: Record<string, any>) =>
-    documents[FILES.listeners].resources.flatMap((l: any) => l.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes);
-
-const ENVOY_VARIANTS: EnvoyVariant[] = [
-    { label: "as the program configures it" },
-    { label: "two worker threads (`resources.limits.cpu: 2`, so `--concurrency 2`)", config: { envoy: { resources: { limits: { cpu: "2" } } } } },
-    { label: "access log on (`envoy.accessLog: true`)", config: { envoy: { accessLog: true } } },
-    {
-        label: "HTTP/2 windows at their maximum (16 MiB per stream, 256 MiB per connection)",
-        config: { envoy: { http2Windows: { streamBytes: 16 * 1024 * 1024, connectionBytes: 256 * 1024 * 1024 } } },
-    },
-    {
-        label: "connection buffer limits at 32 KiB, listener and cluster (Envoy's default: 1 MiB)",
-        mutate: (documents) => {
-            for (const l of documents[FILES.listeners].resources) l.per_connection_buffer_limit_bytes = 32 * 1024;
-            for (const c of documents[FILES.clusters].resources) c.per_connection_buffer_limit_bytes = 32 * 1024;
-        },
-    },
-    {
-        label: "no retry policy on the route",
-        mutate: (documents) => {
-            for (const route of listenerRoutes(documents)) delete route.route.retry_policy;
-        },
-    },
-    {
-        label: "no statistics (`stats_matcher: reject_all`)",
-        mutate: (documents) => {
-            documents[FILES.bootstrap].stats_config = { stats_matcher: { reject_all: true } };
-        },
-    },
-];
-
-/** Where the program's Envoy spends its CPU per unary call: the same ghz run against Envoys that differ in one setting. */
-export async function envoyProfile(stack: Stack, lines: string[], o: DataPathOptions): Promise<void> {
-    const binary = ghzBinary();
-    const variants: (EnvoyVariant & Variant)[] = [];
-    for (const v of ENVOY_VARIANTS) variants.push({ ...v, ...(await stack.variant(v.config ?? {}, v.mutate)) });
-    type Sample = { envoyUs: number; frontDoorUs: number; rps: number; p50: number; seriesCpuMs: number; seriesMb: number };
-    const samples: Sample[][] = variants.map(() => []);
-    const series = seriesOfOneGroup(stack);
-    for (const v of variants) await ghz(binary, v.grpc, "info", {}, 50, o.concurrency);
-    for (let rep = 0; rep < o.reps; rep++) {
-        for (const i of rotated(
-            variants.map((_, i) => i),
-            rep,
-        )) {
-            const v = variants[i];
-            const pids = [v.processes.envoy!, ...v.processes.frontDoor!()];
-            const before = { envoy: procTicksMs([v.processes.envoy!]), frontDoor: procTicksMs(pids.slice(1)) };
-            const { report } = await ghz(binary, v.grpc, "info", {}, o.unaryCalls, o.concurrency);
-            const afterInfo = { envoy: procTicksMs([v.processes.envoy!]), frontDoor: procTicksMs(pids.slice(1)) };
-            const rx = async () => (await envoyCounters(v.topology.envoy.adminPort))[`cluster.thanos_${CLUSTER.name}.upstream_cx_rx_bytes_total`] ?? 0;
-            const rx0 = await rx();
-            await ghz(binary, v.grpc, "series", series, o.streamCalls, o.concurrency);
-            const mb = ((await rx()) - rx0) / 1e6;
-            samples[i].push({
-                envoyUs: ((afterInfo.envoy - before.envoy) * 1000) / report.count,
-                frontDoorUs: ((afterInfo.frontDoor - before.frontDoor) * 1000) / report.count,
-                rps: report.rps,
-                p50: percentileMs(report, 50),
-                seriesCpuMs: procTicksMs(pids) - afterInfo.envoy - afterInfo.frontDoor,
-                seriesMb: mb,
-            });
-        }
-    }
-    lines.push(
-        `### Envoy's cost per call and per MB, one setting changed at a time`,
-        "",
-        `The micro table's runs (${o.unaryCalls.toLocaleString("en")} Info calls, then ${o.streamCalls.toLocaleString("en")} Series calls, at concurrency ` +
-            `${o.concurrency}; ${o.reps} runs each, interleaved) against separate Envoy → nginx pairs on the same sidecar that differ from the ` +
-            "program's Envoy in one setting.",
-        "",
-        "| Envoy | Info: Envoy µs CPU/call | Info: front door µs CPU/call | Info calls/s | Info p50 ms | Series: Envoy + front door CPU ms/MB |",
-        "| --- | --- | --- | --- | --- | --- |",
-    );
-    // Without statistics Envoy counts no bytes; the same Series calls move the same data through every variant.
-    const mbPerRun = o.stats(samples.flat().flatMap((s) => (s.seriesMb > 0 ? [s.seriesMb] : []))).median;
-    for (const [i, v] of variants.entries()) {
-        const cell = (values: number[], digits: number) => o.fmt(o.stats(values), digits);
-        const pick = (key: keyof Sample) => samples[i].map((s) => s[key]);
-        const perMb = samples[i].map((s) => s.seriesCpuMs / mbPerRun);
-        lines.push(
-            `| ${v.label} | ${cell(pick("envoyUs"), 0)} | ${cell(pick("frontDoorUs"), 0)} | ${cell(pick("rps"), 0)} | ${cell(pick("p50"), 2)} | ${cell(perMb, 2)} |`,
-        );
-    }
-    lines.push("", `Per MB: the ${mbPerRun.toFixed(1)} MB Envoy received from nginx per Series run.`, "");
 }

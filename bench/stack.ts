@@ -3,8 +3,9 @@ import * as path from "node:path";
 import { TLS_KEYS } from "../components/observer/bootstrap";
 import { nativeEndpointSdFile } from "../components/observer/native";
 import { httpGet, writeSecretVolume } from "../test/e2e/support/envoy";
-import type { FrontDoorKind } from "../test/e2e/support/front-door";
+import type { EnvoyGatewayPolicyChanges, FrontDoorKind } from "../test/e2e/support/front-door";
 import { FRONT_DOOR_KINDS } from "../test/e2e/support/front-doors";
+import type { IngressNginxConfigMap } from "../test/e2e/support/ingress-nginx-configmap";
 import { freePort, ProcessGroup, tempDir } from "../test/e2e/support/processes";
 import { healthyStores, Prometheus, Querier, Sidecar } from "../test/e2e/support/thanos";
 import { Topology } from "../test/e2e/support/topology";
@@ -54,6 +55,15 @@ export interface Variant {
     topology: Topology;
     grpc: GrpcTarget;
     processes: PathProcesses;
+    /** Stops the pair before the stack stops: an Envoy Gateway pair's API server and controller would load the sections after it. */
+    stop(): Promise<void>;
+}
+
+/** The front door of a variant pair and what is changed on it: ingress-nginx's ConfigMap for nginx, the program's policies for Envoy Gateway. */
+export interface VariantFrontDoor {
+    kind: FrontDoorKind;
+    ingressNginxConfigMap?: IngressNginxConfigMap;
+    envoyGatewayPolicies?: EnvoyGatewayPolicyChanges;
 }
 
 export interface Stack {
@@ -64,10 +74,11 @@ export interface Stack {
     /** One cpuacct group per proxy process, for CPU in nanoseconds; where cpuacct is unavailable, why. */
     cpuacct: CpuacctGroups | { why: string };
     /**
-     * Starts another program Envoy (and nginx) on the same sidecar, with stack `config` (e.g. envoy.maxRequestsPerConnection)
-     * and changes to Envoy's documents (`mutate`, for settings the program does not expose).
+     * Starts another pair of the program's Envoy and a front door on the same sidecar, with stack `config` (e.g.
+     * envoy.maxRequestsPerConnection), changes to Envoy's documents (`mutate`, for settings the program does not expose)
+     * and the front door's own settings (`frontDoor`; default: nginx with ingress-nginx's defaults).
      */
-    variant(config: Record<string, unknown>, mutate?: (documents: Record<string, any>) => void): Promise<Variant>;
+    variant(config: Record<string, unknown>, mutate?: (documents: Record<string, any>) => void, frontDoor?: VariantFrontDoor): Promise<Variant>;
     stop(): Promise<void>;
 }
 
@@ -131,14 +142,16 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
         const startTopology = async (
             config?: Record<string, unknown>,
             mutateDocuments?: (documents: Record<string, any>) => void,
-            frontDoor: FrontDoorKind = "nginx",
+            { kind, ingressNginxConfigMap, envoyGatewayPolicies }: VariantFrontDoor = { kind: "nginx" },
         ) => {
             const t = await new Topology({
                 clusters: [CLUSTER],
                 sidecarAddress: () => `127.0.0.1:${plain.grpcPort}`,
                 config,
                 mutateDocuments,
-                frontDoor,
+                frontDoor: kind,
+                ingressNginxConfigMap,
+                envoyGatewayPolicies,
             }).start();
             topologies.push(t);
             return t;
@@ -208,7 +221,7 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
             // Through each front door the tests run; nginx's is the stack's own topology, the others their own.
             ...(await Promise.all(
                 FRONT_DOOR_KINDS.filter((kind) => NOT_MEASURED[kind] === undefined).map(async (kind) => {
-                    const t = kind === "nginx" ? topology : await startTopology(undefined, undefined, kind);
+                    const t = kind === "nginx" ? topology : await startTopology(undefined, undefined, { kind });
                     const port = t.side(CLUSTER.name).listenerPort;
                     const id = kind === "nginx" ? "envoy-thanos" : `envoy-thanos-${kind}`;
                     return {
@@ -237,12 +250,16 @@ export async function startStack(size: DatasetSize): Promise<Stack> {
             paths,
             topology,
             cpuacct,
-            variant: async (config, mutate) => {
-                const t = await startTopology(config, mutate);
+            variant: async (config, mutate, frontDoor) => {
+                const t = await startTopology(config, mutate, frontDoor);
                 return {
                     topology: t,
                     grpc: { address: `127.0.0.1:${t.side(CLUSTER.name).listenerPort}` },
                     processes: { envoy: t.envoy.pid!, frontDoor: frontDoorPids(t), sidecar: plain.pid!, sidecarPort: plain.grpcPort },
+                    stop: async () => {
+                        topologies.splice(topologies.indexOf(t), 1);
+                        await t.stop();
+                    },
                 };
             },
             stop,

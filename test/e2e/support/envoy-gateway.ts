@@ -16,7 +16,7 @@ import {
     gatewaySpec,
     grpcRouteSpec,
 } from "../../../components/observed/gateway-api";
-import type { FrontDoorCluster, FrontDoorContext, FrontDoorRequest, FrontDoorSide, Refusal, RunningFrontDoor } from "./front-door";
+import type { EnvoyGatewayPolicyChanges, FrontDoorCluster, FrontDoorContext, FrontDoorRequest, FrontDoorSide, Refusal, RunningFrontDoor } from "./front-door";
 import { crdsIn, installCrds, requireGatewayApiCrds } from "./gateway-api";
 import { ControlPlane, createObject, KubeClusters, kubeconfigFor } from "./kube";
 import { NetworkNamespace } from "./netns";
@@ -439,9 +439,15 @@ async function put(plane: ControlPlane, collection: string, body: { metadata: { 
 
 /**
  * The program's objects for one gateway-api cluster, as components/observed/cluster.ts and gateway-api-front-door.ts
- * create them: the server certificate Secret, the client CA ConfigMap, the Gateway, the GRPCRoute and both policies.
+ * create them: the server certificate Secret, the client CA ConfigMap, the Gateway, the GRPCRoute and both policies
+ * (with `policyChanges` merged into their specs: a benchmark's one-setting variants).
  */
-async function applyFrontDoorObjects(plane: ControlPlane, cluster: ObservedClusterModel, tlsInput: FrontDoorTls): Promise<void> {
+async function applyFrontDoorObjects(
+    plane: ControlPlane,
+    cluster: ObservedClusterModel,
+    tlsInput: FrontDoorTls,
+    policyChanges: EnvoyGatewayPolicyChanges = {},
+): Promise<void> {
     if (cluster.gatewayApi.existingGateway !== undefined)
         throw new Error(`${cluster.name}: this front door runs the program's own Gateway, not an existing one`);
     const ns = cluster.sidecar.namespace;
@@ -464,13 +470,13 @@ async function applyFrontDoorObjects(plane: ControlPlane, cluster: ObservedClust
         apiVersion: ENVOY_GATEWAY_VERSION,
         kind: "BackendTrafficPolicy",
         metadata: meta(names.backendTrafficPolicy),
-        spec: backendTrafficPolicySpec(cluster),
+        spec: { ...backendTrafficPolicySpec(cluster), ...policyChanges.backendTrafficPolicy },
     });
     await put(plane, `${EG}/namespaces/${ns}/clienttrafficpolicies`, {
         apiVersion: ENVOY_GATEWAY_VERSION,
         kind: "ClientTrafficPolicy",
         metadata: meta(names.clientTrafficPolicy),
-        spec: clientTrafficPolicySpec(cluster),
+        spec: { ...clientTrafficPolicySpec(cluster), ...policyChanges.clientTrafficPolicy },
     });
 }
 
@@ -544,6 +550,7 @@ export class EnvoyGatewayFrontDoor implements RunningFrontDoor {
 
     async add(door: FrontDoorCluster): Promise<FrontDoorSide> {
         const { cluster } = door;
+        if (door.ingressNginxConfigMap !== undefined) throw new Error("Envoy Gateway reads no ingress-nginx ConfigMap");
         const clusters = new KubeClusters([cluster.name], undefined, { dir: path.join(this.context.dir, `kube-${cluster.name}`), nodes: 1 });
         const entry: { clusters: KubeClusters; eg?: EnvoyGateway } = { clusters };
         this.started.push(entry);
@@ -556,7 +563,7 @@ export class EnvoyGatewayFrontDoor implements RunningFrontDoor {
             path.join(this.context.dir, `envoy-gateway-${cluster.name}`),
         ));
         await sidecarBehind(eg, cluster, door.backendAddress);
-        await applyFrontDoorObjects(plane, cluster, door);
+        await applyFrontDoorObjects(plane, cluster, door, door.envoyGatewayPolicies);
         await waitForReady(plane, cluster);
         return gatewaySide(eg, cluster, door.port, door.server.certificate, (next) => applyFrontDoorTls(plane, cluster, next));
     }

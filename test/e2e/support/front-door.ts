@@ -1,5 +1,6 @@
 import type { ObservedClusterModel } from "../../../components/config/model";
 import type { Issued } from "../../../tools/pki/openssl-ca";
+import type { IngressNginxConfigMap } from "./ingress-nginx-configmap";
 import type { ProcessGroup } from "./processes";
 
 /**
@@ -47,8 +48,16 @@ export interface FrontDoorCluster {
     backendAddress: string;
     /** The port on the machine's 127.0.0.1 the front door must serve this cluster on (the cluster's 443). */
     port: number;
-    /** Lowest TLS protocol the front door offers (negative test for the TLS minimum); only nginx honours it. */
-    sslProtocols?: string;
+    /** ingress-nginx's controller ConfigMap (e.g. `ssl-protocols` for the TLS minimum's negative test); only nginx honours it. */
+    ingressNginxConfigMap?: IngressNginxConfigMap;
+    /** Fields merged into the program's Envoy Gateway policy specs (settings the program leaves at Envoy Gateway's defaults); only Envoy Gateway honours them. */
+    envoyGatewayPolicies?: EnvoyGatewayPolicyChanges;
+}
+
+/** Top-level fields added to, or replacing those of, the program's BackendTrafficPolicy and ClientTrafficPolicy specs. */
+export interface EnvoyGatewayPolicyChanges {
+    backendTrafficPolicy?: Record<string, unknown>;
+    clientTrafficPolicy?: Record<string, unknown>;
 }
 
 /** How far a side's records went at one moment, so a check can look only at what came after. */

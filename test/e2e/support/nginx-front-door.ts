@@ -41,6 +41,7 @@ export class NginxFrontDoor implements RunningFrontDoor {
 
     async add(door: FrontDoorCluster): Promise<NginxSide> {
         const { cluster } = door;
+        if (door.envoyGatewayPolicies !== undefined) throw new Error("nginx reads no Envoy Gateway policy");
         const names = observedNames(cluster.name);
         const ns = cluster.sidecar.namespace;
         const ingress: IngressObject = {
@@ -55,7 +56,7 @@ export class NginxFrontDoor implements RunningFrontDoor {
             workDir: path.join(this.context.dir, `nginx-${cluster.name}`),
             group: this.context.group,
             port: door.port,
-            sslProtocols: door.sslProtocols,
+            configMap: door.ingressNginxConfigMap,
             defaultCertificate: this.fakeCertificate,
             resolveService: (namespace, service, port) => {
                 if (namespace !== ns || service !== cluster.sidecar.service || port.name !== cluster.sidecar.port) {
@@ -80,7 +81,7 @@ function secretsOf(ingress: IngressObject, tls: { server: { certificate: string;
     };
 }
 
-export interface NginxSideOptions extends Pick<TranslateOptions, "resolveService" | "sslProtocols" | "defaultCertificate"> {
+export interface NginxSideOptions extends Pick<TranslateOptions, "resolveService" | "configMap" | "defaultCertificate"> {
     workDir: string;
     group: ProcessGroup;
     /** The loopback port that stands for the cluster's 443. */

@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { IngressNginxConfigMap, ingressNginxHttpDirectives } from "./ingress-nginx-configmap";
 import { ProcessGroup, Started, waitFor } from "./processes";
 
 /**
@@ -34,8 +35,8 @@ export interface TranslateOptions {
     resolveService(namespace: string, service: string, port: { name?: string; number?: number }): string;
     /** Directory for the certificate files, logs and temp paths. */
     workDir: string;
-    /** ingress-nginx's `ssl-protocols` ConfigMap value (default as ingress-nginx's: TLSv1.2 TLSv1.3). */
-    sslProtocols?: string;
+    /** The controller's ConfigMap: its TLS, HTTP/2 and gRPC keys (ingress-nginx's defaults for absent ones). */
+    configMap?: IngressNginxConfigMap;
     /** Certificate for the catch-all server, as ingress-nginx's "fake certificate" for unknown hosts. */
     defaultCertificate: { certificate: string; privateKey: string };
 }
@@ -163,9 +164,8 @@ http {
     # Test observation: what nginx saw of each request.
     log_format observed '$ssl_server_name|$http_host|$status|$ssl_protocol|$ssl_client_verify|$ssl_client_serial|$request_time';
     access_log ${work}/access.log observed;
-    # ingress-nginx defaults.
-    ssl_protocols ${options.sslProtocols ?? "TLSv1.2 TLSv1.3"};
-    ${options.sslProtocols?.includes("TLSv1.1") ? "ssl_ciphers DEFAULT:@SECLEVEL=0;" : ""}
+    # ingress-nginx's ConfigMap keys (its defaults where unset), then its other defaults.
+    ${ingressNginxHttpDirectives(options.configMap).join("\n    ")}
     client_body_timeout 60s;
     keepalive_timeout 75s;
     keepalive_requests 1000;

@@ -3,9 +3,10 @@ import type { X509Certificate } from "node:crypto";
 import { buildModel, Model, ObservedClusterModel } from "../../../components/config/model";
 import { Issued, OpensslCa } from "../../../tools/pki/openssl-ca";
 import { Envoy, TlsFiles } from "./envoy";
-import { FrontDoorKind, FrontDoorSide, RunningFrontDoor } from "./front-door";
+import { EnvoyGatewayPolicyChanges, FrontDoorKind, FrontDoorSide, RunningFrontDoor } from "./front-door";
 import { startFrontDoor } from "./front-doors";
 import { Haproxy, HaproxyTimeouts, STORE_API_TIMEOUTS } from "./haproxy";
+import type { IngressNginxConfigMap } from "./ingress-nginx-configmap";
 import { Nginx } from "./nginx";
 import { NginxSide } from "./nginx-front-door";
 import { Backend } from "./grpc";
@@ -58,8 +59,10 @@ export interface TopologyOptions {
     config?: Record<string, unknown>;
     /** Per-cluster server certificate override (negative tests). */
     serverCertificate?: (cluster: string, ca: OpensslCa) => Issued;
-    /** The front door's lowest TLS protocol (negative test for the TLS minimum; nginx only). */
-    sslProtocols?: string;
+    /** ingress-nginx's controller ConfigMap for every nginx front door (e.g. `ssl-protocols`, `ssl-buffer-size`; nginx only). */
+    ingressNginxConfigMap?: IngressNginxConfigMap;
+    /** Changes to the program's Envoy Gateway policies for every Envoy Gateway front door (Envoy Gateway only). */
+    envoyGatewayPolicies?: EnvoyGatewayPolicyChanges;
     /** Envoy's TLS files override (negative tests), and bootstrap changes. */
     envoyTls?: (ca: OpensslCa, client: Issued) => TlsFiles;
     mutateDocuments?: (documents: Record<string, any>) => void;
@@ -172,7 +175,8 @@ export class Topology {
                     clientCa: issued?.clientCa ?? this.ca.ca.certificate,
                     backendAddress: sidecar ?? `127.0.0.1:${ports[i].backend}`,
                     port: ports[i].frontDoor,
-                    sslProtocols: this.options.sslProtocols,
+                    ingressNginxConfigMap: this.options.ingressNginxConfigMap,
+                    envoyGatewayPolicies: this.options.envoyGatewayPolicies,
                 })
                 .catch(async (err) => {
                     // Not yet one of the sides that stop() stops; a running backend would keep the test process alive.

@@ -114,7 +114,9 @@ export class TraefikFrontDoor implements RunningFrontDoor {
 
     async add(door: FrontDoorCluster): Promise<FrontDoorSide> {
         const { cluster } = door;
-        if (door.sslProtocols !== undefined) throw new Error("Traefik's TLS minimum is a TLS option of its own, not ingress-nginx's ssl-protocols");
+        if (door.ingressNginxConfigMap !== undefined || door.envoyGatewayPolicies !== undefined) {
+            throw new Error("Traefik's settings are options of its own, not ingress-nginx's ConfigMap or Envoy Gateway's policies");
+        }
         const instance = await this.startCluster(cluster.name);
         const { plane, traefik } = instance;
         const names = observedNames(cluster.name);
