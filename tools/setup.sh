@@ -59,8 +59,8 @@ USAGE
   row "inotify instances" "max_user_instances raised to 1024 (as root)" "the kernel"
   cat <<USAGE
 
-Time, on 2 cores: cold, the main job works after about 25 to 30 minutes (the Pulumi engine and its providers) and
-everything is there after about 60 minutes, 66 when the Debian packages are missing too; warm, under a minute.
+Time, on 2 cores: cold, the main job works after about 23 to 30 minutes (the Pulumi engine and its providers) and
+everything is there after about 45 to 60 minutes, the Debian packages included; warm, under a minute.
 
 Needs Go >= 1.26 and python3 with venv, and root (or sudo without a password) when Debian packages are missing.
 Environment:
