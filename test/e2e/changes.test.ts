@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import * as crypto from "node:crypto";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { ObservedClusterModel } from "../../components/config/model";
@@ -11,6 +10,7 @@ import { QuerierClient } from "./support/grpc";
 import { QuerierLoad } from "./support/load";
 import { freePort, requireTool, sleep, waitFor } from "./support/processes";
 import { EnvoyService } from "./support/service";
+import { serialOf } from "./support/tls";
 import { Topology } from "./support/topology";
 
 /**
@@ -29,10 +29,6 @@ const APPENDED = "cl4";
 const REMOVED = "cl3";
 /** The Envoy's drain time in this test: longer than any stream here, short enough for a test. */
 const LONGEST_STREAM = "90s";
-
-function serialOf(pem: string): string {
-    return new crypto.X509Certificate(pem).serialNumber.toLowerCase().replace(/^0+/, "");
-}
 
 describe("changes under load: no stream fails", { skip }, () => {
     let topology: Topology;

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { client, describeDataPath, serialOf, TWO_CLUSTERS } from "./support/data-path-checks";
+import { client, describeDataPath, TWO_CLUSTERS } from "./support/data-path-checks";
 import { FRONT_DOOR_KINDS, requireFrontDoor } from "./support/front-doors";
-import { normalizeSerial } from "./support/nginx-front-door";
+import { normalizeSerial, serialOf } from "./support/tls";
 import { requireTool, sleep, waitFor } from "./support/processes";
 import { Topology, TopologyOptions } from "./support/topology";
 

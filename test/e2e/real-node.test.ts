@@ -7,7 +7,7 @@ import { CHECKSUM_ANNOTATION } from "../../components/observer/manifests";
 import { observerNames } from "../../components/names";
 import { Issued } from "../../tools/pki/openssl-ca";
 import { ControlPlane, createObject, fakeIngressStatus, requireKube, writeKubeconfig } from "./support/kube";
-import { serialOf } from "./support/generated-pki";
+import { serialOf } from "./support/tls";
 import { QuerierClient } from "./support/grpc";
 import { QuerierLoad } from "./support/load";
 import { assertMtlsWith } from "./support/mtls-path";

@@ -16,7 +16,7 @@ import { clusterArguments, runStatus, writeTlsDir } from "./support/status";
 import { healthyStores, ObservedMonitoring, Querier, startObservedMonitoring, stopObservedMonitoring } from "./support/thanos";
 import type { FrontDoorRequest } from "./support/front-door";
 import { requireFrontDoor } from "./support/front-doors";
-import { normalizeSerial } from "./support/nginx-front-door";
+import { normalizeSerial } from "./support/tls";
 import { Topology, TopologyOptions } from "./support/topology";
 
 /**

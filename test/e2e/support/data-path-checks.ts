@@ -11,8 +11,8 @@ import type { FrontDoorKind, Refusal } from "./front-door";
 import { requireFrontDoor } from "./front-doors";
 import { expectedSha256, QuerierClient } from "./grpc";
 import { HAPROXY_INSTALL } from "./haproxy";
-import { normalizeSerial } from "./nginx-front-door";
 import { requireTool, waitFor } from "./processes";
+import { serialOf } from "./tls";
 import { L4HopOptions, Topology } from "./topology";
 
 /**
@@ -40,10 +40,6 @@ export const TWO_CLUSTERS = [
 
 export function client(topology: Topology, cluster: string): QuerierClient {
     return new QuerierClient(`127.0.0.1:${topology.side(cluster).listenerPort}`);
-}
-
-export function serialOf(pem: string): string {
-    return normalizeSerial(new X509Certificate(pem).serialNumber);
 }
 
 /** TLS material for Envoy that the front door must refuse, and how to make it. */

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { observedNames, observerNames } from "../../../components/names";
@@ -67,10 +66,6 @@ export function asIssued(dir: string, name: string, pair: PemPair): Issued {
 /** The certificates of a PEM bundle, each as its own PEM block. */
 export function pemBlocks(bundle: string): string[] {
     return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g)?.map((b) => (b.endsWith("\n") ? b : `${b}\n`)) ?? [];
-}
-
-export function serialOf(pem: string): string {
-    return new crypto.X509Certificate(pem).serialNumber.toLowerCase().replace(/^0+(?=.)/, "");
 }
 
 /** What openssl reads in one certificate. */

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import type { FrontDoorSide } from "./front-door";
-import { serialOf } from "./generated-pki";
 import type { Backend } from "./grpc";
 import { QuerierClient } from "./grpc";
 import { FatalWaitError, waitFor } from "./processes";
-import { servedCertificate } from "./tls";
+import { serialOf, servedCertificate } from "./tls";
 
 /**
  * The check that the data path carries mTLS gRPC with given certificates, written once for every way a test

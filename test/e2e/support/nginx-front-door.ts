@@ -7,7 +7,7 @@ import { Issued, OpensslCa } from "../../../tools/pki/openssl-ca";
 import { FrontDoorCluster, FrontDoorContext, FrontDoorRequest, FrontDoorSide, Refusal, RunningFrontDoor } from "./front-door";
 import { IngressObject, Nginx, SecretStore, translateIngress, TranslateOptions } from "./nginx";
 import { ProcessGroup, waitFor } from "./processes";
-import { servedCertificate } from "./tls";
+import { normalizeSerial, servedCertificate } from "./tls";
 
 /**
  * The ingress-nginx front door as the tests run it: one real nginx per cluster, configured by our translator
@@ -20,10 +20,6 @@ export interface NginxSide extends FrontDoorSide {
 }
 
 /** nginx's `$ssl_client_serial` (upper-case hex, leading zeros kept) in the form `FrontDoorRequest` uses. */
-export function normalizeSerial(serial: string): string {
-    return serial.toLowerCase().replace(/^0+(?=.)/, "");
-}
-
 const REFUSED_IN_ERROR_LOG: Partial<Record<Refusal, RegExp>> = {
     "no-client-certificate": /client sent no required SSL certificate/,
     "client-certificate-from-another-ca": /client SSL certificate verify error/,

@@ -2,6 +2,16 @@ import { X509Certificate } from "node:crypto";
 import * as net from "node:net";
 import * as tls from "node:tls";
 
+/** A certificate serial as the front doors log it and the checks compare it: lower-case hex, no leading zeros. */
+export function normalizeSerial(serial: string): string {
+    return serial.toLowerCase().replace(/^0+(?=.)/, "");
+}
+
+/** The serial of a PEM certificate, normalized. */
+export function serialOf(pem: string): string {
+    return normalizeSerial(new X509Certificate(pem).serialNumber);
+}
+
 /** The twelve bytes every PROXY protocol v2 header starts with. */
 const PROXY_V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 /** Version 2, command PROXY; address family INET, protocol STREAM. */

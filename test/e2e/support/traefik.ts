@@ -1,5 +1,4 @@
 import { execFileSync } from "node:child_process";
-import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
@@ -12,6 +11,7 @@ import type { Checkpoint, FrontDoorCluster, FrontDoorContext, FrontDoorRequest, 
 import { ControlPlane, createObject, kubeBinaries } from "./kube";
 import { NetworkNamespace } from "./netns";
 import { FatalWaitError, freePort, Started, waitFor } from "./processes";
+import { serialOf } from "./tls";
 
 /**
  * Traefik v3.7 as the observed clusters' front door: per cluster the real controller (built by tools/traefik/build.sh)
@@ -313,10 +313,6 @@ export function readAccessLog(file: string): TraefikAccessLogEntry[] {
         .split("\n")
         .filter(Boolean)
         .map((line) => JSON.parse(line) as TraefikAccessLogEntry);
-}
-
-function serialOf(pem: string): string {
-    return new X509Certificate(pem).serialNumber.toLowerCase().replace(/^0+(?=.)/, "");
 }
 
 function getJson(port: number, pathname: string): Promise<any> {
