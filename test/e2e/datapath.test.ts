@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { client, describeDataPath, TWO_CLUSTERS } from "./support/data-path-checks";
 import { FRONT_DOOR_KINDS, requireFrontDoor } from "./support/front-doors";
-import { normalizeSerial, serialOf } from "./support/tls";
 import { requireTool, sleep, waitFor } from "./support/processes";
+import { normalizeSerial, serialOf } from "./support/tls";
 import { Topology, TopologyOptions } from "./support/topology";
 
 /**

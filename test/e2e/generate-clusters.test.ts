@@ -9,7 +9,6 @@ import { EnvoyGateway, gatewaySide, sidecarBehind } from "./support/envoy-gatewa
 import { requireFrontDoor } from "./support/front-doors";
 import { crdsIn, installCrds, requireGatewayApiCrds } from "./support/gateway-api";
 import { checkIssued, DeployedPki, ObjectReader, readDeployedPki } from "./support/generated-pki";
-import { serialOf } from "./support/tls";
 import { Backend, QuerierClient } from "./support/grpc";
 import { assertKeysOnlyCiphertext } from "./support/key-secrecy";
 import { ControlPlane, fakeIngressStatus, KubeClusters, requireKube } from "./support/kube";
@@ -21,6 +20,7 @@ import { applyPreviewRole, writePreviewKubeconfig } from "./support/preview-role
 import { freePort, ProcessGroup, requireTool, tempDir } from "./support/processes";
 import { PulumiProject, requirePulumi } from "./support/pulumi";
 import { secretData } from "./support/rendered";
+import { serialOf } from "./support/tls";
 
 /**
  * Generate mode under the real engine with the real tls and random plugins, against real API servers: `pulumi up`

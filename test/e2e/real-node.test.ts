@@ -7,7 +7,6 @@ import { CHECKSUM_ANNOTATION } from "../../components/observer/manifests";
 import { observerNames } from "../../components/names";
 import { Issued } from "../../tools/pki/openssl-ca";
 import { ControlPlane, createObject, fakeIngressStatus, requireKube, writeKubeconfig } from "./support/kube";
-import { serialOf } from "./support/tls";
 import { QuerierClient } from "./support/grpc";
 import { QuerierLoad } from "./support/load";
 import { assertMtlsWith } from "./support/mtls-path";
@@ -16,6 +15,7 @@ import { PulumiProject, requirePulumi } from "./support/pulumi";
 import { NODE_ADDRESS } from "./support/node-config";
 import { RealNode, requireRealNode } from "./support/real-node";
 import { healthyStores, Querier } from "./support/thanos";
+import { serialOf } from "./support/tls";
 import { Topology } from "./support/topology";
 
 /**

@@ -54,14 +54,18 @@ async function oneCallEach(t: Topology): Promise<HaproxyConnection[]> {
 export function routingCheck(topology: () => Topology): void {
     it("routes each cluster's connections by SNI to its own front door, and closes a connection whose SNI it does not route", async () => {
         const t = topology();
+        const side = t.side("cl1");
+        const beforeRouted = side.frontDoor.checkpoint();
         assert.deepEqual(
             (await oneCallEach(t)).map((c) => [c.sni, c.backend, c.termination]).sort(),
             TWO_CLUSTERS.map(({ name, host }) => [host, name, "--"]),
         );
+        // The count below starts once the front door has logged cl1's call: a run took its count while that line was
+        // still on its way into the log, and counted it against the unrouted connection.
+        await waitFor("cl1's front door to log its call", 5000, async () => (side.frontDoor.requests().length > beforeRouted.requests ? true : undefined));
 
         // An Envoy that sends SNI unrouted.example.com for cl1 (everything else as the program has it).
         const unrouted = "unrouted.example.com";
-        const side = t.side("cl1");
         const since = side.frontDoor.checkpoint();
         const before = t.backend("cl1").calls.length;
         const { envoy, model } = await t.startExtraEnvoy({
@@ -76,12 +80,7 @@ export function routingCheck(topology: () => Topology): void {
                 t.hop!.haproxy.connections().find((conn) => conn.sni === unrouted),
             );
             assert.equal(refused.server, "<NOSRV>");
-            // By server name, not by count: a line of an earlier call may still be on its way into the front door's log.
-            const reached = side.frontDoor
-                .requests()
-                .slice(since.requests)
-                .filter((request) => request.sni === unrouted);
-            assert.deepEqual(reached, [], "nothing with that server name reached the front door");
+            assert.equal(side.frontDoor.requests().length, since.requests, "nothing reached the front door");
             assert.equal(t.backend("cl1").calls.length, before, "nothing reached the backend");
         } finally {
             c.close();

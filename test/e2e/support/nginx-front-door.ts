@@ -19,7 +19,6 @@ export interface NginxSide extends FrontDoorSide {
     readonly nginx: Nginx;
 }
 
-/** nginx's `$ssl_client_serial` (upper-case hex, leading zeros kept) in the form `FrontDoorRequest` uses. */
 const REFUSED_IN_ERROR_LOG: Partial<Record<Refusal, RegExp>> = {
     "no-client-certificate": /client sent no required SSL certificate/,
     "client-certificate-from-another-ca": /client SSL certificate verify error/,

@@ -2,7 +2,7 @@ import { X509Certificate } from "node:crypto";
 import * as net from "node:net";
 import * as tls from "node:tls";
 
-/** A certificate serial as the front doors log it and the checks compare it: lower-case hex, no leading zeros. */
+/** A serial as a front door logs it (nginx's `$ssl_client_serial`: upper-case hex, leading zeros kept) in the form `FrontDoorRequest` uses: lower-case, no leading zeros. */
 export function normalizeSerial(serial: string): string {
     return serial.toLowerCase().replace(/^0+(?=.)/, "");
 }
