@@ -1,4 +1,5 @@
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -14,26 +15,57 @@ process.on("exit", () => {
     for (const child of live) child.kill("SIGKILL");
 });
 
-/** Ports this process has handed out: the kernel may offer a just-closed port again, and two servers cannot share one. */
-const handedOut = new Set<number>();
-
+/**
+ * A loopback port no other server of the run will be given. Two things can take a port between this check and
+ * the program's bind: another test file's process (the run has two at a time), and any outgoing connection, whose
+ * local port the kernel picks from its ephemeral range. So ports come from below that range, and each is claimed
+ * with a file created exclusively in a directory every process of the run shares (tools/test.sh gives the run one
+ * TMPDIR); a process removes its claims when it exits.
+ */
 export async function freePort(): Promise<number> {
-    for (let attempt = 0; attempt < 50; attempt++) {
-        const port = await new Promise<number>((resolve, reject) => {
-            const server = net.createServer();
-            server.unref();
-            server.on("error", reject);
-            server.listen(0, "127.0.0.1", () => {
-                const { port } = server.address() as net.AddressInfo;
-                server.close(() => resolve(port));
-            });
-        });
-        if (!handedOut.has(port)) {
-            handedOut.add(port);
-            return port;
-        }
+    fs.mkdirSync(claimDir, { recursive: true });
+    for (let attempt = 0; attempt < 200; attempt++) {
+        const port = crypto.randomInt(LOWEST_PORT, ephemeralStart());
+        if (!claim(port)) continue;
+        if (await bindable(port)) return port;
     }
-    throw new Error("no free loopback port found in 50 attempts");
+    throw new Error(`no free loopback port between ${LOWEST_PORT} and ${ephemeralStart()} in 200 attempts (claims in ${claimDir})`);
+}
+
+/** Above the ports the tests write into configurations (10901, 10002, 20000 of envoy's validate mode). */
+const LOWEST_PORT = 20001;
+const claimDir = path.join(os.tmpdir(), "envoy-thanos-ports");
+const claimed: string[] = [];
+process.on("exit", () => {
+    for (const file of claimed) fs.rmSync(file, { force: true });
+});
+
+function ephemeralStart(): number {
+    const [low] = fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    if (!(low > LOWEST_PORT + 1000)) throw new Error(`the kernel's ephemeral ports start at ${low}: freePort needs them above ${LOWEST_PORT + 1000}`);
+    return low;
+}
+
+function claim(port: number): boolean {
+    const file = path.join(claimDir, String(port));
+    try {
+        fs.writeFileSync(file, String(process.pid), { flag: "wx" });
+    } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+        throw err;
+    }
+    claimed.push(file);
+    return true;
+}
+
+/** Whether a server can listen on the port now (something outside the run may hold it). */
+function bindable(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const server = net.createServer();
+        server.unref();
+        server.on("error", () => resolve(false));
+        server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
 }
 
 /** The directory a build script of tools/ builds into, asked of the script itself (`--print-dir` builds nothing). */
