@@ -7,12 +7,9 @@ cd "$root" || exit 1
 . tools/env.sh
 shopt -s globstar nullglob
 files=(test/unit/**/*.test.ts test/e2e/**/*.test.ts)
-# Every temporary file of the run (each process's log, certificates, stacks, sockets) goes under one directory:
-# removed when the run passes, kept and named when it fails. Short, because Unix socket paths under it are limited
-# to 107 bytes.
-run_tmp=$(mktemp -d /tmp/et.XXXXXX)
-export TMPDIR=$run_tmp
-tap="$run_tmp/report.tap"
+. tools/run-dir.sh
+run_dir_begin et
+tap="$run_dir/report.tap"
 # Two files at a time: most end-to-end files spend their time waiting (a stream idle for 75 s, API servers and
 # controllers starting), not computing, so a second file uses the cores the first leaves idle.
 node --import tsx --test --test-concurrency=2 \
@@ -26,9 +23,5 @@ cancelled=$(sed -n 's/^# cancelled //p' "$tap" | tail -1)
 failed=$(( ${failed:-0} + ${cancelled:-0} ))
 skipped=$(sed -n 's/^# skipped //p' "$tap" | tail -1)
 echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
-if [ "$status" -eq 0 ]; then
-  rm -rf "$run_tmp"
-else
-  echo "the run's temporary files, with every process's log, are kept in $run_tmp"
-fi
+run_dir_end "$status"
 exit $status
